@@ -1,0 +1,1 @@
+"""Channel adapters: each turns its native input into an `intake.models.InboundMessage`."""

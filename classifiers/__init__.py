@@ -1,0 +1,1 @@
+"""Triage classifier: severity and category with calibrated confidence."""
