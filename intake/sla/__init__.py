@@ -1,0 +1,1 @@
+"""SLA time: business-time arithmetic (`calendar`) and, beside it, the ticket timers."""
