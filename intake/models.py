@@ -50,7 +50,8 @@ class InboundMessage(BaseModel):
     received_at: datetime | None = None
     headers: dict[str, str] = Field(
         default_factory=dict,
-        description="headers the guard and contact steps read: lower-cased names, repeated values joined by newlines",
+        description="headers the guard and contact steps read: lower-cased names, "
+        "repeated values joined by newlines",
     )
     content_hash: str = ""
     raw: bytes = b""

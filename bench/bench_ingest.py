@@ -1,0 +1,147 @@
+"""Ingest benchmark: `intake ingest DIR` on the generated 2,000-mail corpus, beside django-helpdesk.
+
+    python bench/bench_ingest.py                    # our ingest alone, 5 runs, threading checked
+    python bench/bench_ingest.py --peer WORKDIR     # alternated with django-helpdesk 2.6.1 (run_peer.sh)
+
+Each run starts from an empty, migrated store (a copy of a template database,
+as the peer starts from its template), times the whole `intake ingest` process
+from start to exit, and then checks the result against the corpus manifest:
+1607 tickets and every reply in the ticket of its thread. A figure with wrong
+threading is not printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("INTAKE_SHARED", ROOT.parent / "shared"))
+if not SHARED.is_dir():
+    SHARED = Path("/work/shared")
+GEN = SHARED / "bench" / "gen_corpus.py"
+DEFAULT_SHA = "92153f5f6e5536f42e6a429c581a134933ad16f7df48374df3cc5de024a16b1f"
+INTAKE = Path(sys.executable).parent / "intake"
+
+
+def corpus_sha(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(folder.iterdir()):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def make_corpus(workdir: Path, n: int) -> tuple[Path, Path]:
+    corpus = workdir / "corpus"
+    manifest = workdir / "corpus.manifest.jsonl"
+    if not corpus.is_dir():
+        subprocess.run(
+            [sys.executable, str(GEN), str(corpus), "-n", str(n), "--seed", "1"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    return corpus, manifest
+
+
+def make_template(workdir: Path) -> Path:
+    template = workdir / "template.db"
+    if template.exists():
+        template.unlink()
+    env = {**os.environ, "INTAKE_DATABASE_URL": f"sqlite:///{template}"}
+    subprocess.run([str(INTAKE), "init"], check=True, env=env, stdout=subprocess.DEVNULL)
+    return template
+
+
+def own_command(template: Path) -> str:
+    return (
+        f'cp {template} "$BENCH_RUN_DIR/intake.db" && '
+        f'INTAKE_DATABASE_URL="sqlite:///$BENCH_RUN_DIR/intake.db" {INTAKE} ingest "$BENCH_CORPUS" --json'
+        ' > "$BENCH_RUN_DIR/summary.json"'
+    )
+
+
+def verify(db: Path, manifest: Path) -> dict[str, int]:
+    """Check the store against the manifest: one ticket per thread, every reply in its thread's ticket."""
+    rows = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
+    conn = sqlite3.connect(db)
+    ticket_of = dict(conn.execute("select external_id, ticket_id from messages"))
+    tickets = conn.execute("select count(*) from tickets").fetchone()[0]
+    conn.close()
+    first = {r["thread"]: ticket_of.get(r["message_id"].strip("<>")) for r in rows if not r["is_reply"]}
+    replies = [r for r in rows if r["is_reply"]]
+    right = sum(1 for r in replies if ticket_of.get(r["message_id"].strip("<>")) == first.get(r["thread"]))
+    return {"tickets": tickets, "threads": len(first), "replies": len(replies), "replies_right": right}
+
+
+def run_own(corpus: Path, manifest: Path, template: Path, workdir: Path, runs: int) -> list[float]:
+    times = []
+    for i in range(1, runs + 1):
+        run_dir = workdir / "runs" / f"own-{i}"
+        shutil.rmtree(run_dir, ignore_errors=True)
+        run_dir.mkdir(parents=True)
+        env = {**os.environ, "BENCH_RUN_DIR": str(run_dir), "BENCH_CORPUS": str(corpus)}
+        subprocess.run(["sync"], check=False)
+        start = time.perf_counter()
+        subprocess.run(["sh", "-c", own_command(template)], check=True, env=env)
+        elapsed = time.perf_counter() - start
+        check = verify(run_dir / "intake.db", manifest)
+        if check["tickets"] != check["threads"] or check["replies_right"] != check["replies"]:
+            sys.exit(f"run {i}: threading wrong, no figure: {check}")
+        times.append(elapsed)
+        print(f"own run {i}: {elapsed:.2f} s, {len(list(corpus.iterdir())) / elapsed:.0f} msg/s, {check}")
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--n", type=int, default=2000, help="messages in the corpus (default 2000)")
+    parser.add_argument("--runs", type=int, default=5, help="timed runs (default 5)")
+    parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out" / "ingest")
+    parser.add_argument(
+        "--peer",
+        type=Path,
+        metavar="WORKDIR",
+        help="also run django-helpdesk via run_peer.sh in this (new or reused) folder",
+    )
+    args = parser.parse_args()
+    if not GEN.exists():
+        sys.exit(f"the corpus generator is missing: {GEN}")
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    corpus, manifest = make_corpus(args.workdir, args.n)
+    sha = corpus_sha(corpus)
+    print(f"corpus: {args.n} msgs, sha256 {sha}" + (" (the default corpus)" if sha == DEFAULT_SHA else ""))
+    template = make_template(args.workdir)
+
+    if args.peer is None:
+        times = run_own(corpus, manifest, template, args.workdir, args.runs)
+        median = statistics.median(times)
+        print(
+            f"own: {args.n} msgs, median {median:.2f} s, {args.n / median:.0f} msg/s "
+            f"(runs {', '.join(f'{t:.2f}' for t in times)})"
+        )
+        return
+    env = {**os.environ, "OWN_CMD": own_command(template)}
+    result = subprocess.run(
+        ["bash", str(SHARED / "bench" / "peer" / "run_peer.sh"), str(args.peer), str(args.n), str(args.runs)],
+        env=env,
+        check=False,
+    )
+    own_runs = sorted((args.peer / "runs").glob("own-*"))
+    for run_dir in own_runs:
+        print(f"{run_dir.name}: {verify(run_dir / 'intake.db', args.peer / 'corpus.manifest.jsonl')}")
+    sys.exit(result.returncode)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,178 @@
+"""The pipeline: one message (or a batch of them) from InboundMessage to committed ticket.
+
+Reading STEPS teaches the bot. Each step is a module with `NAME` and
+`run(ctx) -> Stop | None`; a step may also have `prepare(ctxs, deps)`, which
+the pipeline calls once per batch before any message runs, to fetch in one
+query what every message of the batch will look up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import ModuleType
+
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from intake.errors import Transient
+from intake.models import InboundMessage
+from intake.pipeline import classify, contact, decide, dedup, guard, persist, thread
+from intake.pipeline.batch import Batch
+from intake.pipeline.context import Context, Deps, Disposition, Hit, Stop
+
+log = logging.getLogger(__name__)
+
+STEPS: tuple[ModuleType, ...] = (guard, dedup, thread, contact, classify, decide, persist)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one input: its disposition, its ticket and why."""
+
+    disposition: Disposition
+    ticket_id: int | None = None
+    reason: str = ""
+    external_id: str = ""
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """Raw input that could not be parsed; it is quarantined with the reason."""
+
+    raw: bytes
+    reason: str
+    source: str
+    channel: str = "email"
+
+
+Item = InboundMessage | Rejected
+
+
+def quarantine_row(raw: bytes, reason: str, source: str, channel: str, deps: Deps) -> dict[str, object]:
+    return {
+        "created_at": deps.clock.now(),
+        "channel": channel,
+        "source": source,
+        "reason": reason,
+        "sha256": hashlib.sha256(raw).hexdigest(),
+        "raw": raw,
+    }
+
+
+def _run_steps(ctx: Context) -> Outcome:
+    """Run every step over one message; the single place a step's crash is caught."""
+    for step in STEPS:
+        try:
+            stop = step.run(ctx)
+        except Exception as exc:
+            reason = f"pipeline error in {step.NAME}: {type(exc).__name__}: {exc}"
+            log.exception("%s quarantined: %s", ctx.inbound.external_id or "(no id)", reason)
+            ctx.batch.quarantine(
+                quarantine_row(
+                    ctx.inbound.raw or ctx.inbound.model_dump_json().encode(),
+                    reason + "\n" + traceback.format_exc(limit=3),
+                    ctx.inbound.raw_ref,
+                    ctx.inbound.channel,
+                    ctx.deps,
+                )
+            )
+            return Outcome("quarantined", reason=reason, external_id=ctx.inbound.external_id)
+        if stop is not None:
+            return _stopped(ctx, stop)
+    ticket = ctx.ticket
+    return Outcome(
+        ctx.disposition or "ticket",
+        ticket_id=ticket.id if ticket else None,
+        reason=ctx.hits[-1].reason if ctx.hits else "",
+        external_id=ctx.inbound.external_id,
+    )
+
+
+def _stopped(ctx: Context, stop: Stop) -> Outcome:
+    ctx.hits.append(stop.hit)
+    if stop.disposition == "dropped":
+        if not ctx.batch.claim_key(ctx.dedup_key):
+            return Outcome(
+                "duplicate", reason=f"already have {ctx.dedup_key}", external_id=ctx.inbound.external_id
+            )
+        persist.stage_stopped(ctx)
+    log.info("%s %s: %s", ctx.inbound.external_id or "(no id)", stop.disposition, stop.hit.reason)
+    return Outcome(stop.disposition, reason=stop.hit.reason, external_id=ctx.inbound.external_id)
+
+
+def _process(items: Sequence[Item], deps: Deps) -> tuple[Batch, list[Outcome | Context]]:
+    batch = Batch(deps.session)
+    ctxs = [Context(inbound=i, deps=deps, batch=batch) for i in items if isinstance(i, InboundMessage)]
+    for step in STEPS:
+        prepare: Callable[[Sequence[Context], Deps], None] | None = getattr(step, "prepare", None)
+        if prepare is not None:
+            prepare(ctxs, deps)
+    results: list[Outcome | Context] = []
+    pending = iter(ctxs)
+    for item in items:
+        if isinstance(item, Rejected):
+            batch.quarantine(quarantine_row(item.raw, item.reason, item.source, item.channel, deps))
+            results.append(Outcome("quarantined", reason=item.reason))
+            continue
+        ctx = next(pending)
+        outcome = _run_steps(ctx)
+        results.append(ctx if outcome.disposition in ("ticket", "followup") else outcome)
+    return batch, results
+
+
+def _finish(results: list[Outcome | Context]) -> list[Outcome]:
+    """Ticket ids are known only after the write; read them off the contexts now."""
+    done: list[Outcome] = []
+    for result in results:
+        if isinstance(result, Context):
+            ticket = result.ticket
+            done.append(
+                Outcome(
+                    result.disposition or "ticket",
+                    ticket_id=ticket.id if ticket else None,
+                    reason=result.hits[-1].reason if result.hits else "",
+                    external_id=result.inbound.external_id,
+                )
+            )
+        else:
+            done.append(result)
+    return done
+
+
+def ingest(items: Sequence[Item], deps: Deps, *, _retried: bool = False) -> list[Outcome]:
+    """Run a batch through the pipeline and commit it in one transaction.
+
+    If the batch's commit hits a conflict (another worker stored one of these
+    messages meanwhile), each message is retried on its own, so one bad message
+    never holds back the rest. A database that is unavailable raises Transient:
+    nothing was acknowledged, so the source keeps the messages.
+    """
+    session = deps.session
+    try:
+        batch, results = _process(items, deps)
+        batch.write()
+        session.commit()
+        return _finish(results)
+    except IntegrityError as exc:
+        session.rollback()
+        if len(items) == 1:
+            if not _retried:
+                return ingest(items, deps, _retried=True)
+            item = items[0]
+            raw = item.raw if isinstance(item, (InboundMessage, Rejected)) else b""
+            source = item.raw_ref if isinstance(item, InboundMessage) else item.source
+            return ingest([Rejected(raw, f"store conflict: {exc.orig}", source)], deps)
+        log.warning("batch of %d conflicted; retrying one message at a time", len(items))
+        outcomes: list[Outcome] = []
+        for item in items:
+            outcomes.extend(ingest([item], deps))
+        return outcomes
+    except (OperationalError, DBAPIError) as exc:
+        session.rollback()
+        raise Transient(f"database unavailable: {exc.orig}") from exc
+
+
+__all__ = ["STEPS", "Deps", "Hit", "Item", "Outcome", "Rejected", "Stop", "ingest"]

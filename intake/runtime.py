@@ -1,0 +1,53 @@
+"""The objects a command needs, built once from the settings and handed down."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from intake.clock import Clock, SystemClock
+from intake.config import Settings, load_settings
+from intake.errors import IntakeError
+from intake.pipeline.context import Deps
+from intake.pipeline.directory import Directory
+from intake.store.migrate import HEAD, current_revision
+from intake.store.session import make_engine, make_sessionmaker
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    clock: Clock
+
+    @classmethod
+    def build(cls, settings: Settings | None = None, clock: Clock | None = None) -> Runtime:
+        settings = settings or load_settings()
+        engine = make_engine(settings.database.url)
+        return cls(settings, engine, make_sessionmaker(engine), clock or SystemClock())
+
+    def require_schema(self) -> None:
+        """Fail with what to do when `intake init` has not been run on this database."""
+        try:
+            current = current_revision(self.engine)
+        except Exception as exc:
+            raise IntakeError(f"cannot open the database: {exc}") from exc
+        if current is None:
+            raise IntakeError("the database is empty: run `intake init` first")
+        if current != HEAD:
+            raise IntakeError(f"the database is at revision {current}: run `intake init` to migrate it")
+
+    @contextmanager
+    def deps(self) -> Iterator[Deps]:
+        with self.sessions() as session:
+            yield Deps(
+                session=session,
+                clock=self.clock,
+                settings=self.settings,
+                directory=Directory.load(session),
+            )

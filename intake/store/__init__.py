@@ -1,0 +1,1 @@
+"""The store: ORM tables, sessions and migrations."""

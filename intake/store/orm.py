@@ -1,0 +1,304 @@
+"""SQLAlchemy 2 tables of the bot.
+
+Every lookup the pipeline makes on the hot path has an index: `messages.dedup_key`
+(unique), `messages.external_id`, `outbox.message_id`, `org_domains.domain`,
+`contacts.email`, `timers(state, due_at)` and `outbox(state, next_attempt_at)`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+IdType = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware datetimes on every backend; SQLite hands back UTC-aware values too."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            from datetime import UTC
+
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UtcDateTime(), dict[str, Any]: JSON, list[Any]: JSON}  # noqa: RUF012
+
+
+class Organisation(Base):
+    __tablename__ = "organisations"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    policy: Mapped[str] = mapped_column(String(80))
+    plan: Mapped[str | None] = mapped_column(String(80))
+    slack_channel: Mapped[str | None] = mapped_column(String(40), index=True)
+    created_at: Mapped[datetime]
+
+    domains: Mapped[list[OrgDomain]] = relationship(back_populates="org", cascade="all, delete-orphan")
+    contacts: Mapped[list[Contact]] = relationship(back_populates="org", cascade="all, delete-orphan")
+
+
+class OrgDomain(Base):
+    __tablename__ = "org_domains"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True)
+    domain: Mapped[str] = mapped_column(String(253), unique=True)
+
+    org: Mapped[Organisation] = relationship(back_populates="domains")
+
+
+class Contact(Base):
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[str] = mapped_column(String(20), default="designated")
+    slack_user: Mapped[str | None] = mapped_column(String(40), index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+    transfer_effective_at: Mapped[datetime | None]
+
+    org: Mapped[Organisation] = relationship(back_populates="contacts")
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+    __table_args__ = (Index("ix_tickets_status_org", "status", "org_id"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    org_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
+    requester: Mapped[str] = mapped_column(String(320), index=True)
+    requester_name: Mapped[str] = mapped_column(String(200), default="")
+    subject: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(30))
+    severity: Mapped[str] = mapped_column(String(40))
+    canonical_severity: Mapped[str] = mapped_column(String(10))
+    category: Mapped[str | None] = mapped_column(String(30))
+    confidence: Mapped[float | None] = mapped_column(Float)
+    needs_review: Mapped[bool] = mapped_column(Boolean, default=False)
+    policy: Mapped[str] = mapped_column(String(80))
+    plan: Mapped[str | None] = mapped_column(String(80))
+    contact_status: Mapped[str] = mapped_column(String(20))
+    channel: Mapped[str] = mapped_column(String(10))
+    environment: Mapped[str] = mapped_column(String(12), default="unknown")
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    acknowledged_at: Mapped[datetime | None]
+    first_responded_at: Mapped[datetime | None]
+    first_response_due: Mapped[datetime | None]
+    resolution_due: Mapped[datetime | None]
+    waiting_since: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    close_reason: Mapped[str | None] = mapped_column(String(30))
+    slack_channel: Mapped[str | None] = mapped_column(String(40))
+    slack_thread_ts: Mapped[str | None] = mapped_column(String(40), index=True)
+
+    org: Mapped[Organisation | None] = relationship()
+    messages: Mapped[list[Message]] = relationship(back_populates="ticket", order_by="Message.id")
+
+
+class Message(Base):
+    """Every message we kept: inbound ones with their raw bytes, including those the guard stopped."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    disposition: Mapped[str] = mapped_column(String(20))
+    dedup_key: Mapped[str] = mapped_column(String(600), unique=True)
+    channel: Mapped[str] = mapped_column(String(10))
+    external_id: Mapped[str] = mapped_column(String(500), index=True)
+    sender: Mapped[str] = mapped_column(String(320))
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    subject: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    quoted: Mapped[str] = mapped_column(Text, default="")
+    html: Mapped[str] = mapped_column(Text, default="")
+    in_reply_to: Mapped[str | None] = mapped_column(String(500))
+    references: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    sent_at: Mapped[datetime | None]
+    received_at: Mapped[datetime]
+    raw: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
+    raw_ref: Mapped[str] = mapped_column(Text, default="")
+
+    ticket: Mapped[Ticket | None] = relationship(back_populates="messages")
+    attachments: Mapped[list[Attachment]] = relationship(order_by="Attachment.id")
+
+
+class Attachment(Base):
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(500))
+    content_type: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(12))
+    size: Mapped[int] = mapped_column(Integer)
+    content_id: Mapped[str | None] = mapped_column(String(500))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class TriageDecision(Base):
+    """The audit row of one decision: what went in, what came out, which steps fired and why."""
+
+    __tablename__ = "triage_decisions"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
+    created_at: Mapped[datetime]
+    disposition: Mapped[str] = mapped_column(String(20))
+    severity: Mapped[str | None] = mapped_column(String(40))
+    canonical_severity: Mapped[str | None] = mapped_column(String(10))
+    category: Mapped[str | None] = mapped_column(String(30))
+    confidence: Mapped[float | None] = mapped_column(Float)
+    needs_review: Mapped[bool] = mapped_column(Boolean, default=False)
+    model_version: Mapped[str | None] = mapped_column(String(80))
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    outputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    hits: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    reviewed_by: Mapped[str | None] = mapped_column(String(320))
+    reviewed_at: Mapped[datetime | None]
+    corrected_severity: Mapped[str | None] = mapped_column(String(10))
+    corrected_category: Mapped[str | None] = mapped_column(String(30))
+
+
+class TicketEvent(Base):
+    """A lifecycle transition, for the audit trail."""
+
+    __tablename__ = "ticket_events"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    at: Mapped[datetime]
+    from_status: Mapped[str | None] = mapped_column(String(30))
+    to_status: Mapped[str] = mapped_column(String(30))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str] = mapped_column(String(320), default="bot")
+
+
+class Timer(Base):
+    __tablename__ = "timers"
+    __table_args__ = (Index("ix_timers_state_due", "state", "due_at"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    due_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(12), default="pending")
+    created_at: Mapped[datetime]
+    fired_at: Mapped[datetime | None]
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Outbox(Base):
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_state_next", "state", "next_attempt_at"),
+        Index("ix_outbox_recipient_created", "recipient", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    template: Mapped[str] = mapped_column(String(60))
+    channel: Mapped[str] = mapped_column(String(10))
+    recipient: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(Text, default="")
+    body_text: Mapped[str] = mapped_column(Text, default="")
+    body_html: Mapped[str] = mapped_column(Text, default="")
+    message_id: Mapped[str] = mapped_column(String(500), unique=True)
+    in_reply_to: Mapped[str | None] = mapped_column(String(500))
+    references: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    automatic: Mapped[bool] = mapped_column(Boolean, default=True)
+    state: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+
+class Quarantine(Base):
+    """Input we could not process, kept with its raw bytes and the reason."""
+
+    __tablename__ = "quarantine"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    created_at: Mapped[datetime]
+    channel: Mapped[str] = mapped_column(String(10))
+    source: Mapped[str] = mapped_column(Text, default="")
+    reason: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    released_at: Mapped[datetime | None]
+
+
+class MailboxState(Base):
+    """Where an IMAP folder was read up to: UIDVALIDITY and the last UID whose ticket is committed."""
+
+    __tablename__ = "mailbox_state"
+    __table_args__ = (Index("uq_mailbox_state_mailbox_folder", "mailbox", "folder", unique=True),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    mailbox: Mapped[str] = mapped_column(String(100))
+    folder: Mapped[str] = mapped_column(String(300))
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime]
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class Suppression(Base):
+    """An address no automatic mail goes to until `until` (it bounced, or it loops)."""
+
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    address: Mapped[str] = mapped_column(String(320), unique=True)
+    reason: Mapped[str] = mapped_column(Text)
+    until: Mapped[datetime]
+    created_at: Mapped[datetime]
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))

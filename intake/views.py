@@ -1,0 +1,100 @@
+"""Tickets, messages and quarantine rows as JSON documents (the `--json` contract)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from intake.store.orm import Message, Outbox, Quarantine, Ticket
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def ticket_ref(prefix: str, ticket_id: int) -> str:
+    return f"{prefix}-{ticket_id}"
+
+
+def ticket_json(ticket: Ticket, prefix: str, *, with_messages: bool = False) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "ref": ticket_ref(prefix, ticket.id),
+        "id": ticket.id,
+        "subject": ticket.subject,
+        "requester": ticket.requester,
+        "status": ticket.status,
+        "severity": ticket.severity,
+        "canonical_severity": ticket.canonical_severity,
+        "category": ticket.category,
+        "confidence": ticket.confidence,
+        "needs_review": ticket.needs_review,
+        "org": ticket.org.name if ticket.org is not None else None,
+        "policy": ticket.policy,
+        "plan": ticket.plan,
+        "contact_status": ticket.contact_status,
+        "channel": ticket.channel,
+        "environment": ticket.environment,
+        "created_at": iso(ticket.created_at),
+        "updated_at": iso(ticket.updated_at),
+        "acknowledged_at": iso(ticket.acknowledged_at),
+        "first_response_due": iso(ticket.first_response_due),
+        "resolution_due": iso(ticket.resolution_due),
+        "closed_at": iso(ticket.closed_at),
+        "close_reason": ticket.close_reason,
+    }
+    if with_messages:
+        doc["messages"] = [message_json(m) for m in ticket.messages]
+    return doc
+
+
+def message_json(message: Message) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "external_id": message.external_id,
+        "channel": message.channel,
+        "disposition": message.disposition,
+        "sender": message.sender,
+        "display_name": message.display_name,
+        "subject": message.subject,
+        "text": message.text,
+        "quoted": message.quoted,
+        "sent_at": iso(message.sent_at),
+        "received_at": iso(message.received_at),
+        "in_reply_to": message.in_reply_to,
+        "attachments": [
+            {"filename": a.filename, "content_type": a.content_type, "size": a.size, "kind": a.kind}
+            for a in message.attachments
+        ],
+    }
+
+
+def quarantine_json(row: Quarantine) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "created_at": iso(row.created_at),
+        "channel": row.channel,
+        "source": row.source,
+        "reason": row.reason.splitlines()[0] if row.reason else "",
+        "detail": row.reason,
+        "sha256": row.sha256,
+        "size": len(row.raw),
+    }
+
+
+def outbox_json(row: Outbox) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "ticket_id": row.ticket_id,
+        "template": row.template,
+        "channel": row.channel,
+        "recipient": row.recipient,
+        "subject": row.subject,
+        "body": row.body_text,
+        "message_id": row.message_id,
+        "in_reply_to": row.in_reply_to,
+        "state": row.state,
+        "attempts": row.attempts,
+        "last_error": row.last_error,
+        "created_at": iso(row.created_at),
+        "sent_at": iso(row.sent_at),
+    }

@@ -1,0 +1,140 @@
+"""Shared fixtures: a migrated store on SQLite and on a real PostgreSQL, a fixed clock, a mail builder.
+
+PostgreSQL tests skip with the reason when no server answers, and fail instead
+under CI=true, where a server must be present.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from intake.clock import FixedClock
+from intake.config import Settings
+from intake.runtime import Runtime
+from intake.store.migrate import upgrade
+from intake.store.session import make_engine, make_sessionmaker
+
+PG_URL = os.environ.get("INTAKE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+SHARED = Path(os.environ.get("INTAKE_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+if not SHARED.is_dir():
+    SHARED = Path("/work/shared")
+
+
+def missing(reason: str) -> None:
+    """Skip locally; under CI a missing server or tool is a failure."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"required under CI: {reason}")
+    pytest.skip(reason)
+
+
+def _postgres_available() -> str | None:
+    try:
+        engine = create_engine(PG_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        engine.dispose()
+        return None
+    except Exception as exc:
+        return (
+            f"no PostgreSQL at {make_url(PG_URL).render_as_string(hide_password=True)}: {type(exc).__name__}"
+        )
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    problem = _postgres_available()
+    if problem:
+        missing(problem)
+    yield PG_URL
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(datetime(2026, 11, 16, 9, 0, tzinfo=UTC))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database: an SQLite file, or a fresh schema on the PostgreSQL server."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'intake.db'}"
+        upgrade(make_engine(url))
+        yield url
+        return
+    base = request.getfixturevalue("postgres_url")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = (
+        make_url(base)
+        .update_query_dict({"options": f"-csearch_path={schema}"})
+        .render_as_string(hide_password=False)
+    )
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    yield url
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture
+def runtime(db_url: str, clock: FixedClock) -> Iterator[Runtime]:
+    settings = Settings.model_validate({"database": {"url": db_url}})
+    engine = make_engine(db_url)
+    yield Runtime(settings, engine, make_sessionmaker(engine), clock)
+    engine.dispose()
+
+
+MailBuilder = Callable[..., bytes]
+
+
+@pytest.fixture
+def make_mail() -> MailBuilder:
+    """Build one RFC 5322 message; keyword arguments set headers, `body` the text, `html` an alternative."""
+
+    counter = iter(range(1, 1_000_000))
+
+    def build(
+        body: str = "Hello, the export fails with error 500 since this morning.",
+        *,
+        sender: str = "Dana Smith <dana@acme.example>",
+        to: str = "support@vendor.example",
+        subject: str = "Export fails",
+        date: datetime | None = None,
+        message_id: str | None = None,
+        html: str | None = None,
+        headers: dict[str, str] | None = None,
+        attachments: list[tuple[str, str, bytes]] | None = None,
+    ) -> bytes:
+        msg = EmailMessage()
+        msg["From"] = sender
+        msg["To"] = to
+        msg["Subject"] = subject
+        n = next(counter)
+        msg["Date"] = format_datetime(date or datetime(2026, 11, 16, 8, 0, n % 60, tzinfo=UTC))
+        if message_id != "":
+            msg["Message-ID"] = message_id or make_msgid(idstring=f"t{n}", domain="mail.acme.example")
+        for name, value in (headers or {}).items():
+            msg[name] = value
+        msg.set_content(body)
+        if html is not None:
+            msg.add_alternative(html, subtype="html")
+        for filename, ctype, data in attachments or []:
+            maintype, subtype = ctype.split("/", 1)
+            msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+        return msg.as_bytes()
+
+    return build

@@ -1,0 +1,200 @@
+"""The command-line contract, driven as a user would: real processes, a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import MailBuilder
+
+
+class Cli:
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.env = {
+            **os.environ,
+            "INTAKE_DATABASE_URL": f"sqlite:///{workdir / 'intake.db'}",
+            "INTAKE_CONFIG": "",
+            "COLUMNS": "200",
+        }
+
+    def __call__(
+        self, *args: str, stdin: bytes | None = None, code: int = 0
+    ) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [sys.executable, "-m", "intake", *args],
+            cwd=self.workdir,
+            env=self.env,
+            input=stdin.decode("latin-1") if stdin else None,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == code, (args, done.returncode, done.stdout, done.stderr)
+        return done
+
+    def json(self, *args: str) -> object:
+        return json.loads(self(*args, "--json").stdout)
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    runner = Cli(tmp_path)
+    runner("init")
+    return runner
+
+
+def test_help_on_every_command(tmp_path: Path) -> None:
+    runner = Cli(tmp_path)
+    for command in (
+        ["--help"],
+        ["init", "--help"],
+        ["org", "add", "--help"],
+        ["contact", "add", "--help"],
+        ["ingest", "--help"],
+        ["tickets", "list", "--help"],
+        ["tickets", "show", "--help"],
+        ["quarantine", "list", "--help"],
+        ["policies", "show", "--help"],
+    ):
+        assert "Usage" in runner(*command).stdout
+
+
+def test_ingest_dir_in_date_order_with_a_summary_that_adds_up(
+    cli: Cli, tmp_path: Path, make_mail: MailBuilder
+) -> None:
+    from datetime import UTC, datetime
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    # a.eml is the reply but was sent later; b.eml is the original: Date order must win over name order
+    (inbox / "a.eml").write_bytes(
+        make_mail(
+            subject="Re: Export fails",
+            date=datetime(2026, 11, 16, 9, tzinfo=UTC),
+            headers={"In-Reply-To": "<orig@acme.example>"},
+        )
+    )
+    (inbox / "b.eml").write_bytes(
+        make_mail(message_id="<orig@acme.example>", date=datetime(2026, 11, 16, 8, tzinfo=UTC))
+    )
+    (inbox / "c.eml").write_bytes(make_mail(headers={"Auto-Submitted": "auto-replied"}, subject="Away"))
+    (inbox / "d.eml").write_bytes(b"\x00\x01garbage")
+    (inbox / "e.eml").write_bytes((inbox / "b.eml").read_bytes())
+    summary = cli.json("ingest", str(inbox), "--now", "2026-11-16T10:00:00Z")
+    assert summary == {
+        "files": 5,
+        "tickets": 1,
+        "followups": 1,
+        "dropped": 1,
+        "duplicates": 1,
+        "quarantined": 1,
+    }
+    again = cli.json("ingest", str(inbox))
+    assert again == {
+        "files": 5,
+        "tickets": 0,
+        "followups": 0,
+        "dropped": 0,
+        "duplicates": 4,
+        "quarantined": 1,
+    }
+    assert sorted(p.name for p in inbox.iterdir()) == ["a.eml", "b.eml", "c.eml", "d.eml", "e.eml"]
+
+    tickets = cli.json("tickets", "list")
+    assert isinstance(tickets, list) and len(tickets) == 1
+    ticket = tickets[0]
+    for key in (
+        "ref",
+        "status",
+        "severity",
+        "category",
+        "confidence",
+        "needs_review",
+        "org",
+        "policy",
+        "contact_status",
+        "channel",
+        "created_at",
+        "acknowledged_at",
+        "first_response_due",
+        "resolution_due",
+        "closed_at",
+        "close_reason",
+    ):
+        assert key in ticket
+    assert ticket["created_at"] == "2026-11-16T10:00:00+00:00"
+    shown = cli.json("tickets", "show", ticket["ref"])
+    assert isinstance(shown, dict) and len(shown["messages"]) == 2
+    quarantined = cli.json("quarantine", "list")
+    assert isinstance(quarantined, list) and len(quarantined) == 1 and quarantined[0]["reason"]
+
+
+def test_ingest_from_stdin(cli: Cli, make_mail: MailBuilder) -> None:
+    done = cli("ingest", "-", "--json", stdin=make_mail())
+    assert json.loads(done.stdout)["tickets"] == 1
+
+
+def test_org_and_contact_then_designated(cli: Cli, tmp_path: Path, make_mail: MailBuilder) -> None:
+    org = cli.json("org", "add", "Acme", "--policy", "resource-optimizer", "--domain", "acme.example")
+    assert org == {
+        "id": 1,
+        "name": "Acme",
+        "policy": "resource-optimizer",
+        "plan": None,
+        "domains": ["acme.example"],
+    }
+    cli("contact", "add", "Acme", "dana@acme.example", "--name", "Dana", "--role", "primary")
+    mail = tmp_path / "m.eml"
+    mail.write_bytes(make_mail())
+    cli("ingest", str(mail))
+    [ticket] = cli.json("tickets", "list", "--org", "Acme")  # type: ignore[misc]
+    assert (ticket["org"], ticket["contact_status"]) == ("Acme", "designated")
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["org", "add", "X", "--policy", "nope"], "unknown policy"),
+        (["org", "add", "X", "--policy", "revalize", "--domain", "not a domain"], "not a domain"),
+        (["contact", "add", "Nobody", "a@b.example"], "no organisation"),
+        (["ingest", "/no/such/place"], "no such file"),
+        (["ingest", "x", "--now", "yesterday"], "ISO 8601"),
+        (["tickets", "show", "banana"], "not a ticket reference"),
+        (["tickets", "list", "--limit", "0"], "--limit"),
+        (["frobnicate"], "No such command"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(cli: Cli, args: list[str], fragment: str) -> None:
+    code = 1 if args[0] == "contact" else 2
+    done = cli(*args, code=code)
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert fragment in done.stderr
+
+
+def test_missing_ticket_exits_1(cli: Cli) -> None:
+    done = cli("tickets", "show", "support-999", code=1)
+    assert "no ticket" in done.stderr
+
+
+def test_uninitialised_database_says_what_to_do(tmp_path: Path) -> None:
+    done = Cli(tmp_path)("tickets", "list", code=1)
+    assert "intake init" in done.stderr
+
+
+def test_policies_list_and_show(cli: Cli) -> None:
+    names = [p["name"] for p in cli.json("policies", "list")]  # type: ignore[union-attr]
+    assert names == ["functionize", "resilio-connect", "resource-optimizer", "revalize", "rezilion"]
+    shown = cli.json("policies", "show", "resilio-connect")
+    assert isinstance(shown, dict) and shown
+
+
+def test_demo_runs_the_whole_path(tmp_path: Path) -> None:
+    done = Cli(tmp_path)("demo")
+    assert "ticket" in done.stdout and "quarantine" in done.stdout
+    assert (tmp_path / ".intake" / "demo" / "intake.db").exists()
