@@ -1,0 +1,254 @@
+"""The triage model at prediction time: severity, category and environment with reasons.
+
+A :class:`TriageModel` holds a fitted :class:`~classifiers.features.Featurizer`
+and one calibrated linear classifier per head (scikit-learn
+``CalibratedClassifierCV`` around ``LinearSVC``, see classifiers.train). It is
+built by :func:`classifiers.store.read_model`; :func:`load_model` keeps one per
+process.
+
+Decisions:
+
+* severity is the most probable class, except that ``critical`` wins whenever
+  its calibrated probability reaches ``critical_threshold`` (chosen on
+  cross-validation in training): a missed outage costs far more than an
+  over-cautious critical, so the threshold sits below 0.5;
+* ``confidence`` is the smaller of the two heads' probabilities for the labels
+  they chose (for a threshold-promoted critical, its own probability), so one
+  unsure head is enough to send a decision to review;
+* ``reasons`` are the readable features (words, word pairs, named signals)
+  that added most to the chosen class's linear score for this text; character
+  n-grams also count in the score but are not shown.
+
+Importing this module does not import scikit-learn; loading a model does.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from classifiers.features import SIGNAL_NAMES, Featurizer, TriageInput, environment_from_signals
+
+__all__ = ["HEADS", "Prediction", "TriageInput", "TriageModel", "clear_model_cache", "load_model"]
+
+HEADS: tuple[str, ...] = ("severity", "category", "environment")
+REASONS_PER_HEAD = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """One message's triage proposal; probabilities are calibrated and sum to 1 per head."""
+
+    severity: str
+    severity_proba: dict[str, float]
+    category: str
+    category_proba: dict[str, float]
+    confidence: float
+    reasons: list[str]
+    environment: str
+    severity_reasons: list[str] = field(default_factory=list)
+    category_reasons: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# Words too common to explain anything; a bigram is hidden only when both of its words are here.
+_FILLER = frozenset(
+    (
+        *("a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "do", "for", "from", "has", "have"),
+        *("i", "if", "in", "is", "it", "its", "me", "my", "of", "on", "or", "our", "so", "that", "the"),
+        *("there", "this", "to", "us", "was", "we", "with", "you", "your"),
+    )
+)
+
+
+def _readable(name: str) -> bool:
+    kind, _, term = name.partition(":")
+    if kind == "char":
+        return False
+    if kind != "word":
+        return True
+    words = term.split(" ")
+    return not all(len(w) < 2 or w in _FILLER or w.isdigit() for w in words)
+
+
+def _display_name(name: str) -> str:
+    kind, _, term = name.partition(":")
+    if kind == "word":
+        return term
+    return f"signal:{term}" if kind == "cue" else name
+
+
+class TriageModel:
+    """Calibrated severity/category/environment heads over one featurizer (see module doc)."""
+
+    def __init__(
+        self,
+        featurizer: Featurizer,
+        heads: Mapping[str, Any],
+        labels: Mapping[str, Sequence[str]],
+        critical_threshold: float | None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> None:
+        for required in ("severity", "category"):
+            if required not in heads:
+                raise ValueError(f"a triage model needs a {required!r} head")
+        self.featurizer = featurizer
+        self.heads = dict(heads)
+        self.labels = {head: [str(c) for c in labels[head]] for head in self.heads}
+        for head, clf in self.heads.items():
+            if len(clf.classes_) != len(self.labels[head]):
+                raise ValueError(f"{head}: {len(clf.classes_)} classes but {len(self.labels[head])} labels")
+        self.critical_threshold = critical_threshold
+        self.meta: dict[str, Any] = dict(meta or {})
+        names = featurizer.names
+        readable = np.array([_readable(n) for n in names], dtype=bool)
+        self._names = [_display_name(n) for n in names]
+        self._readable = readable
+        self._weights: dict[str, npt.NDArray[np.float64]] = {}
+        for head, clf in self.heads.items():
+            base = clf.calibrated_classifiers_[0].estimator
+            coef = np.asarray(base.coef_, dtype=np.float64)
+            if coef.shape[0] == 1:  # binary head: one row scores the second class
+                coef = np.vstack([-coef[0], coef[0]])
+            self._weights[head] = coef
+
+    @property
+    def version(self) -> str:
+        """``tfidf-svc-<first 12 hex of the training data's sha256>``."""
+        return str(self.meta.get("version", "unversioned"))
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        metrics = self.meta.get("metrics", {})
+        return dict(metrics) if isinstance(metrics, dict) else {}
+
+    def classes(self, head: str) -> list[str]:
+        """Labels in the column order of the head's probabilities (it is fitted on their indices)."""
+        return self.labels[head]
+
+    def transform(self, items: Sequence[TriageInput]) -> sp.csr_matrix:
+        return self.featurizer.transform(items)
+
+    def proba(self, matrix: sp.csr_matrix, head: str) -> npt.NDArray[np.float64]:
+        return np.asarray(self.heads[head].predict_proba(matrix), dtype=np.float64)
+
+    def decide_severity(self, proba: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+        """Column index of the chosen severity per row: argmax, or critical past its threshold."""
+        chosen = np.argmax(proba, axis=1)
+        classes = self.classes("severity")
+        if self.critical_threshold is not None and "critical" in classes:
+            crit = classes.index("critical")
+            chosen = np.where(proba[:, crit] >= self.critical_threshold, crit, chosen)
+        return np.asarray(chosen, dtype=np.int64)
+
+    def reasons(
+        self, matrix: sp.csr_matrix, head: str, chosen: npt.NDArray[np.int64], k: int
+    ) -> list[list[str]]:
+        """Top ``k`` readable features by contribution x_j * w[class, j] > 0, per row."""
+        coo = matrix.tocoo()
+        keep = self._readable[coo.col]
+        rows, cols, vals = coo.row[keep], coo.col[keep], coo.data[keep]
+        contrib = vals * self._weights[head][chosen[rows], cols]
+        positive = contrib > 0
+        rows, cols, contrib = rows[positive], cols[positive], contrib[positive]
+        order = np.lexsort((-contrib, rows))
+        rows, cols = rows[order], cols[order]
+        starts = np.searchsorted(rows, np.arange(matrix.shape[0]))
+        ends = np.searchsorted(rows, np.arange(matrix.shape[0]), side="right")
+        return [
+            [self._names[c] for c in cols[s : min(e, s + k)].tolist()]
+            for s, e in zip(starts, ends, strict=True)
+        ]
+
+    def predict(self, items: Sequence[TriageInput]) -> list[Prediction]:
+        """Predict a batch; batches of hundreds are far cheaper per message than one at a time."""
+        if not items:
+            return []
+        matrix = self.transform(items)
+        sev_p = self.proba(matrix, "severity")
+        cat_p = self.proba(matrix, "category")
+        sev_i = self.decide_severity(sev_p)
+        cat_i = np.argmax(cat_p, axis=1).astype(np.int64)
+        sev_c, cat_c = self.classes("severity"), self.classes("category")
+        rows = np.arange(len(items))
+        confidence = np.minimum(sev_p[rows, sev_i], cat_p[rows, cat_i])
+        sev_r = self.reasons(matrix, "severity", sev_i, REASONS_PER_HEAD)
+        cat_r = self.reasons(matrix, "category", cat_i, REASONS_PER_HEAD)
+        if "environment" in self.heads:
+            env_p = self.proba(matrix, "environment")
+            env_c = self.classes("environment")
+            environments = [env_c[i] for i in np.argmax(env_p, axis=1).tolist()]
+        else:
+            signals = matrix[:, matrix.shape[1] - len(SIGNAL_NAMES) :].toarray()
+            environments = [environment_from_signals(row) for row in signals]
+        out: list[Prediction] = []
+        for n in range(len(items)):
+            sp_row, cp_row = sev_p[n].tolist(), cat_p[n].tolist()
+            out.append(
+                Prediction(
+                    severity=sev_c[int(sev_i[n])],
+                    severity_proba=dict(zip(sev_c, sp_row, strict=True)),
+                    category=cat_c[int(cat_i[n])],
+                    category_proba=dict(zip(cat_c, cp_row, strict=True)),
+                    confidence=float(confidence[n]),
+                    reasons=list(dict.fromkeys(sev_r[n] + cat_r[n])),
+                    environment=environments[n],
+                    severity_reasons=sev_r[n],
+                    category_reasons=cat_r[n],
+                )
+            )
+        return out
+
+    def classify(self, texts: Sequence[str], channel: str = "email") -> list[Prediction]:
+        """Predict raw texts; a first line ``Subject: ...`` becomes the subject."""
+        return self.predict([text_input(t, channel) for t in texts])
+
+    @staticmethod
+    def needs_review(pred: Prediction, threshold: float) -> bool:
+        """True when the confidence is below ``threshold`` (settings: classifier.review_threshold)."""
+        return pred.confidence < threshold
+
+
+def text_input(text: str, channel: str = "email") -> TriageInput:
+    """A TriageInput from free text; ``Subject: ...`` on the first line is taken as the subject."""
+    first, sep, rest = text.partition("\n")
+    if first.lower().startswith("subject:"):
+        return TriageInput(
+            subject=first[len("subject:") :].strip(), body=rest.strip() if sep else "", channel=channel
+        )
+    return TriageInput(body=text, channel=channel)
+
+
+_lock = threading.Lock()
+_cache: dict[Path, TriageModel] = {}
+
+
+def load_model(directory: Path | None = None) -> TriageModel:
+    """The model in ``directory`` (default: the shipped classifiers/model/), loaded once per process.
+
+    Raises FileNotFoundError naming the missing file and how to build it.
+    """
+    from classifiers.store import MODEL_DIR, read_model
+
+    key = (directory or MODEL_DIR).resolve()
+    with _lock:
+        model = _cache.get(key)
+        if model is None:
+            model = read_model(key)
+            _cache[key] = model
+        return model
+
+
+def clear_model_cache() -> None:
+    """Forget loaded models (after retraining in the same process)."""
+    with _lock:
+        _cache.clear()
