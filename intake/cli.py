@@ -16,7 +16,7 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from intake.cli_support import JsonOpt, NowOpt, emit, err, out, runtime
+from intake.cli_support import JsonOpt, NowOpt, close_all, emit, err, out, runtime
 from intake.errors import BadInput, IntakeError, NotFound
 
 app = typer.Typer(
@@ -94,8 +94,14 @@ def contact_add(
     org: str,
     email: str,
     name: Annotated[str, typer.Option(help="Full name.")] = "",
-    role: Annotated[str, typer.Option(help="primary, backup or designated.")] = "designated",
+    role: Annotated[
+        str | None, typer.Option(help="primary, backup or designated (default: the first role with room).")
+    ] = None,
     slack_user: Annotated[str | None, typer.Option(help="Slack user id, e.g. U012ABCDEF.")] = None,
+    replaces: Annotated[
+        str | None,
+        typer.Option(help="Transfer: this contact takes over from another (with the policy's notice)."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Add a designated contact to an organisation."""
@@ -103,7 +109,7 @@ def contact_add(
 
     rt = runtime()
     with rt.sessions() as session:
-        person, warnings = add_contact(session, rt.clock, org, email, name, role, slack_user)
+        person, warnings = add_contact(session, rt.clock, org, email, name, role, slack_user, replaces)
         session.commit()
         doc = {
             "org": org,
@@ -316,7 +322,10 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     command: Callable[..., Any] = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="intake", standalone_mode=False)  # type: ignore[attr-defined]
+        try:
+            command.main(args=argv, prog_name="intake", standalone_mode=False)  # type: ignore[attr-defined]
+        finally:
+            close_all()
     except typer.Exit as exc:
         raise SystemExit(exc.exit_code) from None
     except typer.Abort:

@@ -32,9 +32,21 @@ def make_clock(now: str | None) -> Clock:
         raise BadInput(f"--now is not an ISO 8601 time: {now!r}") from exc
 
 
+OPEN: list[Runtime] = []
+
+
 def runtime(now: str | None = None, *, schema: bool = True) -> Runtime:
-    """Settings, engine and clock for one command; by default insists the schema is current."""
+    """Settings, engine and clock for one command; by default insists the schema is current.
+
+    Its connections are closed when the command returns (see `close_all`).
+    """
     built = Runtime.build(load_settings(), make_clock(now))
+    OPEN.append(built)
     if schema:
         built.require_schema()
     return built
+
+
+def close_all() -> None:
+    while OPEN:
+        OPEN.pop().engine.dispose()

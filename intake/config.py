@@ -53,6 +53,15 @@ class SmtpServerSettings(_Section):
 
     _secrets = model_validator(mode="before")(_read_secret_files)
 
+    # STARTTLS: offered when both are set (PEM files).
+    tls_cert: str = ""
+    tls_key: str = ""
+    require_starttls: bool = False
+    # AUTH (PLAIN/LOGIN, only after STARTTLS): user name -> password. Optional unless auth_required.
+    auth_users: dict[str, SecretStr] = Field(default_factory=dict)
+    auth_required: bool = False
+    hostname: str = ""
+
 
 class RelaySettings(_Section):
     host: str = "127.0.0.1"
@@ -63,6 +72,10 @@ class RelaySettings(_Section):
     from_address: str = "support@vendor.example"
 
     _secrets = model_validator(mode="before")(_read_secret_files)
+
+    # PEM bundle of CAs trusted for the relay's certificate; empty: the system's.
+    tls_ca: str = ""
+    timeout: float = Field(default=30.0, gt=0)
 
 
 class ImapSettings(_Section):
@@ -77,6 +90,22 @@ class ImapSettings(_Section):
     idle: bool = True
 
     _secrets = model_validator(mode="before")(_read_secret_files)
+
+    auth: Literal["password", "oauth2"] = "password"
+    oauth2_token: SecretStr = SecretStr("")
+    folders: list[str] = Field(default_factory=list)
+    first_sync: Literal["unseen", "all"] = "unseen"
+    tls_ca: str = ""
+    batch_size: int = Field(default=200, ge=1, le=5000)
+    poll_interval: float = Field(default=60.0, gt=0)
+    idle_timeout: float = Field(default=600.0, gt=0, le=1740)
+    timeout: float = Field(default=60.0, gt=0)
+    backoff_max: float = Field(default=300.0, gt=0)
+    failure_alert: int = Field(default=5, ge=1)
+
+    def all_folders(self) -> list[str]:
+        """`folder` first, then the extra `folders`, each once."""
+        return list(dict.fromkeys([self.folder, *self.folders]))
 
 
 class SlackSettings(_Section):
@@ -113,6 +142,36 @@ class GuardSettings(_Section):
     )
 
 
+class OutboxSettings(_Section):
+    batch_size: int = Field(default=50, ge=1)
+    poll_interval: float = Field(default=5.0, gt=0)
+    max_attempts: int = Field(default=8, ge=1)
+    retry_base: float = Field(default=60.0, gt=0)
+    retry_max: float = Field(default=3600.0, gt=0)
+    claim_lease: float = Field(default=600.0, gt=0)
+    max_auto_per_recipient: int = Field(default=5, ge=0)
+    recipient_window: float = Field(default=3600.0, gt=0)
+    max_auto_per_ticket: int = Field(default=10, ge=0)
+    ticket_window: float = Field(default=86400.0, gt=0)
+    bounce_suppress: float = Field(default=7 * 86400.0, ge=0)
+
+
+class ServiceSettings(_Section):
+    tick_interval: float = Field(default=5.0, gt=0)
+    shutdown_grace: float = Field(default=20.0, gt=0)
+
+
+class TemplateSettings(_Section):
+    dir: str = Field(default="", description="a folder whose templates override the bundled ones")
+    portal_url: str = Field(default="", description="where the portal redirect sends customers")
+
+
+class EscalationSettings(_Section):
+    notify: list[str] = Field(
+        default_factory=list, description="addresses told of SLA warnings, breaches and escalations"
+    )
+
+
 class Settings(_Section):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     tickets: TicketSettings = Field(default_factory=TicketSettings)
@@ -123,6 +182,10 @@ class Settings(_Section):
     web: WebSettings = Field(default_factory=WebSettings)
     classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
     guard: GuardSettings = Field(default_factory=GuardSettings)
+    templates: TemplateSettings = Field(default_factory=TemplateSettings)
+    escalation: EscalationSettings = Field(default_factory=EscalationSettings)
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
 
     def own_addresses(self) -> set[str]:
         found = {a.lower() for a in self.guard.own_addresses}

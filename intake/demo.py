@@ -41,7 +41,7 @@ def run_demo(out: Console, workdir: Path = DEMO_DIR) -> dict[str, object]:
     with runtime.sessions() as session:
         add_org(session, runtime.clock, "Acme Analytics", "resource-optimizer", None, ["acme.example"])
         add_contact(
-            session, runtime.clock, "Acme Analytics", "priya.raman@acme.example", "Priya Raman", "primary"
+            session, runtime.clock, "Acme Analytics", "priya.raman@acme.example", "Priya Raman", "designated"
         )
         session.commit()
     out.print(

@@ -8,7 +8,7 @@ one batch costs a handful of queries instead of several per message.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,7 +77,7 @@ class Staged:
     attachments: list[dict[str, Any]] = field(default_factory=list)
     decision: dict[str, Any] | None = None
     timers: list[dict[str, Any]] = field(default_factory=list)
-    outbox: list[dict[str, Any]] = field(default_factory=list)
+    outbox: list[Callable[[int], dict[str, Any]]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -90,6 +90,7 @@ class Batch:
     new_tickets: list[TicketView] = field(default_factory=list)
     staged: list[Staged] = field(default_factory=list)
     quarantined: list[dict[str, Any]] = field(default_factory=list)
+    cancelled_timers: list[tuple[TicketView, tuple[str, ...]]] = field(default_factory=list)
 
     # prefetch ------------------------------------------------------------
     def load_known_keys(self, keys: Iterable[str]) -> None:
@@ -146,6 +147,11 @@ class Batch:
         if message_id:
             self.ticket_by_message_id.setdefault(message_id, ticket)
 
+    def cancel_timers(self, ticket: TicketView, kinds: tuple[str, ...]) -> None:
+        """Cancel the ticket's pending timers of these kinds when the batch is written."""
+        if ticket.id is not None:
+            self.cancelled_timers.append((ticket, kinds))
+
     def stage(self, staged: Staged) -> None:
         self.staged.append(staged)
 
@@ -174,6 +180,17 @@ class Batch:
                 view.id = new_id
                 self.tickets_by_id[new_id] = view
         self._write_ticket_changes(conn)
+        timers_table = _table(Timer)
+        for ticket, kinds in self.cancelled_timers:
+            conn.execute(
+                update(timers_table)
+                .where(
+                    timers_table.c.ticket_id == ticket.id,
+                    timers_table.c.state == "pending",
+                    timers_table.c.kind.in_(kinds),
+                )
+                .values(state="cancelled")
+            )
         if self.staged:
             message_rows = []
             for item in self.staged:
@@ -198,7 +215,8 @@ class Batch:
                 if item.decision is not None:
                     decisions.append({**item.decision, "message_id": message_id, "ticket_id": ticket_id})
                 timers.extend({**t, "ticket_id": ticket_id} for t in item.timers)
-                outbox.extend({**o, "ticket_id": ticket_id} for o in item.outbox)
+                if ticket_id is not None:
+                    outbox.extend({**compose(ticket_id), "ticket_id": ticket_id} for compose in item.outbox)
                 events.extend({**e, "ticket_id": ticket_id} for e in item.events)
             for table, rows in (
                 (Attachment, attachments),
@@ -245,4 +263,5 @@ class Batch:
     def reset(self) -> None:
         self.new_tickets.clear()
         self.staged.clear()
+        self.cancelled_timers.clear()
         self.quarantined.clear()

@@ -1,36 +1,191 @@
-"""Decide: turn the policy and the triage into a ticket's status and due times.
+"""Decide: the policy turns triage into a ticket's status, due times, timers and messages.
 
-Pure: reads the context, writes the decision onto it; persist stores it.
+For a message that opens a ticket, in order:
+1. severity: the customer's stated severity where the policy gives them that say
+   (flagging a disagreement with the classifier), stepped down where the policy
+   reserves a level for production (Revalize Severity 1);
+2. the channel: a channel the policy does not support gets the redirect reply
+   and the ticket is closed (Resilio: email -> portal);
+3. the sender: someone who may not open tickets is told who may, the
+   organisation's designated contacts are told, and the ticket is held;
+4. enhancement requests are closed once recorded, or transferred then closed;
+5. otherwise the acknowledgement goes out and the SLA clock starts.
+
+For a follow-up: a designated contact's reply authorises a held ticket, a
+customer reply resumes a ticket waiting on them (the SLA clock was paused), a
+reply to a closed ticket reopens it where the policy allows, and a customer
+escalation escalates it.
+
+Everything it produces (ticket row or changes, timers, outbox rows, audit
+events) is put on the context; persist stages it, in the batch's one transaction.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from intake import lifecycle
+from intake.compose import clean_subject, outbox_row
 from intake.pipeline.classify import policy_name
 from intake.pipeline.context import Context, Stop, TicketView
+from intake.policies.loader import load_all
+from intake.policies.schema import Policy
+from intake.policies.stated import detect_environment, map_stated, parse_stated_severity
+from intake.sla.timers import DROPPED_KINDS, SLA_KINDS, due_times, sla_timers
 
 NAME = "decide"
 
+Compose = Callable[[int], dict[str, Any]]
 
-def _open_ticket(ctx: Context) -> TicketView:
+
+def format_due(policy: Policy, plan: str | None, due: datetime | None) -> str:
+    """A due time in the customer's calendar terms, e.g. 'Mon 16 Nov 2026 13:00 GMT'."""
+    if due is None:
+        return ""
+    zone = policy.calendar(plan).timezone
+    return due.astimezone(zone).strftime("%a %d %b %Y %H:%M %Z")
+
+
+def _name(display: str, address: str) -> str:
+    return display.split(maxsplit=1)[0] if display.strip() else address.partition("@")[0]
+
+
+def _set(ticket: TicketView, **changes: Any) -> None:
+    """Change a ticket opened earlier in this batch (its row) or a stored one (its changes)."""
+    target = ticket.row if ticket.row is not None else ticket.changes
+    target.update(changes)
+    for key in ("status", "severity", "waiting_since", "closed_at"):
+        if key in changes:
+            setattr(ticket, key, changes[key])
+
+
+def _transition(ctx: Context, ticket: TicketView, to: str, reason: str, **changes: Any) -> None:
+    now = ctx.deps.clock.now()
+    ctx.extra.setdefault("events", []).append(lifecycle.event(ticket.status, to, reason, now))
+    _set(ticket, status=to, updated_at=now, **changes)
+    ctx.hit(f"decide.{to.replace('_', '-')}", reason)
+
+
+def _send(ctx: Context, policy: Policy, template: str, recipient: str, variables: dict[str, Any]) -> None:
+    """Queue a message; it is rendered when the ticket's id (and so its ref) is known."""
+    settings = ctx.deps.settings
+    msg = ctx.inbound
+    now = ctx.deps.clock.now()
+    prefix = settings.tickets.ref_prefix
+    in_reply_to = msg.external_id or None if recipient == msg.sender else None
+    references = list(msg.references) if in_reply_to else []
+
+    def compose(ticket_id: int) -> dict[str, Any]:
+        ref = f"{prefix}-{ticket_id}"
+        values = {"subject": clean_subject(msg.subject, ref), **variables}
+        return outbox_row(
+            settings,
+            policy,
+            template,
+            ref=ref,
+            recipient=recipient,
+            variables=values,
+            now=now,
+            in_reply_to=in_reply_to,
+            references=references,
+        )
+
+    ctx.extra.setdefault("outbox", []).append(compose)
+
+
+def _notify_team(ctx: Context, policy: Policy, ticket: TicketView, what: str, reason: str) -> None:
+    for address in ctx.deps.settings.escalation.notify:
+        _send(
+            ctx,
+            policy,
+            "escalation",
+            address,
+            {
+                "what": what,
+                "org": ctx.org.name if ctx.org else None,
+                "policy": policy.name,
+                "severity_label": policy.level(ticket.severity).label,
+                "target_name": "-",
+                "due": "-",
+                "status": ticket.status,
+                "requester": ticket.requester,
+                "reason": reason,
+            },
+        )
+
+
+def _channel_of(ctx: Context, policy: Policy) -> str:
+    msg = ctx.inbound
+    if msg.channel == "email" and msg.sender in policy.channels.portal_senders:
+        return "portal"
+    return msg.channel
+
+
+def _choose_level(ctx: Context, policy: Policy) -> tuple[str, bool, dict[str, Any]]:
+    """The policy level, whether it needs review, and what went into it."""
+    triage = ctx.triage
+    assert triage is not None
+    msg = ctx.inbound
+    level = triage.severity
+    review = triage.needs_review
+    facts: dict[str, Any] = {"classifier_level": level}
+    stated = parse_stated_severity(msg.subject, msg.text)
+    if stated is not None:
+        stated_key = map_stated(policy, stated)
+        facts["stated"] = stated.text
+        facts["stated_level"] = stated_key
+        if stated_key is not None:
+            ctx.hit("decide.stated-severity", f"customer states {stated.text!r} = {stated_key}")
+            if triage.model_version and policy.canonical(stated_key) != triage.canonical:
+                review = True
+                ctx.hit(
+                    "decide.disagreement",
+                    f"customer says {stated_key}, classifier says {level} ({triage.canonical})",
+                )
+            if policy.level(stated_key).customer_settable:
+                level = stated_key
+    environment = (
+        triage.environment
+        if triage.environment != "unknown"
+        else detect_environment(f"{msg.subject}\n{msg.text}")
+    )
+    facts["environment"] = environment
+    admissible = policy.admissible_level(level, environment).key
+    if admissible != level:
+        review = True
+        ctx.hit(
+            "decide.environment-lowered",
+            f"{policy.level(level).label} is for production; {environment} environment gets "
+            f"{policy.level(admissible).label}",
+        )
+        level = admissible
+    if triage.category == "enhancement" and policy.enhancements.level:
+        level = policy.enhancements.level
+    triage.environment = environment
+    return level, review, facts
+
+
+def _open_ticket(ctx: Context, policy: Policy, level: str, review: bool) -> TicketView:
     msg = ctx.inbound
     triage = ctx.triage
     assert triage is not None
     now = ctx.deps.clock.now()
     org = ctx.org
-    name = policy_name(ctx)
     plan = org.plan if org is not None else None
-    row = {
+    row: dict[str, Any] = {
         "org_id": org.id if org else None,
         "requester": msg.sender,
         "requester_name": msg.display_name[:200],
         "subject": msg.subject,
         "status": "new",
-        "severity": triage.severity,
-        "canonical_severity": triage.canonical,
+        "severity": level,
+        "canonical_severity": policy.canonical(level),
         "category": triage.category,
         "confidence": triage.confidence,
-        "needs_review": triage.needs_review,
-        "policy": name,
+        "needs_review": review,
+        "policy": policy.name,
         "plan": plan,
         "contact_status": ctx.contact_status,
         "channel": msg.channel,
@@ -42,6 +197,7 @@ def _open_ticket(ctx: Context) -> TicketView:
         "first_response_due": None,
         "resolution_due": None,
         "waiting_since": None,
+        "pauses": [],
         "closed_at": None,
         "close_reason": None,
         "slack_channel": msg.headers.get("slack-channel"),
@@ -52,26 +208,296 @@ def _open_ticket(ctx: Context) -> TicketView:
         org_id=org.id if org else None,
         requester=msg.sender,
         status="new",
-        policy=name,
+        policy=policy.name,
         plan=plan,
-        severity=triage.severity,
+        severity=level,
         subject=msg.subject,
         row=row,
     )
 
 
+def _acknowledge(ctx: Context, policy: Policy, ticket: TicketView, recipient: str, name: str) -> None:
+    """Send the acknowledgement and start the SLA clock."""
+    now = ctx.deps.clock.now()
+    plan = ticket.plan
+    first_due, resolution_due = due_times(policy, plan, ticket.severity, now)
+    counts = policy.acknowledgement.automated and policy.acknowledgement.counts_as_first_response
+    changes: dict[str, Any] = {"first_response_due": first_due, "resolution_due": resolution_due}
+    if policy.acknowledgement.automated:
+        changes["acknowledged_at"] = now
+        targets = policy.targets(plan, ticket.severity)
+        calendar_text = policy.plan(plan).availability or policy.calendar(plan).name
+        _send(
+            ctx,
+            policy,
+            policy.acknowledgement.template,
+            recipient,
+            {
+                "name": name,
+                "severity_label": policy.level(ticket.severity).label,
+                "severity_stated": any(h.step == "decide.stated-severity" for h in ctx.hits),
+                "first_response_due": format_due(policy, plan, first_due),
+                "target_text": targets.first_response.describe() if targets.first_response else "best effort",
+                "calendar_text": calendar_text,
+                "next_step": "a first response from an engineer",
+            },
+        )
+    if counts:
+        changes["first_responded_at"] = now
+    if policy.acknowledgement.automated:
+        due_text = first_due.isoformat() if first_due else "best effort"
+        _transition(ctx, ticket, "acknowledged", f"acknowledged; first response due {due_text}", **changes)
+    else:
+        _set(ticket, **changes)
+    which: tuple[Any, ...] = ("resolution",) if counts else ("first_response", "resolution")
+    ctx.extra.setdefault("timers", []).extend(
+        sla_timers(
+            policy,
+            plan,
+            ticket.severity,
+            now,
+            now,
+            first_response=first_due,
+            resolution=resolution_due,
+            which=which,
+        )
+    )
+
+
+def _new(ctx: Context) -> Stop | None:
+    policy = load_all()[policy_name(ctx)]
+    msg = ctx.inbound
+    now = ctx.deps.clock.now()
+    level, review, facts = _choose_level(ctx, policy)
+    ticket = _open_ticket(ctx, policy, level, review)
+    ctx.ticket = ticket
+    ctx.batch.open_ticket(ticket)
+    ctx.disposition = "ticket"
+    ctx.extra.setdefault("events", []).append(lifecycle.event(None, "new", "opened from " + msg.channel, now))
+    ctx.extra.setdefault("outputs", {}).update(facts)
+    name = _name(msg.display_name, msg.sender)
+    org = ctx.org
+
+    channel = _channel_of(ctx, policy)
+    if not policy.accepts_channel(channel) and policy.channels.unsupported.action != "accept":
+        rule = policy.channels.unsupported
+        _send(
+            ctx,
+            policy,
+            rule.template,
+            msg.sender,
+            {
+                "name": name,
+                "redirect_to_text": f"the {rule.redirect_to or 'support'} channel",
+                "portal_url": ctx.deps.settings.templates.portal_url,
+            },
+        )
+        _transition(
+            ctx,
+            ticket,
+            "closed",
+            f"{channel} is not a supported channel of {policy.name}",
+            closed_at=now,
+            close_reason="unsupported_channel",
+        )
+        return None
+
+    contacts = policy.plan(ticket.plan).contacts
+    if ctx.contact_status != "designated" and contacts.only_designated_may_submit:
+        action = contacts.not_designated.action
+        if action in ("reply_and_hold", "reply_and_accept"):
+            designated = [c for c in (org.contacts.values() if org else []) if c.designated_at(now)]
+            _send(
+                ctx,
+                policy,
+                contacts.not_designated.template,
+                msg.sender,
+                {
+                    "name": name,
+                    "sender": msg.sender,
+                    "org": org.name if org else "your organisation",
+                    "contacts": [f"{c.name or 'a colleague'} ({c.role})" for c in designated],
+                },
+            )
+            if action == "reply_and_hold":
+                for person in designated:
+                    _send(
+                        ctx,
+                        policy,
+                        "contacts_notice",
+                        person.email,
+                        {
+                            "sender": msg.sender,
+                            "org": org.name if org else "",
+                        },
+                    )
+                _transition(
+                    ctx,
+                    ticket,
+                    "pending_authorisation",
+                    f"{msg.sender} is {ctx.contact_status.replace('_', ' ')}: held for a designated contact",
+                )
+                return None
+
+    category = ctx.triage.category if ctx.triage else None
+    enhancement = policy.enhancements
+    if category == "enhancement" and enhancement.action != "none":
+        reason = enhancement.close_reason
+        _send(
+            ctx,
+            policy,
+            "closing",
+            msg.sender,
+            {
+                "name": name,
+                "reason": "enhancement_transferred"
+                if enhancement.action == "transfer_then_close"
+                else "enhancement_recorded",
+                "recorded_in": enhancement.recorded_in,
+                "transfer_to": enhancement.transfer_to,
+                "reopen": False,
+            },
+        )
+        _transition(
+            ctx,
+            ticket,
+            "closed",
+            f"enhancement request: {enhancement.action.replace('_', ' ')}",
+            closed_at=now,
+            close_reason=reason,
+        )
+        return None
+
+    _acknowledge(ctx, policy, ticket, msg.sender, name)
+    return None
+
+
+def _followup(ctx: Context, ticket: TicketView) -> Stop | None:
+    policy = load_all()[ticket.policy]
+    msg = ctx.inbound
+    now = ctx.deps.clock.now()
+    ctx.disposition = "followup"
+    _set(ticket, updated_at=now)
+    from_requester_side = (
+        msg.sender == ticket.requester
+        or ctx.contact_status == "designated"
+        or (ctx.org is not None and ctx.org.id == ticket.org_id)
+        or msg.sender.rpartition("@")[2] == ticket.requester_domain()
+    )
+
+    if ticket.status == "pending_authorisation":
+        if ctx.contact_status == "designated" and msg.sender != ticket.requester:
+            ctx.hit("decide.authorised", f"{msg.sender} authorised the request")
+            _acknowledge(ctx, policy, ticket, ticket.requester, ticket.requester.partition("@")[0])
+        else:
+            ctx.hit("decide.still-held", "still waiting for a designated contact")
+        return None
+
+    if ticket.status == "waiting_on_customer" and from_requester_side:
+        since = ticket.waiting_since or now
+        row_pauses = (ticket.row or {}).get("pauses") if ticket.row else None
+        pauses = list(row_pauses or ticket.changes.get("pauses") or _stored_pauses(ctx, ticket))
+        pauses.append([since.isoformat(), now.isoformat()])
+        created = _created_at(ctx, ticket)
+        parsed = [(datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in pauses]
+        first_due, resolution_due = due_times(policy, ticket.plan, ticket.severity, created, parsed)
+        ctx.batch.cancel_timers(ticket, SLA_KINDS + DROPPED_KINDS)
+        _transition(
+            ctx,
+            ticket,
+            "in_progress",
+            "customer replied; SLA clock resumed",
+            waiting_since=None,
+            pauses=pauses,
+            resolution_due=resolution_due,
+        )
+        ctx.extra.setdefault("timers", []).extend(
+            sla_timers(
+                policy,
+                ticket.plan,
+                ticket.severity,
+                created,
+                now,
+                first_response=first_due,
+                resolution=resolution_due,
+                which=("resolution",),
+            )
+        )
+        return None
+
+    if ticket.status in ("closed", "resolved") and from_requester_side:
+        rule = policy.reopen
+        closed_at = ticket.closed_at or now
+        deadline = rule.within.due(closed_at, policy.calendar(ticket.plan)) if rule.within else None
+        if rule.action == "new_ticket" or (deadline is not None and now > deadline):
+            ctx.hit("decide.reopen-expired", f"ticket {ticket.id} closed on {closed_at.date()}: a new ticket")
+            ctx.ticket = None
+            ctx.triage = ctx.triage or None
+            return _new_from_followup(ctx)
+        _transition(
+            ctx,
+            ticket,
+            "reopened",
+            f"customer replied after close ({rule.action})",
+            closed_at=None,
+            close_reason=None,
+            **({"needs_review": True} if rule.action == "review" else {}),
+        )
+        _send(ctx, policy, "reopened", msg.sender, {"name": _name(msg.display_name, msg.sender)})
+        _notify_team(ctx, policy, ticket, "Reopened", f"{msg.sender} replied to a closed ticket")
+        return None
+
+    escalation = policy.escalation.customer
+    if (
+        escalation is not None
+        and "customer_request" in policy.escalation.escalate_on
+        and lifecycle.is_open(ticket.status)
+        and ticket.status != "escalated"
+        and any(k in f"{msg.subject}\n{msg.text[:500]}".lower() for k in escalation.keywords)
+        and (
+            not escalation.subject_must_contain_case_ref
+            or f"[{ctx.deps.settings.tickets.ref_prefix}-{ticket.id}]".lower() in msg.subject.lower()
+        )
+    ):
+        _transition(ctx, ticket, "escalated", f"customer asked to escalate: {msg.subject[:80]!r}")
+        _notify_team(ctx, policy, ticket, "Customer escalation", f"{msg.sender} asked to escalate")
+        return None
+
+    ctx.hit("decide.followup", f"appended to ticket {ticket.id or '(new in batch)'}")
+    return None
+
+
+def _stored_pauses(ctx: Context, ticket: TicketView) -> list[Any]:
+    from sqlalchemy import select
+
+    from intake.store.orm import Ticket
+
+    if ticket.id is None:
+        return []
+    return list(ctx.deps.session.scalar(select(Ticket.pauses).where(Ticket.id == ticket.id)) or [])
+
+
+def _created_at(ctx: Context, ticket: TicketView) -> datetime:
+    from sqlalchemy import select
+
+    from intake.store.orm import Ticket
+
+    if ticket.row is not None:
+        created: datetime = ticket.row["created_at"]
+        return created
+    stored = ctx.deps.session.scalar(select(Ticket.created_at).where(Ticket.id == ticket.id))
+    return stored if stored is not None else ctx.deps.clock.now()
+
+
+def _new_from_followup(ctx: Context) -> Stop | None:
+    from intake.pipeline import classify
+
+    ctx.disposition = None
+    classify.run(ctx)
+    return _new(ctx)
+
+
 def run(ctx: Context) -> Stop | None:
     if ctx.ticket is None:
-        ctx.ticket = _open_ticket(ctx)
-        ctx.batch.open_ticket(ctx.ticket)
-        ctx.disposition = "ticket"
-        ctx.hit("decide.new-ticket", f"status new, severity {ctx.ticket.severity}")
-        return None
-    ctx.disposition = "followup"
-    now = ctx.deps.clock.now()
-    if ctx.ticket.row is not None:
-        ctx.ticket.row["updated_at"] = now
-    else:
-        ctx.ticket.changes["updated_at"] = now
-    ctx.hit("decide.followup", f"appended to ticket {ctx.ticket.id or '(new in batch)'}")
-    return None
+        return _new(ctx)
+    return _followup(ctx, ctx.ticket)

@@ -7,6 +7,7 @@ read whole into memory; the contact step then costs no query per message.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,6 +22,16 @@ class ContactView:
     role: str
     active: bool
     slack_user: str | None
+    starts_at: datetime | None = None
+    retires_at: datetime | None = None
+
+    def designated_at(self, now: datetime) -> bool:
+        """Active, past any transfer notice, and not yet replaced."""
+        if not self.active:
+            return False
+        if self.starts_at is not None and now < self.starts_at:
+            return False
+        return self.retires_at is None or now < self.retires_at
 
 
 @dataclass
@@ -54,7 +65,13 @@ class Directory:
         for person in session.scalars(select(Contact)):
             view = found.orgs[person.org_id]
             view.contacts[person.email] = ContactView(
-                person.email, person.name, person.role, person.active, person.slack_user
+                person.email,
+                person.name,
+                person.role,
+                person.active,
+                person.slack_user,
+                person.transfer_effective_at,
+                person.retires_at,
             )
             found.by_contact[person.email] = view
         return found

@@ -99,6 +99,7 @@ class Contact(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
     transfer_effective_at: Mapped[datetime | None]
+    retires_at: Mapped[datetime | None]
 
     org: Mapped[Organisation] = relationship(back_populates="contacts")
 
@@ -130,6 +131,7 @@ class Ticket(Base):
     first_response_due: Mapped[datetime | None]
     resolution_due: Mapped[datetime | None]
     waiting_since: Mapped[datetime | None]
+    pauses: Mapped[list[Any]] = mapped_column(JSON, default=list)
     closed_at: Mapped[datetime | None]
     close_reason: Mapped[str | None] = mapped_column(String(30))
     slack_channel: Mapped[str | None] = mapped_column(String(40))

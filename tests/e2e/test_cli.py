@@ -149,7 +149,7 @@ def test_org_and_contact_then_designated(cli: Cli, tmp_path: Path, make_mail: Ma
         "plan": None,
         "domains": ["acme.example"],
     }
-    cli("contact", "add", "Acme", "dana@acme.example", "--name", "Dana", "--role", "primary")
+    cli("contact", "add", "Acme", "dana@acme.example", "--name", "Dana", "--role", "designated")
     mail = tmp_path / "m.eml"
     mail.write_bytes(make_mail())
     cli("ingest", str(mail))

@@ -27,7 +27,7 @@ def run(runtime: Runtime, raws: Sequence[bytes]) -> list[Outcome]:
 def acme(runtime: Runtime) -> Runtime:
     with runtime.sessions() as session:
         add_org(session, runtime.clock, "Acme", "resource-optimizer", None, ["acme.example"])
-        add_contact(session, runtime.clock, "Acme", "dana@acme.example", "Dana Smith", "primary")
+        add_contact(session, runtime.clock, "Acme", "dana@acme.example", "Dana Smith", "designated")
         add_org(session, runtime.clock, "Globex", "functionize", None, ["globex.example"])
         session.commit()
     return runtime
@@ -37,23 +37,30 @@ def test_steps_are_in_the_documented_order() -> None:
     assert [s.NAME for s in STEPS] == ["guard", "dedup", "thread", "contact", "classify", "decide", "persist"]
 
 
-def test_new_mail_opens_a_ticket_with_an_audit_row(acme: Runtime, make_mail: MailBuilder) -> None:
-    [outcome] = run(acme, [make_mail(subject="Nobody can log in")])
+def test_new_mail_opens_a_ticket_acknowledged_with_an_audit_row(
+    acme: Runtime, make_mail: MailBuilder
+) -> None:
+    [outcome] = run(acme, [make_mail(subject="Nobody can log in", message_id="<first@acme.example>")])
     assert outcome.disposition == "ticket" and outcome.ticket_id is not None
     with acme.sessions() as session:
         ticket = session.get(Ticket, outcome.ticket_id)
         assert ticket is not None
         assert (ticket.status, ticket.policy, ticket.contact_status) == (
-            "new",
+            "acknowledged",
             "resource-optimizer",
             "designated",
         )
         assert ticket.needs_review is True
+        assert ticket.acknowledged_at == acme.clock.now()
         decision = session.scalars(select(TriageDecision)).one()
         steps = [h["step"] for h in decision.hits]
-        assert "contact.designated" in steps and "classify.no-model" in steps
+        assert "contact.designated" in steps and "decide.acknowledged" in steps
         message = session.scalars(select(Message)).one()
-        assert message.raw.startswith(b"From:") or b"Subject: Nobody can log in" in message.raw
+        assert b"Subject: Nobody can log in" in message.raw
+        ack = session.scalars(select(Outbox)).one()
+        assert ack.template == "ack" and ack.recipient == "dana@acme.example"
+        assert ack.subject.startswith(f"[support-{ticket.id}]") and ack.in_reply_to == "first@acme.example"
+        assert f"support-{ticket.id}" in ack.body_text
 
 
 def test_reply_threads_by_in_reply_to_even_in_the_same_batch(acme: Runtime, make_mail: MailBuilder) -> None:
@@ -168,8 +175,9 @@ def test_contact_status_unknown_not_designated_and_spoofed(acme: Runtime, make_m
         ],
     )
     with acme.sessions() as session:
-        statuses = [session.get(Ticket, o.ticket_id).contact_status for o in outcomes]  # type: ignore[union-attr]
-    assert statuses == ["unknown", "not_designated", "not_designated"]
+        tickets = [session.get(Ticket, o.ticket_id) for o in outcomes]
+        assert [t.contact_status for t in tickets if t] == ["unknown", "not_designated", "not_designated"]
+        assert [t.status for t in tickets if t] == ["pending_authorisation"] * 3
 
 
 def test_unreadable_mail_is_quarantined_once_with_its_reason(acme: Runtime) -> None:

@@ -1,0 +1,50 @@
+"""Commands of the ticket lifecycle: `tick` (the scheduler, once) and `reply` (an engineer's answer)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from intake.cli_support import JsonOpt, NowOpt, emit, out, runtime
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def tick(now: NowOpt = None, as_json: JsonOpt = False) -> None:
+        """Run due timers once: SLA warnings and escalations, reminders, auto-closes."""
+        from intake.scheduler import tick as run_tick
+
+        rt = runtime(now)
+        with rt.sessions() as session:
+            report = run_tick(session, rt.clock, rt.settings)
+        doc = report.as_json()
+        if as_json:
+            emit(doc)
+        else:
+            out.print(f"fired {dict(report.fired) or 'nothing'}; skipped {dict(report.skipped) or 'nothing'}")
+
+    @app.command()
+    def reply(
+        ref: Annotated[str, typer.Argument(help="The ticket, e.g. support-42.")],
+        text: Annotated[str, typer.Option("--text", help="The answer to send to the customer.")],
+        request_info: Annotated[
+            bool,
+            typer.Option("--request-info", help="Ask the customer for information; the SLA clock pauses."),
+        ] = False,
+        resolve: Annotated[bool, typer.Option("--resolve", help="This answer resolves the ticket.")] = False,
+        now: NowOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Send an engineer's answer to a ticket's requester."""
+        from intake.replies import reply as send_reply
+
+        rt = runtime(now)
+        with rt.sessions() as session:
+            doc = send_reply(
+                session, rt.clock, rt.settings, ref, text, request_info=request_info, resolve=resolve
+            )
+        if as_json:
+            emit(doc)
+        else:
+            out.print(f"{doc['ref']}: {doc['status']}")

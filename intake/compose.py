@@ -1,0 +1,126 @@
+"""Outgoing messages: pick a template for the policy, render it, and make an outbox row.
+
+Templates live in templates/ (Jinja2, plain text with an optional HTML twin); a
+policy may have its own version in templates/<policy>/, and a deployment may
+override any of them from `[templates] dir`. The first line of a text template
+is its `Subject:`. The environment is built once per process and caches compiled
+templates, so composing a message on the hot path costs a render, not a parse.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
+
+import templates as bundled
+from intake.config import Settings
+from intake.policies.schema import Policy
+
+BUNDLED = Path(bundled.__file__).parent
+
+
+@lru_cache(maxsize=8)
+def environment(override_dir: str) -> Environment:
+    folders = [override_dir] if override_dir else []
+    folders.append(str(BUNDLED))
+    # Plain-text mail is not markup, so nothing is escaped here; the HTML twin is
+    # rendered through an overlay with autoescape on.
+    return Environment(
+        loader=FileSystemLoader(folders),
+        undefined=StrictUndefined,
+        autoescape=False,  # noqa: S701
+        keep_trailing_newline=True,
+        trim_blocks=False,
+    )
+
+
+def _html_environment(override_dir: str) -> Environment:
+    env = environment(override_dir).overlay(autoescape=True)
+    return env
+
+
+def _pick(env: Environment, policy: str, name: str, suffix: str) -> Any:
+    for candidate in (f"{policy}/{name}.{suffix}.j2", f"{name}.{suffix}.j2"):
+        try:
+            return env.get_template(candidate)
+        except TemplateNotFound:
+            continue
+    return None
+
+
+def render(settings: Settings, policy: str, name: str, variables: dict[str, Any]) -> tuple[str, str, str]:
+    """(subject, text body, html body or "") of template `name` for `policy`."""
+    env = environment(settings.templates.dir)
+    text_template = _pick(env, policy, name, "txt")
+    if text_template is None:
+        raise LookupError(f"no template {name!r} for policy {policy}")
+    rendered = text_template.render(**variables)
+    subject = ""
+    if rendered.startswith("Subject:"):
+        first, _, rendered = rendered.partition("\n")
+        subject = first.removeprefix("Subject:").strip()
+        rendered = rendered.lstrip("\n")
+    html_template = _pick(_html_environment(settings.templates.dir), policy, name, "html")
+    html = html_template.render(**variables) if html_template is not None else ""
+    return subject, rendered.rstrip() + "\n", html
+
+
+def new_message_id(settings: Settings, ref: str) -> str:
+    domain = settings.relay.from_address.rpartition("@")[2] or "intake.invalid"
+    return f"{uuid.uuid4().hex}.{ref}@{domain}"
+
+
+def clean_subject(subject: str, ref: str) -> str:
+    """The ticket's subject without reply prefixes or our own reference."""
+    text = subject.replace(f"[{ref}]", "").strip()
+    while True:
+        head, sep, rest = text.partition(":")
+        if sep and head.strip().lower() in {"re", "aw", "sv", "fw", "fwd", "wg", "tr", "antw"}:
+            text = rest.strip()
+            continue
+        return text or "(no subject)"
+
+
+def outbox_row(
+    settings: Settings,
+    policy: Policy,
+    template: str,
+    *,
+    ref: str,
+    recipient: str,
+    variables: dict[str, Any],
+    now: datetime,
+    in_reply_to: str | None = None,
+    references: list[str] | None = None,
+    automatic: bool = True,
+    channel: str = "email",
+) -> dict[str, Any]:
+    """A ready-to-send outbox row; the outbox worker only delivers it."""
+    values = {"ref": ref, "vendor": policy.vendor, "policy_title": policy.title, **variables}
+    subject, text, html = render(settings, policy.name, template, values)
+    refs = list(references or [])
+    if in_reply_to and in_reply_to not in refs:
+        refs.append(in_reply_to)
+    return {
+        "template": template,
+        "channel": channel,
+        "recipient": recipient,
+        "subject": subject,
+        "body_text": text,
+        "body_html": html,
+        "message_id": new_message_id(settings, ref),
+        "in_reply_to": in_reply_to,
+        "references": refs[-20:],
+        "automatic": automatic,
+        "state": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "last_error": None,
+        "created_at": now,
+        "sent_at": None,
+    }

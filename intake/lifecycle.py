@@ -1,0 +1,76 @@
+"""The ticket lifecycle: canonical states, the transitions allowed between them, and their audit rows.
+
+Policies name these states in their own words (`[statuses]` in a policy file);
+the store always holds the canonical name. `pending_authorisation` is the
+bot's own: a ticket from someone who may not open one, held until a designated
+contact confirms it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from intake.errors import BadInput
+
+Status = Literal[
+    "new",
+    "pending_authorisation",
+    "acknowledged",
+    "in_progress",
+    "waiting_on_customer",
+    "escalated",
+    "resolved",
+    "closed",
+    "reopened",
+]
+CloseReason = Literal[
+    "resolved",
+    "dropped",
+    "out_of_scope",
+    "enhancement_recorded",
+    "enhancement_transferred",
+    "unsupported_channel",
+]
+OPEN_WORK = ("acknowledged", "in_progress", "escalated", "reopened")
+
+ALLOWED: dict[str, frozenset[str]] = {
+    "new": frozenset(
+        {
+            "pending_authorisation",
+            "acknowledged",
+            "in_progress",
+            "waiting_on_customer",
+            "escalated",
+            "resolved",
+            "closed",
+        }
+    ),
+    "pending_authorisation": frozenset({"acknowledged", "in_progress", "closed"}),
+    "acknowledged": frozenset({"in_progress", "waiting_on_customer", "escalated", "resolved", "closed"}),
+    "in_progress": frozenset({"waiting_on_customer", "escalated", "resolved", "closed"}),
+    "waiting_on_customer": frozenset({"in_progress", "escalated", "resolved", "closed"}),
+    "escalated": frozenset({"in_progress", "waiting_on_customer", "resolved", "closed"}),
+    "resolved": frozenset({"closed", "reopened"}),
+    "closed": frozenset({"reopened"}),
+    "reopened": frozenset({"in_progress", "waiting_on_customer", "escalated", "resolved", "closed"}),
+}
+
+
+def is_open(status: str) -> bool:
+    return status not in ("resolved", "closed")
+
+
+def check(from_status: str | None, to_status: str) -> None:
+    if from_status is None:
+        return
+    if to_status not in ALLOWED.get(from_status, frozenset()):
+        raise BadInput(f"a ticket cannot go from {from_status} to {to_status}")
+
+
+def event(
+    from_status: str | None, to_status: str, reason: str, now: datetime, actor: str = "bot"
+) -> dict[str, Any]:
+    """The audit row of one transition (ticket_id is filled in by the writer)."""
+    check(from_status, to_status)
+    return {"at": now, "from_status": from_status, "to_status": to_status, "reason": reason, "actor": actor}

@@ -1,0 +1,109 @@
+"""An engineer's answer to a ticket: `intake reply REF --text T [--request-info] [--resolve]`.
+
+The answer is the first response if none was given (its SLA timers stop); asking
+for information puts the ticket in waiting_on_customer, pauses the SLA clock and
+starts the policy's dropped-ticket rule (reminder, then close); resolving starts
+the policy's auto-close of resolved tickets, or closes at once where it has none.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from intake import lifecycle
+from intake.clock import Clock
+from intake.config import Settings
+from intake.errors import BadInput, NotFound
+from intake.sla.timers import DROPPED_KINDS, FIRST_RESPONSE_KINDS, SLA_KINDS, dropped_timers, resolved_timers
+from intake.store.orm import Ticket
+from intake.ticket_ops import TicketOps
+
+
+def parse_ref(ref: str, prefix: str) -> int:
+    number = ref.strip().strip("[]").rpartition("-")[2]
+    if not number.isdigit():
+        raise BadInput(f"not a ticket reference: {ref!r} (expected e.g. {prefix}-42)")
+    return int(number)
+
+
+def find_ticket(session: Session, ref: str, prefix: str) -> Ticket:
+    ticket = session.scalar(
+        select(Ticket).where(Ticket.id == parse_ref(ref, prefix)).options(selectinload(Ticket.org))
+    )
+    if ticket is None:
+        raise NotFound(f"no ticket {ref}")
+    return ticket
+
+
+def reply(
+    session: Session,
+    clock: Clock,
+    settings: Settings,
+    ref: str,
+    text: str,
+    *,
+    request_info: bool = False,
+    resolve: bool = False,
+    actor: str = "engineer",
+) -> dict[str, Any]:
+    """Record and send an engineer's answer; returns what happened."""
+    if request_info and resolve:
+        raise BadInput("--request-info and --resolve exclude each other")
+    if not text.strip():
+        raise BadInput("the reply text is empty")
+    ticket = find_ticket(session, ref, settings.tickets.ref_prefix)
+    if ticket.status == "closed":
+        raise BadInput(f"{ref} is closed; a customer reply reopens it")
+    ops = TicketOps(session, settings, clock.now(), actor=actor)
+    policy = ops.policy(ticket)
+    if ticket.first_responded_at is None:
+        ticket.first_responded_at = ops.now
+        ops.cancel_timers(ticket, FIRST_RESPONSE_KINDS)
+    if ticket.acknowledged_at is None:
+        ticket.acknowledged_at = ops.now
+
+    if request_info:
+        close_after = policy.dropped.close_after if policy.dropped.enabled else None
+        ops.send(
+            ticket,
+            "info_request",
+            {
+                "text": text,
+                "close_after_text": close_after.describe() if close_after else "",
+            },
+            automatic=False,
+        )
+        ops.transition(ticket, "waiting_on_customer", "engineer asked for information")
+        ticket.waiting_since = ops.now
+        ops.cancel_timers(ticket, SLA_KINDS + DROPPED_KINDS)
+        ops.add_timers(ticket, dropped_timers(policy, ticket.plan, ops.now))
+    elif resolve:
+        ops.send(ticket, "reply", {"text": text}, automatic=False)
+        ops.transition(ticket, "resolved", "engineer resolved the ticket")
+        ops.cancel_timers(ticket, SLA_KINDS + DROPPED_KINDS)
+        later = resolved_timers(policy, ticket.plan, ops.now)
+        if later:
+            ops.add_timers(ticket, later)
+        else:
+            ops.close(ticket, "resolved", "resolved", message=False)
+    else:
+        ops.send(ticket, "reply", {"text": text}, automatic=False)
+        if ticket.status in (
+            "new",
+            "acknowledged",
+            "reopened",
+            "pending_authorisation",
+            "waiting_on_customer",
+        ):
+            ops.transition(ticket, "in_progress", "engineer answered")
+    session.commit()
+    return {
+        "ref": ops.ref(ticket),
+        "status": ticket.status,
+        "close_reason": ticket.close_reason,
+        "first_responded_at": ticket.first_responded_at.isoformat() if ticket.first_responded_at else None,
+        "is_open": lifecycle.is_open(ticket.status),
+    }

@@ -1,0 +1,175 @@
+"""The scheduler: fire every timer that is due at `now`, once.
+
+`tick` claims due timers (on PostgreSQL with `FOR UPDATE SKIP LOCKED`, so any
+number of workers can tick together without firing a timer twice), runs the
+handler of each, and marks it fired in the same transaction as the ticket
+changes and outbox rows the handler wrote. A timer whose reason has passed (the
+customer answered, the target was met) is marked skipped. Running tick twice at
+the same instant therefore changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from intake import lifecycle
+from intake.clock import Clock
+from intake.config import Settings
+from intake.store.orm import Ticket, Timer
+from intake.ticket_ops import TicketOps
+
+log = logging.getLogger(__name__)
+BATCH = 200
+
+
+@dataclass
+class TickReport:
+    fired: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "fired": dict(self.fired),
+            "skipped": dict(self.skipped),
+            "total": sum(self.fired.values()) + sum(self.skipped.values()),
+        }
+
+
+Handler = Callable[[TicketOps, Ticket, Timer], bool]
+
+
+def _due(timer: Timer) -> datetime | None:
+    value = timer.payload.get("due")
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+
+def _warn_first_response(ops: TicketOps, ticket: Ticket, timer: Timer) -> bool:
+    if ticket.first_responded_at is not None or not lifecycle.is_open(ticket.status):
+        return False
+    ops.notify_team(
+        ticket, "First response due soon", "first response", _due(timer), "No engineer has answered yet."
+    )
+    return True
+
+
+def _breach(target: str) -> Handler:
+    def handle(ops: TicketOps, ticket: Ticket, timer: Timer) -> bool:
+        if not lifecycle.is_open(ticket.status) or ticket.status == "pending_authorisation":
+            return False
+        if target == "first_response" and ticket.first_responded_at is not None:
+            return False
+        if target == "resolution" and ticket.status == "waiting_on_customer":
+            return False
+        policy = ops.policy(ticket)
+        if f"{target}_breach" in policy.escalation.escalate_on and ticket.status != "escalated":
+            ops.transition(ticket, "escalated", f"{target.replace('_', ' ')} target missed")
+        ops.notify_team(
+            ticket,
+            f"{target.replace('_', ' ').capitalize()} target missed",
+            target.replace("_", " "),
+            _due(timer),
+            f"Escalation goes to {policy.escalation.notify}.",
+        )
+        return True
+
+    return handle
+
+
+def _warn_resolution(ops: TicketOps, ticket: Ticket, timer: Timer) -> bool:
+    if not lifecycle.is_open(ticket.status) or ticket.status == "waiting_on_customer":
+        return False
+    ops.notify_team(ticket, "Resolution due soon", "resolution", _due(timer), "The ticket is still open.")
+    return True
+
+
+def _remind(ops: TicketOps, ticket: Ticket, timer: Timer) -> bool:
+    if ticket.status != "waiting_on_customer":
+        return False
+    policy = ops.policy(ticket)
+    close_at = timer.payload.get("close_at")
+    ops.send(
+        ticket,
+        policy.dropped.reminder_template,
+        {
+            "waiting_since": ticket.waiting_since.strftime("%d %b %Y") if ticket.waiting_since else "",
+            "close_at": datetime.fromisoformat(close_at).strftime("%a %d %b %Y %H:%M UTC")
+            if close_at
+            else "",
+        },
+    )
+    return True
+
+
+def _auto_close(ops: TicketOps, ticket: Ticket, timer: Timer) -> bool:
+    if ticket.status != "waiting_on_customer":
+        return False
+    policy = ops.policy(ticket)
+    ops.close(ticket, policy.dropped.close_reason, "no answer to the information request")
+    return True
+
+
+def _close_resolved(ops: TicketOps, ticket: Ticket, timer: Timer) -> bool:
+    if ticket.status != "resolved":
+        return False
+    ops.close(ticket, "resolved", "resolved and not reopened", message=False)
+    return True
+
+
+HANDLERS: dict[str, Handler] = {
+    "first_response_warn": _warn_first_response,
+    "first_response_breach": _breach("first_response"),
+    "resolution_warn": _warn_resolution,
+    "resolution_breach": _breach("resolution"),
+    "reminder": _remind,
+    "auto_close": _auto_close,
+    "auto_close_resolved": _close_resolved,
+}
+
+
+def _claim(session: Session, now: datetime) -> list[Timer]:
+    query = (
+        select(Timer)
+        .where(Timer.state == "pending", Timer.due_at <= now)
+        .order_by(Timer.due_at, Timer.id)
+        .limit(BATCH)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return list(session.scalars(query))
+
+
+def tick(session: Session, clock: Clock, settings: Settings) -> TickReport:
+    """Fire every timer due at the clock's `now`, in batches, each batch one transaction."""
+    now = clock.now()
+    report = TickReport()
+    while True:
+        timers = _claim(session, now)
+        if not timers:
+            session.commit()
+            return report
+        ids = {t.ticket_id for t in timers}
+        tickets = {
+            t.id: t
+            for t in session.scalars(
+                select(Ticket).where(Ticket.id.in_(ids)).options(selectinload(Ticket.org))
+            )
+        }
+        ops = TicketOps(session, settings, now)
+        for timer in timers:
+            ticket = tickets[timer.ticket_id]
+            fired = HANDLERS[timer.kind](ops, ticket, timer)
+            timer.state = "fired" if fired else "skipped"
+            timer.fired_at = now
+            (report.fired if fired else report.skipped)[timer.kind] += 1
+            log.info("%s timer %s %s", ops.ref(ticket), timer.kind, timer.state)
+        session.commit()
+
+
+__all__ = ["HANDLERS", "TickReport", "tick"]

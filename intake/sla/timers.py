@@ -1,0 +1,109 @@
+"""Which timers a ticket needs, from its policy: SLA warnings and breaches, reminders and closes.
+
+Pure: returns timer rows (kind, due_at, payload) for the caller to store; the
+scheduler fires them. Timer kinds:
+
+- first_response_warn / first_response_breach, resolution_warn / resolution_breach
+- reminder / auto_close           (the dropped-ticket rule, after an info request)
+- auto_close_resolved             (a resolved ticket nobody reopened)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, Literal
+
+from intake.policies.schema import Policy, Target
+from intake.sla.calendar import Pause, add_business_time, point_between
+
+SLA_KINDS = ("first_response_warn", "first_response_breach", "resolution_warn", "resolution_breach")
+FIRST_RESPONSE_KINDS = ("first_response_warn", "first_response_breach")
+DROPPED_KINDS = ("reminder", "auto_close")
+
+
+def _row(kind: str, at: datetime, now: datetime, **payload: Any) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "due_at": at,
+        "state": "pending",
+        "created_at": now,
+        "fired_at": None,
+        "payload": payload,
+    }
+
+
+def _warn_at(policy: Policy, target: Target, start: datetime, due: datetime, plan: str | None) -> datetime:
+    warn = policy.escalation.warn
+    calendar = policy.calendar(plan)
+    if warn.fraction is not None:
+        return point_between(start, due, warn.fraction, target.clock, calendar)
+    assert warn.before is not None
+    before = warn.before
+    # "before" counts back from the due time on the same clock as the target
+    span = add_business_time(start, before.amount, before.unit, target.clock, calendar)
+    lead = (span - start) if span is not None else None
+    return max(start, due - lead) if lead is not None else start
+
+
+def due_times(
+    policy: Policy, plan: str | None, level: str, start: datetime, pauses: Iterable[Pause] = ()
+) -> tuple[datetime | None, datetime | None]:
+    """(first response due, resolution due) for a clock started at `start`; None is best effort."""
+    paused = list(pauses)
+    return (
+        policy.due("first_response", start, level, plan=plan, pauses=paused),
+        policy.due("resolution", start, level, plan=plan, pauses=paused),
+    )
+
+
+def sla_timers(
+    policy: Policy,
+    plan: str | None,
+    level: str,
+    start: datetime,
+    now: datetime,
+    *,
+    first_response: datetime | None,
+    resolution: datetime | None,
+    which: Iterable[Literal["first_response", "resolution"]] = ("first_response", "resolution"),
+) -> list[dict[str, Any]]:
+    """Warning and breach timers for the targets named in `which` that have a due time."""
+    rows: list[dict[str, Any]] = []
+    targets = policy.targets(plan, level)
+    for name in which:
+        due = first_response if name == "first_response" else resolution
+        target = targets.first_response if name == "first_response" else targets.resolution
+        if due is None or target is None:
+            continue
+        warn = _warn_at(policy, target, start, due, plan)
+        if warn < due:
+            rows.append(_row(f"{name}_warn", warn, now, due=due.isoformat(), target=target.describe()))
+        rows.append(_row(f"{name}_breach", due, now, due=due.isoformat(), target=target.describe()))
+    return rows
+
+
+def dropped_timers(policy: Policy, plan: str | None, asked_at: datetime) -> list[dict[str, Any]]:
+    """Reminders and the close of the dropped-ticket rule, counted from the info request."""
+    rule = policy.dropped
+    if not rule.enabled or rule.close_after is None:
+        return []
+    calendar = policy.calendar(plan)
+    close_at = rule.close_after.due(asked_at, calendar)
+    if close_at is None:
+        return []
+    rows = []
+    for target in rule.remind_after:
+        at = target.due(asked_at, calendar)
+        if at is not None and at < close_at:
+            rows.append(_row("reminder", at, asked_at, close_at=close_at.isoformat()))
+    rows.append(_row("auto_close", close_at, asked_at, reason=rule.close_reason))
+    return rows
+
+
+def resolved_timers(policy: Policy, plan: str | None, resolved_at: datetime) -> list[dict[str, Any]]:
+    after = policy.closing.auto_close_resolved_after
+    if after is None:
+        return []
+    at = after.due(resolved_at, policy.calendar(plan))
+    return [] if at is None else [_row("auto_close_resolved", at, resolved_at)]

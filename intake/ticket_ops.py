@@ -1,0 +1,164 @@
+"""Changes to one stored ticket outside the ingest path: transitions, messages, closing.
+
+Used by the scheduler and by engineers' commands; every change writes its audit
+event and its outbox rows in the caller's transaction, never on its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from intake import lifecycle
+from intake.compose import clean_subject, outbox_row
+from intake.config import Settings
+from intake.pipeline.decide import format_due
+from intake.policies.loader import load_all
+from intake.policies.schema import Policy
+from intake.store.orm import Message, Outbox, Ticket, TicketEvent, Timer
+
+
+@dataclass
+class TicketOps:
+    session: Session
+    settings: Settings
+    now: datetime
+    actor: str = "bot"
+
+    def ref(self, ticket: Ticket) -> str:
+        return f"{self.settings.tickets.ref_prefix}-{ticket.id}"
+
+    def policy(self, ticket: Ticket) -> Policy:
+        return load_all()[ticket.policy]
+
+    def transition(self, ticket: Ticket, to: str, reason: str) -> None:
+        lifecycle.check(ticket.status, to)
+        self.session.add(
+            TicketEvent(
+                ticket_id=ticket.id,
+                at=self.now,
+                from_status=ticket.status,
+                to_status=to,
+                reason=reason,
+                actor=self.actor,
+            )
+        )
+        ticket.status = to
+        ticket.updated_at = self.now
+
+    def cancel_timers(self, ticket: Ticket, kinds: tuple[str, ...]) -> None:
+        self.session.execute(
+            update(Timer)
+            .where(Timer.ticket_id == ticket.id, Timer.state == "pending", Timer.kind.in_(kinds))
+            .values(state="cancelled")
+        )
+
+    def add_timers(self, ticket: Ticket, rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            self.session.add(Timer(ticket_id=ticket.id, **row))
+
+    def _last_inbound(self, ticket: Ticket) -> tuple[str | None, list[str]]:
+        row = self.session.execute(
+            select(Message.external_id, Message.references)
+            .where(Message.ticket_id == ticket.id, Message.channel == "email")
+            .order_by(Message.id.desc())
+            .limit(1)
+        ).first()
+        if row is None or not row.external_id:
+            return None, []
+        return row.external_id, list(row.references or [])
+
+    def send(
+        self,
+        ticket: Ticket,
+        template: str,
+        variables: dict[str, Any],
+        *,
+        recipient: str | None = None,
+        automatic: bool = True,
+    ) -> Outbox:
+        """Queue a message about the ticket; to the requester unless told otherwise."""
+        policy = self.policy(ticket)
+        ref = self.ref(ticket)
+        to = recipient or ticket.requester
+        in_reply_to, references = self._last_inbound(ticket) if to == ticket.requester else (None, [])
+        values = {
+            "subject": clean_subject(ticket.subject, ref),
+            "name": (ticket.requester_name or ticket.requester.partition("@")[0]).split(maxsplit=1)[0],
+            **variables,
+        }
+        row = outbox_row(
+            self.settings,
+            policy,
+            template,
+            ref=ref,
+            recipient=to,
+            variables=values,
+            now=self.now,
+            in_reply_to=in_reply_to,
+            references=references,
+            automatic=automatic,
+        )
+        outbox = Outbox(ticket_id=ticket.id, **row)
+        self.session.add(outbox)
+        return outbox
+
+    def notify_team(
+        self, ticket: Ticket, what: str, target_name: str, due: datetime | None, reason: str
+    ) -> None:
+        policy = self.policy(ticket)
+        for address in self.settings.escalation.notify:
+            self.send(
+                ticket,
+                "escalation",
+                {
+                    "what": what,
+                    "org": ticket.org.name if ticket.org else None,
+                    "policy": policy.name,
+                    "severity_label": policy.level(ticket.severity).label,
+                    "target_name": target_name,
+                    "due": format_due(policy, ticket.plan, due) or "-",
+                    "status": ticket.status,
+                    "requester": ticket.requester,
+                    "reason": reason,
+                },
+                recipient=address,
+            )
+
+    def close(self, ticket: Ticket, reason: str, why: str, *, message: bool = True) -> None:
+        """Close with a reason, tell the customer, and send the policy's survey if it has one."""
+        policy = self.policy(ticket)
+        self.transition(ticket, "closed", why)
+        ticket.closed_at = self.now
+        ticket.close_reason = reason
+        ticket.waiting_since = None
+        self.cancel_timers(
+            ticket,
+            (
+                "first_response_warn",
+                "first_response_breach",
+                "resolution_warn",
+                "resolution_breach",
+                "reminder",
+                "auto_close",
+                "auto_close_resolved",
+            ),
+        )
+        if message:
+            self.send(
+                ticket,
+                policy.dropped.close_template if reason == "dropped" else "closing",
+                {
+                    "reason": reason,
+                    "reopen": policy.reopen.action != "new_ticket",
+                    "recorded_in": policy.enhancements.recorded_in,
+                    "transfer_to": policy.enhancements.transfer_to,
+                },
+            )
+        survey = policy.closing.survey
+        if survey is not None and reason == "resolved":
+            self.send(ticket, survey.template, {"areas": survey.areas})
