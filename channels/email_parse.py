@@ -209,14 +209,20 @@ class _StdNode:
 
     @property
     def content(self) -> bytes | None:
+        if self._msg.is_multipart() and not self.is_message:
+            return None
+        try:
+            return self._content()
+        except Exception:  # one unreadable part must not cost the whole message
+            return b""
+
+    def _content(self) -> bytes:
         if self.is_message:
             inner = self.children
             if not inner:
                 return _std_bytes(self._msg.get_payload(decode=False))
             return inner[0]._msg.as_bytes()
-        if self._msg.is_multipart():
-            return None
-        if self._msg.get("Content-Transfer-Encoding", "").strip().lower() == "base64":
+        if str(self._msg.get("Content-Transfer-Encoding", "")).strip().lower() == "base64":
             return _lenient_base64(_std_bytes(self._msg.get_payload(decode=False)))
         data = self._msg.get_payload(decode=True)
         return data if isinstance(data, bytes) else b""
@@ -474,8 +480,15 @@ def _decode_text(node: _Node) -> tuple[str, str | None]:
     return text, defect
 
 
+_CANONICAL = {"content-type": "Content-Type", "content-transfer-encoding": "Content-Transfer-Encoding"}
+
+
 def _header(node: _Node, name: str) -> str | None:
-    for key, values in node.headers.items():
+    headers = node.headers
+    values = headers.get(_CANONICAL.get(name, name))
+    if values:
+        return values[0]
+    for key, values in headers.items():
         if key.lower() == name and values:
             return values[0]
     return None

@@ -12,6 +12,7 @@ import binascii
 import re
 from datetime import UTC, datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 
 from channels.mail_charset import codec_for, decode_bytes, decode_header_bytes
 
@@ -73,7 +74,7 @@ def split_headers(raw: bytes) -> HeaderBlock:
         # Every line is a field or a continuation: the common case, without a Python loop per line.
         # Values stay folded until read; most fields (Received, DKIM-Signature) never are.
         return HeaderBlock([(name.lower(), value) for name, value in found], start, body_start, defects)
-    fields = []
+    fields: list[tuple[str, str]] = []
     pos = 0
     for match in _FIELD.finditer(text):
         if match.start() != pos:
@@ -337,6 +338,12 @@ _DATE = re.compile(
 )
 
 
+@lru_cache(maxsize=128)
+def _zone(sign: str, hours: str, minutes: str) -> timezone:
+    offset = timedelta(hours=int(hours), minutes=int(minutes))
+    return timezone(-offset if sign == "-" else offset)
+
+
 def parse_date(value: str | None) -> datetime | None:
     """A tz-aware datetime from an RFC 5322 Date, None when unreadable; "-0000" is read as UTC."""
     if not value:
@@ -346,11 +353,10 @@ def parse_date(value: str | None) -> datetime | None:
         day, mon, year, hh, mm, ss, sign, oh, om = match.groups()
         month = _MONTHS.get(mon.lower())
         if month:
-            offset = timedelta(hours=int(oh), minutes=int(om))
             try:
                 return datetime(
                     int(year), month, int(day), int(hh), int(mm), int(ss or 0),
-                    tzinfo=timezone(-offset if sign == "-" else offset),
+                    tzinfo=_zone(sign, oh, om),
                 )  # fmt: skip
             except ValueError:
                 return None
@@ -374,10 +380,3 @@ def charset_of(content_type: str | None) -> str:
         return ""
     match = _CHARSET.search(content_type)
     return match.group(1).lower() if match else ""
-
-
-def media_type(content_type: str | None) -> str:
-    """The lower-cased type/subtype of a Content-Type value, "" when absent."""
-    if not content_type:
-        return ""
-    return content_type.split(";", 1)[0].strip().lower()

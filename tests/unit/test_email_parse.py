@@ -510,3 +510,46 @@ def test_received_at_and_raw_ref_pass_through() -> None:
     raw = mail()
     msg = parse(raw, received_at=when, raw_ref="imap:support/4711")
     assert (msg.received_at, msg.raw_ref, msg.raw, msg.channel) == (when, "imap:support/4711", raw, "email")
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        "<" * 300_000,
+        "<div>" * 100_000 + "deep" + "</div>" * 100_000,
+        "<script>" * 50_000,
+        "<!--" * 100_000,
+        "text<style>" + "x" * 500_000,
+        "<ul><li>" * 12_000,
+    ],
+    ids=["lt-run", "deep-divs", "open-scripts", "open-comments", "unclosed-style", "nested-lists"],
+)
+def test_hostile_html_only_bodies_finish_fast(html: str) -> None:
+    raw = mail(html, headers=[("Content-Type", "text/html; charset=utf-8")])
+    start = time.perf_counter()
+    msg = parse(raw)
+    assert time.perf_counter() - start < 1.0
+    assert msg.html
+
+
+def test_html_longer_than_the_bound_is_converted_in_part() -> None:
+    html = "<p>" + "word " * 50_000 + "</p><p>END</p>"
+    msg = parse(mail(html, headers=[("Content-Type", "text/html")]), limits=Limits(max_html_chars=10_000))
+    assert msg.text.startswith("word word")
+    assert "END" not in msg.text
+    assert any("HTML body longer than 10000 characters" in d for d in msg.defects)
+
+
+def test_stdlib_fallback_reads_what_the_native_parser_refuses() -> None:
+    # A part whose base64 cannot be decoded makes fast_mail_parser refuse the part;
+    # the stdlib path reads the message and the rest of it is intact.
+    raw = mail(
+        b"--m\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n\n"
+        b"SGVsbG8gdGhlcmU=\nAHEBA\n--m\nContent-Type: text/plain; name=log.txt\n"
+        b"Content-Disposition: attachment; filename=log.txt\n\nline 1\n--m--\n",
+        headers=[("Content-Type", 'multipart/mixed; boundary="m"')],
+    )
+    msg = parse(raw)
+    assert msg.text == "Hello there"
+    assert [a.filename for a in msg.attachments] == ["log.txt"]
+    assert any("stdlib" in d for d in msg.defects)
