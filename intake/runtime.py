@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,6 +18,8 @@ from intake.pipeline.context import Deps
 from intake.pipeline.directory import Directory
 from intake.store.migrate import HEAD, current_revision
 from intake.store.session import make_engine, make_sessionmaker
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -43,11 +47,23 @@ class Runtime:
             raise IntakeError(f"the database is at revision {current}: run `intake init` to migrate it")
 
     @contextmanager
-    def deps(self) -> Iterator[Deps]:
+    def deps(self, *, classifier: bool = True) -> Iterator[Deps]:
         with self.sessions() as session:
             yield Deps(
                 session=session,
                 clock=self.clock,
                 settings=self.settings,
                 directory=Directory.load(session),
+                classifier=load_classifier() if classifier else None,
             )
+
+
+def load_classifier() -> Any:
+    """The shipped (or retrained) triage model, loaded once per process; None if there is none."""
+    from classifiers.model import load_model
+
+    try:
+        return load_model()
+    except FileNotFoundError as exc:
+        log.warning("no triage model, severities fall back to policy defaults: %s", exc)
+        return None
