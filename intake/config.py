@@ -130,6 +130,9 @@ class WebSettings(_Section):
 
 class ClassifierSettings(_Section):
     review_threshold: float = Field(default=0.6, ge=0.0, le=1.0)
+    model_dir: str = Field(
+        default=".intake/model", description="where `intake train` saves; used instead of the shipped model"
+    )
 
 
 class GuardSettings(_Section):

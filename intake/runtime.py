@@ -54,16 +54,20 @@ class Runtime:
                 clock=self.clock,
                 settings=self.settings,
                 directory=Directory.load(session),
-                classifier=load_classifier() if classifier else None,
+                classifier=load_classifier(self.settings) if classifier else None,
             )
 
 
-def load_classifier() -> Any:
-    """The shipped (or retrained) triage model, loaded once per process; None if there is none."""
-    from classifiers.model import load_model
+def load_classifier(settings: Settings) -> Any:
+    """The retrained model in `classifier.model_dir` if there is one, else the shipped one; loaded once."""
+    from pathlib import Path
 
+    from classifiers.model import load_model
+    from classifiers.store import SIDECAR_FILE
+
+    local = Path(settings.classifier.model_dir)
     try:
-        return load_model()
+        return load_model(local if (local / SIDECAR_FILE).is_file() else None)
     except FileNotFoundError as exc:
         log.warning("no triage model, severities fall back to policy defaults: %s", exc)
         return None
