@@ -1,0 +1,253 @@
+"""The bot's own SMTP server (aiosmtpd): mail delivered straight to the bot, acknowledged after the commit.
+
+Edge discipline as in Zulip's gateway and Mailman's LMTP runner: reject the cheap
+cases early (RCPT to an address we do not serve: 550; too big: 552, enforced by
+aiosmtpd's `data_size_limit`), then hand the bytes to the core. `handle_DATA`
+awaits parse + `pipeline.ingest` in a worker thread (`asyncio.to_thread`), so the
+event loop never blocks, and answers 250 only after the transaction committed.
+When the database is unavailable it answers 451: the sending MTA keeps the
+message and retries (RFC 5321 4.2.5), so nothing is lost and dedup absorbs a
+retry that arrives after all.
+
+STARTTLS is offered when `tls_cert`/`tls_key` are configured; AUTH (PLAIN,
+LOGIN) when `auth_users` are, and only over TLS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import ssl
+from collections.abc import Callable
+from email.utils import format_datetime
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+
+from intake.config import Settings, SmtpServerSettings
+from intake.errors import Transient
+from intake.ingest_files import parse_one
+from intake.pipeline import Outcome, ingest
+from intake.runtime import Runtime
+from intake.views import ticket_ref
+
+log = logging.getLogger(__name__)
+
+# Replies, as in aiosmtpd's testing/statuscodes.py; enhanced codes per RFC 3463.
+RCPT_OK = "250 2.1.5 Recipient OK"
+ACCEPTED = "250 2.0.0 Message accepted"
+ACCEPTED_AS = "250 2.0.0 Message accepted as {ref}"
+RCPT_NOT_ACCEPTED = "550 5.1.1 <{address}>: recipient not accepted here"
+TRY_AGAIN_LATER = "451 4.3.0 Temporary failure storing the message, try again later"
+# Issued by aiosmtpd itself when data_size_limit is exceeded (checked in tests):
+TOO_BIG = "552"
+SHUTTING_DOWN = "421 4.3.2 Service shutting down, try again later"
+
+
+def accepts(accept: list[str], address: str) -> bool:
+    """Is `address` one we serve? Entries are full addresses or whole domains; a +tag is ignored."""
+    local, at, domain = address.strip().strip("<>").lower().rpartition("@")
+    if not at or not local:
+        return False
+    base = local.split("+", 1)[0]
+    for given in accept:
+        entry = given.strip().lower().lstrip("@")
+        if "@" in entry:
+            if entry in (f"{local}@{domain}", f"{base}@{domain}"):
+                return True
+        elif domain == entry:
+            return True
+    return False
+
+
+class GroupCommit:
+    """Messages arriving on concurrent connections share one pipeline batch: one transaction.
+
+    While a batch is being stored in a worker thread, new messages queue; the
+    next batch takes them all (up to `limit`). A lone sender sees no delay; a
+    busy server commits once per batch instead of once per message. A batch that
+    fails (Transient) fails every message in it, none of which was committed.
+    """
+
+    def __init__(self, store: Callable[[list[tuple[bytes, str]]], list[Outcome]], limit: int = 200) -> None:
+        self.store = store
+        self.limit = limit
+        self.queue: list[tuple[bytes, str, asyncio.Future[Outcome]]] = []
+        self.draining = False
+
+    async def submit(self, raw: bytes, source: str) -> Outcome:
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self.queue.append((raw, source, future))
+        if not self.draining:
+            self.draining = True
+            asyncio.create_task(self._drain())  # noqa: RUF006 - it ends when the queue is empty
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self.queue:
+                batch, self.queue = self.queue[: self.limit], self.queue[self.limit :]
+                messages = [(raw, source) for raw, source, _ in batch]
+                try:
+                    outcomes = await asyncio.to_thread(self.store, messages)
+                except Exception as exc:
+                    for _, _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_, _, future), outcome in zip(batch, outcomes, strict=True):
+                    if not future.done():  # a client that hung up has cancelled its wait
+                        future.set_result(outcome)
+        finally:
+            self.draining = False
+
+
+class IntakeHandler:
+    """aiosmtpd handler: the RCPT check, then parse + ingest off the event loop."""
+
+    def __init__(self, settings: SmtpServerSettings, runtime: Runtime) -> None:
+        self.settings = settings
+        self.runtime = runtime
+        self.hostname = settings.hostname or "intake"
+        self.inflight = 0
+        self.closing = False
+        self.batches = GroupCommit(self._store)
+
+    async def handle_RCPT(self, server: SMTP, session: Any, envelope: Any, address: str,
+                          rcpt_options: list[str]) -> str:
+        if not accepts(self.settings.accept, address):
+            log.info("smtp: %s from %s refused (not an accepted recipient)", address, session.peer[0])
+            return RCPT_NOT_ACCEPTED.format(address=address)
+        envelope.rcpt_tos.append(address)
+        return RCPT_OK
+
+    async def handle_DATA(self, server: SMTP, session: Any, envelope: Any) -> str:
+        if self.closing:
+            return SHUTTING_DOWN
+        raw = self._trace(session, envelope) + bytes(envelope.original_content or b"")
+        source = f"smtp:{session.peer[0]}:{envelope.mail_from or '<>'}"
+        self.inflight += 1
+        try:
+            outcome = await self.batches.submit(raw, source)
+        except Transient as exc:
+            log.warning("smtp: message from %s deferred with 451: %s", envelope.mail_from, exc)
+            return TRY_AGAIN_LATER
+        except Exception:
+            # Anything else is ours too (the pipeline quarantines what it cannot handle itself):
+            # let the sender retry rather than lose the message.
+            log.exception("smtp: message from %s deferred with 451", envelope.mail_from)
+            return TRY_AGAIN_LATER
+        finally:
+            self.inflight -= 1
+        if outcome.ticket_id is not None:
+            ref = ticket_ref(self.runtime.settings.tickets.ref_prefix, outcome.ticket_id)
+            log.info("%s %s as %s", outcome.external_id or "(no id)", outcome.disposition, ref)
+            return ACCEPTED_AS.format(ref=ref)
+        log.info("%s %s", outcome.external_id or "(no id)", outcome.disposition)
+        return ACCEPTED
+
+    def _trace(self, session: Any, envelope: Any) -> bytes:
+        """Return-Path and Received, as the final delivery server adds them (RFC 5321 4.4).
+
+        The guard reads Return-Path: a null reverse path `<>` marks a notification (bounce).
+        """
+        now = format_datetime(self.runtime.clock.now())
+        helo = (session.host_name or "unknown").replace("\r", "").replace("\n", "")[:200]
+        protocol = "ESMTPS" if session.ssl else "ESMTP"
+        if session.authenticated:
+            protocol += "A"
+        return (
+            f"Return-Path: <{envelope.mail_from or ''}>\r\n"
+            f"Received: from {helo} ([{session.peer[0]}])\r\n"
+            f"\tby {self.hostname} with {protocol}; {now}\r\n"
+        ).encode("utf-8", "surrogateescape")
+
+    def _store(self, messages: list[tuple[bytes, str]]) -> list[Outcome]:
+        """Runs in a worker thread: parse, ingest, commit. Raises Transient when the store is down."""
+        now = self.runtime.clock.now()
+        items = [parse_one(raw, source, now) for raw, source in messages]
+        with self.runtime.deps() as deps:
+            return ingest(items, deps)
+
+
+def server_tls_context(settings: SmtpServerSettings) -> ssl.SSLContext | None:
+    if not (settings.tls_cert and settings.tls_key):
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    return context
+
+
+def _authenticator(settings: SmtpServerSettings) -> Any:
+    users = {name: secret.get_secret_value().encode() for name, secret in settings.auth_users.items()}
+
+    def check(server: SMTP, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        login = auth_data.login.decode("utf-8", "replace")
+        expected = users.get(login)
+        ok = expected is not None and hmac.compare_digest(expected, auth_data.password)
+        if not ok:
+            log.warning("smtp: AUTH %s failed for %r from %s", mechanism, login, session.peer[0])
+        return AuthResult(success=ok, handled=False)
+
+    return check
+
+
+class SmtpServer:
+    """The listening server on the running event loop; `start()`, then `stop()` on shutdown."""
+
+    def __init__(self, settings: Settings, runtime: Runtime) -> None:
+        if settings.smtp_server is None:
+            raise ValueError("no [smtp_server] section configured")
+        self.config = settings.smtp_server
+        self.handler = IntakeHandler(self.config, runtime)
+        self.tls = server_tls_context(self.config)
+        self._server: asyncio.AbstractServer | None = None
+        if not self.config.accept:
+            log.warning("smtp: [smtp_server] accept is empty: every recipient gets 550")
+        if self.config.auth_users and self.tls is None:
+            log.warning("smtp: auth_users set but no tls_cert/tls_key: AUTH needs TLS, so nobody can log in")
+
+    def protocol(self) -> SMTP:
+        return SMTP(
+            self.handler,
+            data_size_limit=self.config.max_size,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            hostname=self.handler.hostname,
+            ident="intake ESMTP",
+            tls_context=self.tls,
+            require_starttls=self.config.require_starttls and self.tls is not None,
+            authenticator=_authenticator(self.config) if self.config.auth_users else None,
+            auth_required=self.config.auth_required,
+            auth_require_tls=True,
+        )
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(self.protocol, self.config.host, self.config.port)
+        log.info("smtp: listening on %s:%d (STARTTLS %s, AUTH %s, max %d bytes)", self.config.host,
+                 self.port, "on" if self.tls else "off", "on" if self.config.auth_users else "off",
+                 self.config.max_size)
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            return self.config.port
+        sockets = getattr(self._server, "sockets", None) or []
+        return int(sockets[0].getsockname()[1]) if sockets else self.config.port
+
+    async def stop(self, grace: float = 20.0) -> None:
+        """Stop listening, let messages in flight reach their commit (and their 250), then return."""
+        if self._server is None:
+            return
+        self._server.close()
+        self.handler.closing = True
+        deadline = asyncio.get_running_loop().time() + grace
+        while self.handler.inflight and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        await self._server.wait_closed()
+        self._server = None
+        log.info("smtp: stopped")

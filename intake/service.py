@@ -1,0 +1,129 @@
+"""`intake serve`: every configured channel, the outbox worker and the timer tick, until SIGTERM/SIGINT.
+
+One event loop hosts the SMTP server (its pipeline calls go to worker
+threads); each IMAP folder is watched by a thread of its own; the outbox
+worker and `intake.scheduler.tick` run in worker threads every few seconds.
+Nothing synchronous runs on the loop. On a signal: stop accepting SMTP
+connections, let messages in flight reach their commit, tell the IMAP
+watchers and the outbox worker to finish their current batch, and return.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import signal
+import threading
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from types import ModuleType
+
+from channels.imap import run_mailbox
+from channels.smtp_server import SmtpServer
+from intake.outbox import deliver_due
+from intake.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def load_scheduler() -> ModuleType | None:
+    """intake.scheduler if it is installed; serve runs without timers otherwise (and says so)."""
+    try:
+        return importlib.import_module("intake.scheduler")
+    except ModuleNotFoundError as exc:
+        if exc.name != "intake.scheduler":
+            raise
+        return None
+
+
+async def _every(interval: float, stop: asyncio.Event, name: str,
+                 work: Callable[[], Awaitable[None]]) -> None:
+    """Run `work` now and then every `interval` seconds until `stop`; a failing run is logged, not fatal."""
+    while not stop.is_set():
+        try:
+            await work()
+        except Exception:
+            log.exception("serve: %s pass failed; next try in %.0f s", name, interval)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+
+
+def _deliver(runtime: Runtime, halt: threading.Event) -> None:
+    with runtime.sessions() as session:
+        summary = deliver_due(session, runtime.clock, runtime.settings, halt)
+    if summary.claimed:
+        log.info("outbox: %s", summary.as_json())
+
+
+def _tick(runtime: Runtime, scheduler: ModuleType) -> None:
+    with runtime.sessions() as session:
+        scheduler.tick(session, runtime.clock, runtime.settings)
+        session.commit()
+
+
+async def serve(runtime: Runtime, stop: asyncio.Event | None = None, *, signals: bool = True) -> None:
+    """Run until `stop` is set (or SIGTERM/SIGINT arrives when `signals`), then shut down cleanly."""
+    settings = runtime.settings
+    loop = asyncio.get_running_loop()
+    # the pipeline calls of the SMTP server and the periodic jobs; IMAP watchers have threads of their own
+    loop.set_default_executor(ThreadPoolExecutor(max_workers=16, thread_name_prefix="intake-worker"))
+    stop = stop or asyncio.Event()
+    if signals:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+    halt = threading.Event()  # the same signal, for code running in threads
+    tasks: list[asyncio.Task[None]] = []
+
+    smtp: SmtpServer | None = None
+    if settings.smtp_server is not None:
+        smtp = SmtpServer(settings, runtime)
+        await smtp.start()
+    else:
+        log.info("serve: no [smtp_server] section: the SMTP server is not started")
+    for mailbox in settings.imap:
+        tasks.append(asyncio.create_task(run_mailbox(mailbox, runtime, halt), name=f"imap-{mailbox.name}"))
+
+    async def outbox_pass() -> None:
+        await asyncio.to_thread(_deliver, runtime, halt)
+
+    tasks.append(asyncio.create_task(_every(settings.outbox.poll_interval, stop, "outbox", outbox_pass)))
+
+    scheduler = load_scheduler()
+    if scheduler is None:
+        log.warning("serve: intake.scheduler is not installed: no timers run (acknowledgement deadlines, "
+                    "reminders, escalations, auto-close)")
+    else:
+        found = scheduler
+
+        async def tick_pass() -> None:
+            await asyncio.to_thread(_tick, runtime, found)
+
+        tasks.append(asyncio.create_task(_every(settings.service.tick_interval, stop, "tick", tick_pass)))
+
+    log.info("serve: running (smtp %s, %d IMAP mailbox(es), outbox worker, scheduler %s)",
+             f"on port {smtp.port}" if smtp else "off", len(settings.imap), "on" if scheduler else "absent")
+    try:
+        await stop.wait()
+    finally:
+        log.info("serve: stopping")
+        halt.set()
+        stop.set()
+        grace = settings.service.shutdown_grace
+        if smtp is not None:
+            await smtp.stop(grace)
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=grace)
+            for task in pending:
+                log.warning("serve: %s did not stop within %.0f s; cancelled", task.get_name(), grace)
+                task.cancel()
+        if signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+        log.info("serve: stopped")
+
+
+def run(runtime: Runtime) -> None:
+    """Blocking entry point for the command line."""
+    asyncio.run(serve(runtime))

@@ -1,0 +1,332 @@
+"""The outbox worker against a real SMTP relay (aiosmtpd) and a real store (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from intake.bounces import record_bounce
+from intake.clock import FixedClock
+from intake.outbox import deliver_due
+from intake.runtime import Runtime
+from intake.store.orm import Outbox, Suppression
+from tests.servers.net import make_cert
+from tests.servers.smtp import Relay
+from tests.servers.stack import add_outbox, count, make_runtime, make_ticket, sqlite_url
+
+
+@pytest.fixture
+def relay() -> Iterator[Relay]:
+    server = Relay().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def bot(db_url: str, clock: FixedClock, relay: Relay) -> Iterator[Runtime]:
+    """A runtime on both stores whose relay is the stand-in; small caps so tests stay short."""
+    rt = make_runtime(db_url, clock, relay=relay.settings(),
+                      smtp_server={"accept": ["support@vendor.example", "vendor.example"]},
+                      outbox={"max_auto_per_recipient": 5, "max_auto_per_ticket": 8, "retry_base": 60,
+                              "max_attempts": 3, "bounce_suppress": 86400})
+    yield rt
+    rt.engine.dispose()
+
+
+def deliver(rt: Runtime) -> dict[str, int]:
+    with rt.sessions() as session:
+        return deliver_due(session, rt.clock, rt.settings).as_json()
+
+
+def row(rt: Runtime, row_id: int) -> Outbox:
+    with rt.sessions() as session:
+        found = session.get(Outbox, row_id)
+        assert found is not None
+        return found
+
+
+def test_mail_carries_threading_and_loop_headers(bot: Runtime, relay: Relay) -> None:
+    ticket = make_ticket(bot)
+    [rid] = add_outbox(bot, ticket, message_id="ack-7@vendor.example", in_reply_to="cust-1@acme.example",
+                       references=["root@acme.example"], subject=f"[support-{ticket}] Re: Export fails",
+                       body_html="<p>We have your request.</p>")
+    [manual] = add_outbox(bot, ticket, automatic=False, in_reply_to=None, references=[])
+    assert deliver(bot) == {"claimed": 2, "sent": 2, "retried": 0, "failed": 0, "suppressed": 0}
+
+    first, second = relay.received
+    assert first.mail_from == "support@vendor.example" and first.rcpt_tos == ["dana@acme.example"]
+    msg = first.message
+    assert msg["Message-ID"] == "<ack-7@vendor.example>"
+    assert msg["In-Reply-To"] == "<cust-1@acme.example>"
+    assert msg["References"] == "<root@acme.example> <cust-1@acme.example>"
+    assert msg["Subject"] == f"[support-{ticket}] Re: Export fails"
+    assert msg["Auto-Submitted"] == "auto-replied"
+    assert msg["X-Auto-Response-Suppress"] == "All"
+    assert msg["X-Intake-Ticket"] == f"support-{ticket}"
+    assert msg.get_content_type() == "multipart/alternative"
+    # a person's reply: no Auto-Submitted, still our loop markers
+    assert second.message["Auto-Submitted"] is None
+    assert second.message["X-Intake-Ticket"] == f"support-{ticket}"
+    sent = row(bot, rid)
+    assert (sent.state, sent.attempts, sent.sent_at, sent.last_error) == ("sent", 1, bot.clock.now(), None)
+    assert row(bot, manual).state == "sent"
+    assert deliver(bot)["claimed"] == 0  # nothing goes out twice
+
+
+def test_4xx_is_retried_with_exponential_backoff_then_sent(bot: Runtime, relay: Relay,
+                                                          clock: FixedClock) -> None:
+    [rid] = add_outbox(bot, make_ticket(bot))
+    relay.script_rcpt(["451 4.7.1 Greylisted, try again later", "452 4.2.2 Mailbox full"])
+    start = clock.now()
+    assert deliver(bot)["retried"] == 1
+    r = row(bot, rid)
+    assert (r.state, r.attempts, r.next_attempt_at) == ("pending", 1, start + timedelta(seconds=60))
+    assert r.last_error is not None and r.last_error.startswith("451 4.7.1")
+    assert deliver(bot)["claimed"] == 0  # not due yet
+    clock.advance(seconds=61)
+    assert deliver(bot)["retried"] == 1
+    r = row(bot, rid)
+    assert (r.attempts, r.next_attempt_at) == (2, clock.now() + timedelta(seconds=120))  # doubled
+    clock.advance(seconds=121)
+    assert deliver(bot)["sent"] == 1
+    assert row(bot, rid).state == "sent" and len(relay.received) == 1
+
+
+def test_5xx_fails_for_good_and_4xx_gives_up_after_max_attempts(bot: Runtime, relay: Relay,
+                                                                clock: FixedClock) -> None:
+    ticket = make_ticket(bot)
+    [dead] = add_outbox(bot, ticket, recipient="gone@acme.example")
+    relay.script_rcpt(["550 5.1.1 <gone@acme.example>: no such user"])
+    assert deliver(bot)["failed"] == 1
+    r = row(bot, dead)
+    assert r.state == "failed" and r.last_error is not None and "550 5.1.1" in r.last_error
+    clock.advance(days=1)
+    assert deliver(bot)["claimed"] == 0 and relay.received == []
+
+    [slow] = add_outbox(bot, ticket)
+    relay.script_rcpt(["451 4.3.0 later"] * 3)
+    for _ in range(3):
+        deliver(bot)
+        clock.advance(hours=2)
+    r = row(bot, slow)
+    assert (r.state, r.attempts) == ("failed", 3)
+    assert r.last_error is not None and r.last_error.startswith("gave up after 3 attempts")
+
+
+def test_unreachable_relay_keeps_mail_pending(db_url: str, clock: FixedClock) -> None:
+    from tests.servers.net import free_port
+
+    rt = make_runtime(db_url, clock, relay={"host": "127.0.0.1", "port": free_port(), "timeout": 2})
+    [rid] = add_outbox(rt, make_ticket(rt))
+    assert deliver(rt)["retried"] == 1
+    r = row(rt, rid)
+    assert r.state == "pending" and r.attempts == 1 and r.last_error is not None
+    assert "ConnectionRefusedError" in r.last_error
+    rt.engine.dispose()
+
+
+def test_relay_with_starttls_and_auth(tmp_path: Path, clock: FixedClock) -> None:
+    cert = make_cert(tmp_path / "tls")
+    if cert is None:
+        pytest.skip("openssl is not installed")
+    relay = Relay(cert=cert, users={"intake": "relay-secret"}).start()
+    try:
+        rt = make_runtime(sqlite_url(tmp_path), clock,
+                          relay=relay.settings(tls="starttls", username="intake", password="relay-secret",
+                                               tls_ca=str(cert.cert)))
+        add_outbox(rt, make_ticket(rt))
+        assert deliver(rt)["sent"] == 1 and len(relay.received) == 1
+        wrong = make_runtime(rt.settings.database.url, clock,
+                             relay=relay.settings(tls="starttls", username="intake", password="wrong",
+                                                  tls_ca=str(cert.cert)))
+        [rid] = add_outbox(wrong, make_ticket(wrong))
+        assert deliver(wrong)["retried"] == 1  # a login failure is the relay's problem, not the message's
+        assert "SMTPAuthenticationError" in (row(wrong, rid).last_error or "")
+    finally:
+        relay.stop()
+
+
+def test_loop_protection_caps_and_own_addresses(bot: Runtime, relay: Relay) -> None:
+    ticket = make_ticket(bot, requester="bot@robot.example")
+    capped = add_outbox(bot, ticket, n=7, recipient="bot@robot.example")
+    [human] = add_outbox(bot, ticket, recipient="bot@robot.example", automatic=False)
+    [own] = add_outbox(bot, ticket, recipient="Support@Vendor.example")
+    [own_domain] = add_outbox(bot, ticket, recipient="billing@vendor.example")
+    summary = deliver(bot)
+    assert summary["sent"] == 6 and summary["suppressed"] == 4  # 5 automatic + the person's reply
+    states = [row(bot, i).state for i in capped]
+    assert states == ["sent"] * 5 + ["suppressed"] * 2
+    assert "per-recipient cap" in (row(bot, capped[-1]).last_error or "")
+    assert row(bot, human).state == "sent"  # a person's mail is never held back
+    for rid in (own, own_domain):
+        assert row(bot, rid).state == "suppressed" and "our own" in (row(bot, rid).last_error or "")
+    # the per-ticket cap counts across recipients (max 8 here; 5 already went out on this ticket)
+    others = [add_outbox(bot, ticket, recipient=f"p{i}@acme.example")[0] for i in range(4)]
+    deliver(bot)
+    assert [row(bot, i).state for i in others] == ["sent"] * 3 + ["suppressed"]
+    assert "per-ticket cap" in (row(bot, others[-1]).last_error or "")
+
+
+def test_caps_roll_over_with_time(bot: Runtime, relay: Relay, clock: FixedClock) -> None:
+    ticket = make_ticket(bot)
+    add_outbox(bot, ticket, n=5, recipient="dana@acme.example")
+    deliver(bot)
+    [later] = add_outbox(bot, ticket, recipient="dana@acme.example")
+    clock.advance(minutes=61)
+    deliver(bot)
+    assert row(bot, later).state == "sent"
+
+
+def dsn(original_id: str, recipient: str, *, action: str = "failed", status: str = "5.1.1",
+        headers_only: bool = True, ticket: str = "support-1") -> bytes:
+    """A delivery status notification (RFC 3464) as Postfix writes it."""
+    ctype = "text/rfc822-headers" if headers_only else "message/rfc822"
+    body = "" if headers_only else "\nWe have your request.\n"
+    text = f"""From: MAILER-DAEMON@mx.acme.example (Mail Delivery System)
+To: support@vendor.example
+Subject: Undelivered Mail Returned to Sender
+Message-ID: <bounce-1@mx.acme.example>
+Auto-Submitted: auto-replied
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="B1"
+
+--B1
+Content-Type: text/plain
+
+I'm sorry to have to inform you that your message could not be delivered.
+
+--B1
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.acme.example
+
+Final-Recipient: rfc822; {recipient}
+Original-Recipient: rfc822;{recipient}
+Action: {action}
+Status: {status}
+Diagnostic-Code: smtp; 550 5.1.1 <{recipient}>: Recipient address rejected
+
+--B1
+Content-Type: {ctype}
+
+From: support@vendor.example
+To: {recipient}
+Subject: [support-1] Re: Export fails
+Message-ID: <{original_id}>
+X-Intake-Ticket: {ticket}
+{body}
+--B1--
+"""
+    return text.replace("\n", "\r\n").encode()
+
+
+def test_bounce_suppresses_automatic_mail_to_the_failed_recipient(bot: Runtime, relay: Relay,
+                                                                  clock: FixedClock) -> None:
+    ticket = make_ticket(bot)
+    [acked] = add_outbox(bot, ticket, recipient="gone@acme.example", message_id="ack-1@vendor.example")
+    deliver(bot)
+    with bot.sessions() as session:
+        # a delay notice and a forged bounce change nothing
+        delayed = dsn("ack-1@vendor.example", "gone@acme.example", action="delayed", status="4.4.1")
+        assert record_bounce(delayed, session, clock, bot.settings) is None
+        assert record_bounce(dsn("never-sent@vendor.example", "gone@acme.example", ticket="other-1"),
+                             session, clock, bot.settings) is None
+        found = record_bounce(dsn("ack-1@vendor.example", "gone@acme.example", headers_only=False),
+                              session, clock, bot.settings)
+        session.commit()
+    assert found is not None
+    assert (found.recipient, found.ticket_id, found.status) == ("gone@acme.example", ticket, "5.1.1")
+    with bot.sessions() as session:
+        suppression = session.scalars(select(Suppression)).one()
+        assert suppression.address == "gone@acme.example" and suppression.ticket_id == ticket
+        assert suppression.until == clock.now() + timedelta(days=1)
+    bounced = row(bot, acked)
+    assert bounced.state == "failed" and "bounced: 5.1.1" in (bounced.last_error or "")
+
+    [auto] = add_outbox(bot, ticket, recipient="gone@acme.example")
+    [person] = add_outbox(bot, ticket, recipient="gone@acme.example", automatic=False)
+    deliver(bot)
+    assert row(bot, auto).state == "suppressed" and "bounced" in (row(bot, auto).last_error or "")
+    assert row(bot, person).state == "sent"
+    clock.advance(days=1, seconds=1)  # the suppression runs out
+    [again] = add_outbox(bot, ticket, recipient="gone@acme.example")
+    deliver(bot)
+    assert row(bot, again).state == "sent"
+
+
+def test_bounce_without_a_report_part_matches_by_in_reply_to(bot: Runtime, relay: Relay) -> None:
+    ticket = make_ticket(bot)
+    add_outbox(bot, ticket, recipient="old@acme.example", message_id="ack-9@vendor.example")
+    deliver(bot)
+    raw = (b"From: postmaster@acme.example\r\nTo: support@vendor.example\r\n"
+           b"Subject: Undeliverable: Export\r\n"
+           b"In-Reply-To: <ack-9@vendor.example>\r\nX-Failed-Recipients: old@acme.example\r\n\r\n"
+           b"Delivery has failed to these recipients: old@acme.example\r\n")
+    with bot.sessions() as session:
+        found = record_bounce(raw, session, bot.clock, bot.settings)
+        session.commit()
+    assert found is not None and found.recipient == "old@acme.example"
+    assert count(bot, Suppression, Suppression.address == "old@acme.example") == 1
+
+
+def test_workers_in_parallel_send_each_mail_once(bot: Runtime, relay: Relay) -> None:
+    """Four workers, one queue: claims never overlap (FOR UPDATE SKIP LOCKED on PostgreSQL)."""
+    ticket = make_ticket(bot)
+    bot.settings.outbox.batch_size = 3
+    bot.settings.outbox.max_auto_per_recipient = 100
+    bot.settings.outbox.max_auto_per_ticket = 100
+    ids = [add_outbox(bot, ticket, recipient=f"p{i}@acme.example")[0] for i in range(40)]
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            deliver(bot)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    got = [r.message["Message-ID"] for r in relay.received]
+    assert len(got) == 40 and len(set(got)) == 40
+    assert all(row(bot, i).state == "sent" for i in ids)
+
+
+def test_outbox_commands(tmp_path: Path, relay: Relay, clock: FixedClock, monkeypatch: pytest.MonkeyPatch,
+                         capsys: pytest.CaptureFixture[str]) -> None:
+    from intake.cli import main
+
+    url = sqlite_url(tmp_path)
+    rt = make_runtime(url, clock)
+    add_outbox(rt, make_ticket(rt), n=2)
+    config = tmp_path / "intake.toml"
+    config.write_text(f'[relay]\nhost = "127.0.0.1"\nport = {relay.port}\n')
+    monkeypatch.setenv("INTAKE_DATABASE_URL", url)
+    monkeypatch.setenv("INTAKE_CONFIG", str(config))
+
+    def intake(*args: str) -> str:
+        capsys.readouterr()
+        try:
+            main(list(args))
+        except SystemExit as exc:
+            assert exc.code == 0, capsys.readouterr().err
+        return capsys.readouterr().out
+
+    assert [d["state"] for d in json.loads(intake("outbox", "list", "--json"))] == ["pending", "pending"]
+    assert json.loads(intake("outbox", "send", "--json"))["sent"] == 2 and len(relay.received) == 2
+    listed = json.loads(intake("outbox", "list", "--json"))
+    assert [d["state"] for d in listed] == ["sent", "sent"] and listed[0]["attempts"] == 1
+    assert json.loads(intake("outbox", "list", "--state", "pending", "--json")) == []
+    assert "sent" in intake("outbox", "list")
+    for command in (["poll"], ["serve"], ["outbox"], ["outbox", "list"], ["outbox", "send"]):
+        assert "Usage" in intake(*command, "--help"), command
+    rt.engine.dispose()

@@ -1,0 +1,112 @@
+"""The bot's side of the mail tests: a runtime with the sections a test needs, and small store helpers.
+
+`answer_new_messages` stands in for the acknowledgement the lifecycle work
+writes (an automatic outbox row in reply to each new ticket or follow-up); it
+writes nothing for a message the pipeline already answered itself, so it
+retires on its own once the pipeline writes acknowledgements.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from intake.clock import Clock
+from intake.config import Settings
+from intake.orgs import add_contact, add_org
+from intake.runtime import Runtime
+from intake.store.migrate import upgrade
+from intake.store.orm import Message, Outbox, Ticket
+from intake.store.session import make_engine, make_sessionmaker
+
+
+def sqlite_url(folder: Path) -> str:
+    url = f"sqlite:///{folder / 'intake.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    return url
+
+
+def make_runtime(url: str, clock: Clock, **sections: Any) -> Runtime:
+    settings = Settings.model_validate({"database": {"url": url}, **sections})
+    engine = make_engine(url)
+    return Runtime(settings, engine, make_sessionmaker(engine), clock)
+
+
+def add_customers(runtime: Runtime) -> None:
+    """Acme (acme.example, contact dana@) and Robots (robot.example), as the pipeline tests use them."""
+    with runtime.sessions() as session:
+        add_org(session, runtime.clock, "Acme", "resource-optimizer", None, ["acme.example"])
+        add_contact(session, runtime.clock, "Acme", "dana@acme.example", "Dana Smith")
+        add_org(session, runtime.clock, "Robots", "resource-optimizer", None, ["robot.example"])
+        add_contact(session, runtime.clock, "Robots", "bot@robot.example", "Robot")
+        session.commit()
+
+
+def count(runtime: Runtime, model: Any, *where: Any) -> int:
+    with runtime.sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+
+def make_ticket(runtime: Runtime, requester: str = "dana@acme.example", subject: str = "Export fails") -> int:
+    now = runtime.clock.now()
+    with runtime.sessions() as session:
+        ticket = Ticket(requester=requester, subject=subject, status="new", severity="S3",
+                        canonical_severity="S3", policy="resource-optimizer", contact_status="designated",
+                        channel="email",
+                        created_at=now, updated_at=now)
+        session.add(ticket)
+        session.commit()
+        return ticket.id
+
+
+def add_outbox(runtime: Runtime, ticket_id: int | None, n: int = 1, **values: Any) -> list[int]:
+    now = runtime.clock.now()
+    ids = []
+    with runtime.sessions() as session:
+        for _ in range(n):
+            number = session.scalar(select(func.count()).select_from(Outbox)) or 0
+            row = Outbox(
+                ticket_id=ticket_id, template="ack", channel="email",
+                recipient=values.get("recipient", "dana@acme.example"),
+                subject=values.get("subject", f"[support-{ticket_id}] Re: Export fails"),
+                body_text=values.get("body_text", "We have your request."),
+                body_html=values.get("body_html", ""),
+                message_id=values.get("message_id") or f"out-{number + 1}-{ticket_id}@vendor.example",
+                in_reply_to=values.get("in_reply_to", "cust-1@acme.example"),
+                references=values.get("references", []),
+                automatic=values.get("automatic", True),
+                next_attempt_at=values.get("next_attempt_at", now), created_at=now,
+            )
+            session.add(row)
+            session.flush()
+            ids.append(row.id)
+        session.commit()
+    return ids
+
+
+def answer_new_messages(runtime: Runtime) -> int:
+    """An automatic acknowledgement row for each ticket/follow-up message nobody answered yet."""
+    now = runtime.clock.now()
+    prefix = runtime.settings.tickets.ref_prefix
+    written = 0
+    with runtime.sessions() as session:
+        answered = set(session.scalars(select(Outbox.in_reply_to).where(Outbox.in_reply_to.is_not(None))))
+        for message in session.scalars(
+            select(Message).where(Message.disposition.in_(["ticket", "followup"])).order_by(Message.id)
+        ):
+            if message.external_id in answered or message.ticket_id is None:
+                continue
+            session.add(Outbox(
+                ticket_id=message.ticket_id, template="ack", channel="email", recipient=message.sender,
+                subject=f"[{prefix}-{message.ticket_id}] Re: {message.subject}",
+                body_text="Thank you, we have your message.", message_id=f"ack-{message.id}@vendor.example",
+                in_reply_to=message.external_id, references=[*message.references, message.external_id],
+                automatic=True, next_attempt_at=now, created_at=now,
+            ))
+            written += 1
+        session.commit()
+    return written
