@@ -36,15 +36,21 @@ def environment(override_dir: str) -> Environment:
         autoescape=False,  # noqa: S701
         keep_trailing_newline=True,
         trim_blocks=False,
+        auto_reload=False,
     )
 
 
+@lru_cache(maxsize=8)
 def _html_environment(override_dir: str) -> Environment:
-    env = environment(override_dir).overlay(autoescape=True)
-    return env
+    return environment(override_dir).overlay(autoescape=True)
 
 
+@lru_cache(maxsize=512)
 def _pick(env: Environment, policy: str, name: str, suffix: str) -> Any:
+    """The policy's own version of a template, else the common one; None if neither exists.
+
+    Cached per process: deployments change templates by restarting, as with the config.
+    """
     for candidate in (f"{policy}/{name}.{suffix}.j2", f"{name}.{suffix}.j2"):
         try:
             return env.get_template(candidate)

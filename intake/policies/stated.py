@@ -145,6 +145,9 @@ def parse_stated_severity(subject: str, body: str) -> StatedSeverity | None:
     ("URGENT:", "S1 - ...") and codes in running text that sit next to context
     words ("this is a P1", "Sev 2 issue"). The first hit wins.
     """
+    # People state a severity near the top; the rest of a long mail (logs, pasted
+    # output) only costs time and adds false hits.
+    body = body[:_SCAN_CHARS]
     for finder in (_from_fields, _from_subject, _from_text):
         found = finder(subject, body)
         if found is not None:
@@ -152,7 +155,15 @@ def parse_stated_severity(subject: str, body: str) -> StatedSeverity | None:
     return None
 
 
+_SCAN_CHARS = 4000
+# Every field form names its label; without one of these words there is no field to find.
+_LABEL_GATE_RE = re.compile(r"sev|prio|urgency|level", re.IGNORECASE)
+_QUOTE_MARKS_RE = re.compile(r"^\s*(?:[>•·*-]\s+)*")
+
+
 def _from_fields(subject: str, body: str) -> StatedSeverity | None:
+    if not _LABEL_GATE_RE.search(subject) and not _LABEL_GATE_RE.search(body):
+        return None
     lines = [_strip_quote(line) for line in [subject, *body.splitlines()]]
     for index, line in enumerate(lines):
         match = _FIELD_INLINE_RE.search(line) or _FIELD_DASH_RE.match(line)
@@ -174,7 +185,7 @@ def _from_fields(subject: str, body: str) -> StatedSeverity | None:
 
 def _strip_quote(line: str) -> str:
     """Drop Slack/Markdown quote and bullet marks at the start of a line."""
-    return re.sub(r"^\s*(?:[>•·*-]\s+)*", "", line).strip()
+    return _QUOTE_MARKS_RE.sub("", line, count=1).strip()
 
 
 def _from_subject(subject: str, body: str) -> StatedSeverity | None:
