@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 SEEN = rb"\Seen"
 # How long one idle_check waits before looking at the stop flag again.
 IDLE_SLICE = 1.0
+# At most this many bytes of mail per FETCH and transaction, however many messages that is.
+FETCH_BYTES = 64 * 1024 * 1024
 BACKOFF_BASE = 1.0
 _KEYS = {"ticket": "tickets", "followup": "followups", "dropped": "dropped",
          "duplicate": "duplicates", "quarantined": "quarantined"}
@@ -262,12 +264,29 @@ def sync_folder(client: IMAPClient, mailbox: ImapSettings, folder: str, runtime:
     uids = pending_uids(client, last_uid)
     if uids:
         log.info("imap %s/%s: %d new message(s) from UID %d", mailbox.name, folder, len(uids), uids[0])
-    for chunk in _chunks(uids, mailbox.batch_size):
-        if stop is not None and stop.is_set():
-            break
-        _process_chunk(client, mailbox, folder, uidvalidity=uidvalidity, chunk=chunk, runtime=runtime,
-                       summary=summary)
+    for batch in _chunks(uids, mailbox.batch_size):
+        for chunk in _by_size(client, batch):
+            if stop is not None and stop.is_set():
+                return summary
+            _process_chunk(client, mailbox, folder, uidvalidity=uidvalidity, chunk=chunk, runtime=runtime,
+                           summary=summary)
     return summary
+
+
+def _by_size(client: IMAPClient, uids: list[int]) -> Iterator[list[int]]:
+    """Split a batch so that one FETCH holds at most FETCH_BYTES (a few huge attachments)."""
+    sizes = client.fetch(uids, [b"RFC822.SIZE"])
+    chunk: list[int] = []
+    total = 0
+    for uid in uids:
+        size = int(sizes.get(uid, {}).get(b"RFC822.SIZE", 0))
+        if chunk and total + size > FETCH_BYTES:
+            yield chunk
+            chunk, total = [], 0
+        chunk.append(uid)
+        total += size
+    if chunk:
+        yield chunk
 
 
 def _process_chunk(client: IMAPClient, mailbox: ImapSettings, folder: str, *, uidvalidity: int,

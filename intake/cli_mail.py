@@ -50,6 +50,8 @@ def serve(
     if not isinstance(level, int):
         raise BadInput(f"--log-level {log_level}: expected debug, info, warning or error")
     logging.getLogger().setLevel(level)
+    # aiosmtpd logs every SMTP command at INFO; keep that for --log-level debug
+    logging.getLogger("mail.log").setLevel(level if level <= logging.DEBUG else logging.WARNING)
     rt = runtime()
     err.print(f"intake serve: database {rt.engine.url.render_as_string(hide_password=True)}", markup=False)
     run(rt)

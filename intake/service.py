@@ -22,6 +22,7 @@ from types import ModuleType
 
 from channels.imap import run_mailbox
 from channels.smtp_server import SmtpServer
+from intake.errors import IntakeError
 from intake.outbox import deliver_due
 from intake.runtime import Runtime
 
@@ -70,18 +71,22 @@ async def serve(runtime: Runtime, stop: asyncio.Event | None = None, *, signals:
     # the pipeline calls of the SMTP server and the periodic jobs; IMAP watchers have threads of their own
     loop.set_default_executor(ThreadPoolExecutor(max_workers=16, thread_name_prefix="intake-worker"))
     stop = stop or asyncio.Event()
-    if signals:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
     halt = threading.Event()  # the same signal, for code running in threads
     tasks: list[asyncio.Task[None]] = []
 
     smtp: SmtpServer | None = None
     if settings.smtp_server is not None:
         smtp = SmtpServer(settings, runtime)
-        await smtp.start()
+        try:
+            await smtp.start()
+        except OSError as exc:
+            where = f"{settings.smtp_server.host}:{settings.smtp_server.port}"
+            raise IntakeError(f"the SMTP server cannot listen on {where}: {exc.strerror or exc}") from exc
     else:
         log.info("serve: no [smtp_server] section: the SMTP server is not started")
+    if signals:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
     for mailbox in settings.imap:
         tasks.append(asyncio.create_task(run_mailbox(mailbox, runtime, halt), name=f"imap-{mailbox.name}"))
 

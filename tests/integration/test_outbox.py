@@ -18,7 +18,7 @@ from intake.runtime import Runtime
 from intake.store.orm import Outbox, Suppression
 from tests.servers.net import make_cert
 from tests.servers.smtp import Relay
-from tests.servers.stack import add_outbox, count, make_runtime, make_ticket, sqlite_url
+from tests.servers.stack import add_outbox, count, dsn, make_runtime, make_ticket, sqlite_url
 
 
 @pytest.fixture
@@ -181,49 +181,6 @@ def test_caps_roll_over_with_time(bot: Runtime, relay: Relay, clock: FixedClock)
     clock.advance(minutes=61)
     deliver(bot)
     assert row(bot, later).state == "sent"
-
-
-def dsn(original_id: str, recipient: str, *, action: str = "failed", status: str = "5.1.1",
-        headers_only: bool = True, ticket: str = "support-1") -> bytes:
-    """A delivery status notification (RFC 3464) as Postfix writes it."""
-    ctype = "text/rfc822-headers" if headers_only else "message/rfc822"
-    body = "" if headers_only else "\nWe have your request.\n"
-    text = f"""From: MAILER-DAEMON@mx.acme.example (Mail Delivery System)
-To: support@vendor.example
-Subject: Undelivered Mail Returned to Sender
-Message-ID: <bounce-1@mx.acme.example>
-Auto-Submitted: auto-replied
-MIME-Version: 1.0
-Content-Type: multipart/report; report-type=delivery-status; boundary="B1"
-
---B1
-Content-Type: text/plain
-
-I'm sorry to have to inform you that your message could not be delivered.
-
---B1
-Content-Type: message/delivery-status
-
-Reporting-MTA: dns; mx.acme.example
-
-Final-Recipient: rfc822; {recipient}
-Original-Recipient: rfc822;{recipient}
-Action: {action}
-Status: {status}
-Diagnostic-Code: smtp; 550 5.1.1 <{recipient}>: Recipient address rejected
-
---B1
-Content-Type: {ctype}
-
-From: support@vendor.example
-To: {recipient}
-Subject: [support-1] Re: Export fails
-Message-ID: <{original_id}>
-X-Intake-Ticket: {ticket}
-{body}
---B1--
-"""
-    return text.replace("\n", "\r\n").encode()
 
 
 def test_bounce_suppresses_automatic_mail_to_the_failed_recipient(bot: Runtime, relay: Relay,

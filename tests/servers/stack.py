@@ -1,10 +1,4 @@
-"""The bot's side of the mail tests: a runtime with the sections a test needs, and small store helpers.
-
-`answer_new_messages` stands in for the acknowledgement the lifecycle work
-writes (an automatic outbox row in reply to each new ticket or follow-up); it
-writes nothing for a message the pipeline already answered itself, so it
-retires on its own once the pipeline writes acknowledgements.
-"""
+"""The bot's side of the mail tests: a runtime with the sections a test needs, store helpers, a DSN."""
 
 from __future__ import annotations
 
@@ -18,7 +12,7 @@ from intake.config import Settings
 from intake.orgs import add_contact, add_org
 from intake.runtime import Runtime
 from intake.store.migrate import upgrade
-from intake.store.orm import Message, Outbox, Ticket
+from intake.store.orm import Outbox, Ticket
 from intake.store.session import make_engine, make_sessionmaker
 
 
@@ -88,25 +82,44 @@ def add_outbox(runtime: Runtime, ticket_id: int | None, n: int = 1, **values: An
     return ids
 
 
-def answer_new_messages(runtime: Runtime) -> int:
-    """An automatic acknowledgement row for each ticket/follow-up message nobody answered yet."""
-    now = runtime.clock.now()
-    prefix = runtime.settings.tickets.ref_prefix
-    written = 0
-    with runtime.sessions() as session:
-        answered = set(session.scalars(select(Outbox.in_reply_to).where(Outbox.in_reply_to.is_not(None))))
-        for message in session.scalars(
-            select(Message).where(Message.disposition.in_(["ticket", "followup"])).order_by(Message.id)
-        ):
-            if message.external_id in answered or message.ticket_id is None:
-                continue
-            session.add(Outbox(
-                ticket_id=message.ticket_id, template="ack", channel="email", recipient=message.sender,
-                subject=f"[{prefix}-{message.ticket_id}] Re: {message.subject}",
-                body_text="Thank you, we have your message.", message_id=f"ack-{message.id}@vendor.example",
-                in_reply_to=message.external_id, references=[*message.references, message.external_id],
-                automatic=True, next_attempt_at=now, created_at=now,
-            ))
-            written += 1
-        session.commit()
-    return written
+def dsn(original_id: str, recipient: str, *, action: str = "failed", status: str = "5.1.1",
+        headers_only: bool = True, ticket: str = "support-1") -> bytes:
+    """A delivery status notification (RFC 3464) as Postfix writes it."""
+    ctype = "text/rfc822-headers" if headers_only else "message/rfc822"
+    body = "" if headers_only else "\nWe have your request.\n"
+    text = f"""From: MAILER-DAEMON@mx.acme.example (Mail Delivery System)
+To: support@vendor.example
+Subject: Undelivered Mail Returned to Sender
+Message-ID: <bounce-1@mx.acme.example>
+Auto-Submitted: auto-replied
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="B1"
+
+--B1
+Content-Type: text/plain
+
+I'm sorry to have to inform you that your message could not be delivered.
+
+--B1
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.acme.example
+
+Final-Recipient: rfc822; {recipient}
+Original-Recipient: rfc822;{recipient}
+Action: {action}
+Status: {status}
+Diagnostic-Code: smtp; 550 5.1.1 <{recipient}>: Recipient address rejected
+
+--B1
+Content-Type: {ctype}
+
+From: support@vendor.example
+To: {recipient}
+Subject: [support-1] Re: Export fails
+Message-ID: <{original_id}>
+X-Intake-Ticket: {ticket}
+{body}
+--B1--
+"""
+    return text.replace("\n", "\r\n").encode()
