@@ -14,7 +14,11 @@ Loop protection (what Zammad, RT and OTRS do, together): no automatic mail to
 our own addresses or domains, to a suppressed address (it bounced), or beyond
 `max_auto_per_recipient` per `recipient_window` and `max_auto_per_ticket` per
 `ticket_window`. Such rows end as state "suppressed" with the reason in
-`last_error`. Mail a person wrote (`automatic` false) is never held back.
+`last_error`. Mail a person wrote (`automatic` false) is never held back. The
+team's own `[escalation] notify` addresses may sit in a domain we accept and
+receive bursts of notices when many tickets breach at once: the own-domain
+rule and the per-recipient cap do not apply to them (bounces and the
+per-ticket cap still do).
 
 Failures: a 5xx reply fails the row for good; a 4xx reply or an unreachable
 relay retries it after `retry_base * 2**(attempts-1)` seconds (at most
@@ -126,9 +130,15 @@ class LoopGuard:
                     self.per_ticket[ticket_id] = count
 
     def own(self, address: str) -> bool:
-        own = self.settings.own_addresses()
+        """One of ours, an address we accept, or (unless it is the team's) in a domain we accept."""
         accept = self.settings.smtp_server.accept if self.settings.smtp_server else []
-        return address in own or accepts(accept, address)
+        if address in self.settings.own_addresses() or accepts([a for a in accept if "@" in a], address):
+            return True
+        return address not in self.team and accepts(accept, address)
+
+    @property
+    def team(self) -> set[str]:
+        return {a.lower() for a in self.settings.escalation.notify}
 
     def refuse(self, row: Outbox) -> str | None:
         if not row.automatic:
@@ -139,7 +149,7 @@ class LoopGuard:
         found = self.suppressed.get(address)
         if found is not None:
             return f"suppressed until {found.until.isoformat()}: {found.reason}"
-        if self.per_recipient[address] >= self.cfg.max_auto_per_recipient:
+        if address not in self.team and self.per_recipient[address] >= self.cfg.max_auto_per_recipient:
             return (f"loop: per-recipient cap, {self.per_recipient[address]} automatic mails to {address} "
                     f"in the last {self.cfg.recipient_window:.0f} s")
         if row.ticket_id is not None and self.per_ticket[row.ticket_id] >= self.cfg.max_auto_per_ticket:

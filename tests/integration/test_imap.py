@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -140,6 +141,32 @@ def test_starttls_oauth2_several_folders_and_a_processed_folder(bot: Callable[..
     assert count(rt, Ticket) == 3
 
 
+def test_intake_poll_reads_every_mailbox_and_reports_a_failing_one(
+    tmp_path: Path, store_url: str, dovecot: Dovecot, make_mail: MailBuilder,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from intake.cli import main
+
+    first, second, broken = (Mailbox(dovecot, *dovecot.take_user()) for _ in range(3))
+    first.append("INBOX", conversation(make_mail, 2, tag="one"))
+    second.append("INBOX", conversation(make_mail, 1, tag="two"))
+    tables = [first.settings(name="sales"), second.settings(name="support"),
+              broken.settings(name="legacy", password="expired")]
+    config = tmp_path / "intake.toml"
+    config.write_text("".join("[[imap]]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in t.items())
+                              for t in tables))
+    monkeypatch.setenv("INTAKE_CONFIG", str(config))
+    monkeypatch.setenv("INTAKE_DATABASE_URL", store_url)
+    with pytest.raises(SystemExit) as exited:
+        main(["poll", "--json"])
+    assert exited.value.code == 1  # one mailbox failed
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    assert [(f["mailbox"], f["tickets"], f["error"] is not None) for f in summary["folders"]] == [
+        ("sales", 2, False), ("support", 1, False), ("legacy", 0, True)]
+    assert summary["errors"] == 1 and "1 mailbox folder(s) failed" in captured.err
+
+
 def test_first_contact_reads_from_the_first_unseen_message(bot: Callable[..., Runtime], mailbox: Mailbox,
                                                            make_mail: MailBuilder) -> None:
     mailbox.append("INBOX", conversation(make_mail, 4, tag="old"))
@@ -197,8 +224,6 @@ def test_a_crash_between_commit_and_acknowledgement_rereads_harmlessly(
 def run_watcher(rt: Runtime, stop: threading.Event) -> tuple[LoopThread, Future[None]]:
     """`run_mailbox` as `intake serve` runs it: awaited on an event loop, working in threads."""
     loop = LoopThread()
-    import asyncio
-
     future = asyncio.run_coroutine_threadsafe(run_mailbox(rt.settings.imap[0], rt, stop), loop.loop)
     return loop, future
 
@@ -214,6 +239,10 @@ def test_new_mail_arrives_while_watching(bot: Callable[..., Runtime], mailbox: M
     try:
         wait_for(lambda: count(rt, Ticket) == 1, what="the backlog")
         time.sleep(0.3)  # let the watcher enter IDLE
+        # imapclient blocks (idle_check waits up to a second): never on the event loop
+        started = time.perf_counter()
+        loop.run(asyncio.sleep(0))
+        assert time.perf_counter() - started < 0.2
         mailbox.append("INBOX", [make_mail(subject="While we idled")])
         latency = wait_for(lambda: count(rt, Ticket) == 2, timeout=8, what="the new message")
         print(f"\nIMAP {'IDLE' if push else 'polling'}: new message ticketed {latency:.2f} s after APPEND")

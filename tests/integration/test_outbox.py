@@ -33,6 +33,7 @@ def bot(db_url: str, clock: FixedClock, relay: Relay) -> Iterator[Runtime]:
     """A runtime on both stores whose relay is the stand-in; small caps so tests stay short."""
     rt = make_runtime(db_url, clock, relay=relay.settings(),
                       smtp_server={"accept": ["support@vendor.example", "vendor.example"]},
+                      escalation={"notify": ["oncall@vendor.example"]},
                       outbox={"max_auto_per_recipient": 5, "max_auto_per_ticket": 8, "retry_base": 60,
                               "max_attempts": 3, "bounce_suppress": 86400})
     yield rt
@@ -131,6 +132,23 @@ def test_unreachable_relay_keeps_mail_pending(db_url: str, clock: FixedClock) ->
     rt.engine.dispose()
 
 
+def test_relay_with_implicit_tls(tmp_path: Path, clock: FixedClock) -> None:
+    cert = make_cert(tmp_path / "tls")
+    if cert is None:
+        pytest.skip("openssl is not installed")
+    relay = Relay(cert=cert, implicit_tls=True).start()
+    try:
+        rt = make_runtime(sqlite_url(tmp_path), clock, relay=relay.settings(tls="ssl", tls_ca=str(cert.cert)))
+        add_outbox(rt, make_ticket(rt))
+        assert deliver(rt)["sent"] == 1 and len(relay.received) == 1
+        untrusted = make_runtime(rt.settings.database.url, clock, relay=relay.settings(tls="ssl"))
+        [rid] = add_outbox(untrusted, make_ticket(untrusted))
+        assert deliver(untrusted)["retried"] == 1  # a certificate we cannot verify is never used
+        assert "CERTIFICATE_VERIFY_FAILED" in (row(untrusted, rid).last_error or "")
+    finally:
+        relay.stop()
+
+
 def test_relay_with_starttls_and_auth(tmp_path: Path, clock: FixedClock) -> None:
     cert = make_cert(tmp_path / "tls")
     if cert is None:
@@ -171,6 +189,17 @@ def test_loop_protection_caps_and_own_addresses(bot: Runtime, relay: Relay) -> N
     deliver(bot)
     assert [row(bot, i).state for i in others] == ["sent"] * 3 + ["suppressed"]
     assert "per-ticket cap" in (row(bot, others[-1]).last_error or "")
+
+
+def test_the_team_gets_every_escalation_notice(bot: Runtime, relay: Relay) -> None:
+    """[escalation] notify addresses: inside a domain we accept, and many notices at once."""
+    ticket = make_ticket(bot)
+    notices = add_outbox(bot, ticket, n=7, recipient="oncall@vendor.example", in_reply_to=None)
+    [stranger] = add_outbox(bot, ticket, recipient="someone@vendor.example", in_reply_to=None)
+    deliver(bot)
+    assert [row(bot, i).state for i in notices] == ["sent"] * 7
+    assert relay.received[0].message["Auto-Submitted"] == "auto-generated"  # not a reply (RFC 3834)
+    assert row(bot, stranger).state == "suppressed"
 
 
 def test_caps_roll_over_with_time(bot: Runtime, relay: Relay, clock: FixedClock) -> None:

@@ -104,12 +104,15 @@ class RelayHandler:
 class Relay:
     """A real SMTP server standing in for the relay; optional STARTTLS and AUTH."""
 
-    def __init__(self, cert: Cert | None = None, users: dict[str, str] | None = None) -> None:
+    def __init__(self, cert: Cert | None = None, users: dict[str, str] | None = None,
+                 implicit_tls: bool = False) -> None:
         self.handler = RelayHandler()
         self.port = free_port()
         self.host = "127.0.0.1"
         kwargs: dict[str, Any] = {}
-        if cert is not None:
+        if cert is not None and implicit_tls:
+            kwargs["ssl_context"] = cert.server_context()  # TLS from the first byte (port 465 style)
+        elif cert is not None:
             kwargs["tls_context"] = cert.server_context()
         if users:
             def check(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
