@@ -37,6 +37,7 @@ from typing import Any
 
 from imapclient import IMAPClient
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from intake.config import ImapSettings, Settings
 from intake.ingest_files import parse_one
@@ -141,8 +142,8 @@ def _ensure_folder(client: IMAPClient, folder: str) -> None:
 
 
 # --- folder state -------------------------------------------------------------------------------
-def _state(session: Any, mailbox: str, folder: str) -> MailboxState | None:
-    return session.scalar(  # type: ignore[no-any-return]
+def _state(session: Session, mailbox: str, folder: str) -> MailboxState | None:
+    return session.scalar(
         select(MailboxState).where(MailboxState.mailbox == mailbox, MailboxState.folder == folder)
     )
 
@@ -247,7 +248,7 @@ def _acknowledge(client: IMAPClient, mailbox: ImapSettings, uids: list[int]) -> 
     client.delete_messages(uids, silent=True)
     if client.has_capability("UIDPLUS"):
         client.uid_expunge(uids)
-    else:
+    else:  # RFC 3501 EXPUNGE removes every \Deleted message of the folder, not only ours
         client.expunge()
 
 

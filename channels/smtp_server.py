@@ -75,13 +75,14 @@ class GroupCommit:
         self.limit = limit
         self.queue: list[tuple[bytes, str, asyncio.Future[Outcome]]] = []
         self.draining = False
+        self._drainer: asyncio.Task[None] | None = None  # held: the loop keeps only a weak reference
 
     async def submit(self, raw: bytes, source: str) -> Outcome:
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self.queue.append((raw, source, future))
         if not self.draining:
             self.draining = True
-            asyncio.create_task(self._drain())  # noqa: RUF006 - it ends when the queue is empty
+            self._drainer = asyncio.create_task(self._drain())
         return await future
 
     async def _drain(self) -> None:
