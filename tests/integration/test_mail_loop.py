@@ -186,7 +186,6 @@ def test_serve_runs_every_part_and_stops_cleanly_on_sigterm(tmp_path: Path, rela
     rt.engine.dispose()
 
 
-@pytest.mark.xfail(reason="the guard step does not call intake.bounces.record_bounce yet", strict=False)
 def test_a_bounce_coming_in_suppresses_the_next_acknowledgement(
     bot: tuple[Runtime, SmtpServer], relay: Relay, make_mail: MailBuilder
 ) -> None:
