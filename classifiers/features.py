@@ -26,6 +26,7 @@ phrases are forced into the word vocabulary, so a cue is a column lookup.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise, repeat
@@ -187,6 +188,7 @@ class CharBlock:
         self.index = {t: i for i, t in enumerate(self.terms)}
         self._word_row: dict[str, int] = {}
         self._rows: list[IntArray] = []
+        self._lock = threading.Lock()  # the cache is shared by threads predicting at once
 
     @classmethod
     def fit(cls, docs: Sequence[str], min_df: int) -> CharBlock:
@@ -207,15 +209,16 @@ class CharBlock:
             found = doc.split()
             words.extend(found)
             lengths.append(len(found))
-        new = set(words).difference(self._word_row)
-        if len(self._word_row) + len(new) > self.CACHE_LIMIT:
-            self._word_row.clear()
-            self._rows.clear()
-            new = set(words)
-        self._expand(new)
-        ids = np.fromiter(map(self._word_row.__getitem__, words), dtype=np.int64, count=len(words))
-        distinct, column = np.unique(ids, return_inverse=True)
-        pieces = [self._rows[i] for i in distinct.tolist()]
+        with self._lock:
+            new = set(words).difference(self._word_row)
+            if len(self._word_row) + len(new) > self.CACHE_LIMIT:
+                self._word_row.clear()
+                self._rows.clear()
+                new = set(words)
+            self._expand(new)
+            ids = np.fromiter(map(self._word_row.__getitem__, words), dtype=np.int64, count=len(words))
+            distinct, column = np.unique(ids, return_inverse=True)
+            pieces = [self._rows[i] for i in distinct.tolist()]
         sizes = np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces))
         expand = sp.csr_matrix(
             (
@@ -330,7 +333,8 @@ _CUES: dict[str, frozenset[str]] = {
     ),
     "security_active": _phrases(
         "breach, breached, compromised, exploited, exploiting, ransomware, attacker, attackers, malicious, "
-        "unauthorized access, unauthorised access, leaked, leaking, phishing, hacked"
+        "unauthorized access, unauthorised access, leaked, leaking, phishing, hacked, exfiltrating, "
+        "exfiltration, exfiltrated, intrusion, intruder, stolen, suspicious, ddos, hijacked"
     ),
     "vulnerability": _phrases(
         "vulnerability, vulnerable, cve, security issue, security vulnerability, pentest"
