@@ -203,6 +203,14 @@ def test_round_trip_through_skops(small: TriageModel, seed: list[Record], tmp_pa
         assert "schema.json" in archive.namelist()
 
 
+def test_fast_probabilities_match_scikit_learn(small: TriageModel, seed: list[Record]) -> None:
+    matrix = small.transform([to_input(r) for r in seed[:400]])
+    for head in ("severity", "category", "environment"):
+        fast = small.proba(matrix, head)
+        reference = small.proba(matrix, head, fast=False)
+        np.testing.assert_allclose(fast, reference, rtol=0, atol=1e-12)
+
+
 def test_untrusted_type_in_model_file_is_refused(small: TriageModel, tmp_path: Path) -> None:
     import hashlib
 
