@@ -507,8 +507,11 @@ def _build(
     raw_ref: str,
 ) -> InboundMessage:
     sender, display_name = _sender(block, defects)
-    html = "\n".join(body.html)
-    full_text = "\n\n".join(part.strip("\n") for part in body.plain if part.strip())
+    html = body.html[0] if len(body.html) == 1 else "\n".join(body.html)
+    if len(body.plain) == 1:
+        full_text = body.plain[0].strip("\n") if not body.plain[0].isspace() else ""
+    else:
+        full_text = "\n\n".join(part.strip("\n") for part in body.plain if part.strip())
     if not full_text and html:
         if len(html) > limits.max_html_chars:
             defects.append(f"HTML body longer than {limits.max_html_chars} characters; converted in part")

@@ -47,6 +47,8 @@ class HeaderBlock:
         return None if value is None else unfold(value)
 
     def get_all(self, name: str) -> list[str]:
+        if name not in self._first:
+            return []
         return [unfold(value) for key, value in self.fields if key == name]
 
 
@@ -185,6 +187,8 @@ def decode_text(value: str) -> str:
 # --- addresses ---------------------------------------------------------------------------------
 
 _COMMENT = re.compile(r"\(([^()]*)\)")
+_SIMPLE_NAMED = re.compile(r'\s*(?:"([^"\\]*)"|([^"<>,;:@()\\]*?))\s*<([^<>@\s"(),;:]+@[^<>@\s"(),;:]+)>\s*')
+_SIMPLE_BARE = re.compile(r'\s*<?([^<>@\s"(),;:]+@[^<>@\s"(),;:]+)>?\s*')
 
 
 def parse_addresses(value: str) -> list[tuple[str, str]]:
@@ -195,6 +199,18 @@ def parse_addresses(value: str) -> list[tuple[str, str]]:
     display name are decoded only after the split, so an encoded comma cannot split
     a name. Items without an address are kept with address "" when they carry a name.
     """
+    if "," not in value and ";" not in value:
+        # One mailbox in one of the two everyday forms: no splitting, no comment handling.
+        named = _SIMPLE_NAMED.fullmatch(value)
+        if named:
+            quoted, plain, addr = named.groups()
+            name = quoted if quoted is not None else plain
+            if "=?" in name:
+                name = decode_words(name)
+            return [(" ".join(name.split()).strip("'").strip(), addr.lower())]
+        bare = _SIMPLE_BARE.fullmatch(value)
+        if bare:
+            return [("", bare.group(1).lower())]
     result: list[tuple[str, str]] = []
     for item in _split_list(value):
         name, addr = _parse_mailbox(item)

@@ -167,8 +167,8 @@ _ATTRIBUTION_OPENER = re.compile(
     r"|.*(?:<\s*|" + _EMAIL + r"\s*|[\w.-]+@[\w-]+\.[\w.-]+>?|пользователь.*)$|.*" + _EMAIL + r"\s*" + _WROTE,
     re.IGNORECASE,
 )
-_ATTRIBUTION_END = re.compile(_WROTE + r"|[:：>]\s*-*\s*$", re.IGNORECASE)
-_OPENING_WORD = re.compile(r"(?:On|Am|Le|El|Il|Em|Op|Dnia|Den|Dne)\s", re.IGNORECASE)
+_LINE_END_CUE = re.compile(r"[:：>*-][ \t\r]*$", re.MULTILINE)
+_OPENING_WORD = re.compile(r"(?:On|Am|Le|El|Il|Em|Op|Dnia|W\s+dniu|Den|Dne|At)\s", re.IGNORECASE)
 _SEPARATOR_RE = re.compile(
     r"\**[-=_*\s]*(?:"
     r"-{2,}\s*(?:Original\s+Message|Forwarded\s+Message|Ursprüngliche\s+Nachricht|Weitergeleitete\s+Nachricht|"
@@ -193,12 +193,6 @@ _HEADER_NAMES = (
     r"Fecha|Från|Skickat|Till|Ämne|Fra|Sendt|Til|Emne|Od|Wysłano|Do|Temat|От|Отправлено|Дата|Кому|Копия|"
     r"Тема|发件人|发送时间|收件人|抄送|主题|寄件者|寄件日期|收件者|主旨|差出人|送信日時|宛先|件名|"
     r"Lähettäjä|Lähetetty|Vastaanottaja|Aihe|Odesláno|Komu|Předmět|Feladó|Elküldve|Címzett|Tárgy"
-)
-_HEADER_RE = re.compile(r"\**(?:" + _HEADER_NAMES + r")\**\s*[:：]\**\s*\S.*", re.IGNORECASE)
-_FROM_LIKE = re.compile(
-    r"\**(?:From|De|Von|Van|Da|Od|От|Fra|Från|发件人|寄件者|差出人|Lähettäjä|Feladó|Sent|Date|Datum|Envoyé|"
-    r"Gesendet|Enviado|Data|Fecha)\**\s*[:：]",
-    re.IGNORECASE,
 )
 _DELIM_RE = re.compile(r"[-_=+~#*\u1427\u2014\u2013]{2,}|--\s*")
 _MOBILE_RE = re.compile(
@@ -320,23 +314,41 @@ def _classify(lines: list[str], text: str = "") -> list[str]:
         return kinds
     # An attribution wrapped over several lines ("On Mon, ... Robert <r@x>\nwrote:"): tried only
     # upwards from a line that can end one (a "wrote" word, or a final colon or ">").
-    for i, line in enumerate(lines):
-        if (line[-1:] not in _CUE_END and line.rstrip()[-1:] not in _CUE_END) or len(line) > 400:
-            continue
+    i, last = 0, 0
+    for match in _LINE_END_CUE.finditer(text):
+        i += text.count("\n", last, match.start())
+        last = match.start()
+        line = lines[i]
+        kind = kinds[i]
+        if len(line) > 400 or (kind == _QUOTE and len(line) > 44):
+            continue  # a wrapped attribution ends in a short "> wrote:" when it ends in a quote
         address_first = line.lstrip()[:1] == "<"
-        if kinds[i] not in (_TEXT, _HEADER, _QUOTE) and not (kinds[i] == _ATTRIB and address_first):
+        if kind not in (_TEXT, _HEADER, _QUOTE) and not (kind == _ATTRIB and address_first):
             continue
-        if not _ATTRIBUTION_END.search(line):
+        if line.rstrip(" \t\r-*")[-1:] not in (":", "：", ">") and "wrote" not in line:
             continue
         for start in range(max(0, i - 6), i + 1):
             if kinds[start] in (_TEXT, _HEADER) and (
-                _ATTRIBUTION_OPENER.match(lines[start]) or (start == i - 1 and address_first)
+                (_could_open(lines[start]) and _ATTRIBUTION_OPENER.match(lines[start]))
+                or (start == i - 1 and address_first)
             ):
                 # ... or the line right above an address that starts its own line ("Name\n<a@b> wrote:").
                 _join_attribution(lines, kinds, start)
                 if kinds[start] == _ATTRIB:
                     break
     return kinds
+
+
+def _could_open(line: str) -> bool:
+    """A cheap necessary condition for `_ATTRIBUTION_OPENER`, whose ".*" branches are costly."""
+    head = line.lstrip(" \t-*")
+    return (
+        head[:1].isdigit()
+        or _OPENING_WORD.match(head) is not None
+        or "@" in line
+        or line.rstrip().endswith("<")
+        or "пользователь" in line
+    )
 
 
 def _join_attribution(lines: list[str], kinds: list[str], i: int) -> None:

@@ -553,3 +553,12 @@ def test_stdlib_fallback_reads_what_the_native_parser_refuses() -> None:
     assert msg.text == "Hello there"
     assert [a.filename for a in msg.attachments] == ["log.txt"]
     assert any("stdlib" in d for d in msg.defects)
+
+
+def test_blank_text_part_falls_back_to_the_html_part() -> None:
+    raw = mail(
+        b"--a\nContent-Type: text/plain; charset=utf-8\n\n  \n\n"
+        b"--a\nContent-Type: text/html; charset=utf-8\n\n<p>Only the HTML has words.</p>\n--a--\n",
+        headers=[("Content-Type", 'multipart/alternative; boundary="a"')],
+    )
+    assert parse(raw).text == "Only the HTML has words."
