@@ -106,15 +106,58 @@ class LinearSigmoidHead:
             raise TypeError("not a single sigmoid-calibrated classifier (ensemble=False)")
         inner = found[0]
         estimator = inner.estimator
-        self.coef_t = np.asarray(estimator.coef_).T
-        self.intercept = np.asarray(estimator.intercept_)
-        self.a = np.array([float(c.a_) for c in inner.calibrators])
-        self.b = np.array([float(c.b_) for c in inner.calibrators])
         classes = list(np.asarray(inner.classes).tolist())
-        self.n_classes = len(classes)
-        self.columns = np.array([classes.index(c) for c in np.asarray(estimator.classes_).tolist()])
+        self._set(
+            np.asarray(estimator.coef_, dtype=np.float64),
+            np.asarray(estimator.intercept_, dtype=np.float64),
+            np.array([float(c.a_) for c in inner.calibrators]),
+            np.array([float(c.b_) for c in inner.calibrators]),
+            np.array([classes.index(c) for c in np.asarray(estimator.classes_).tolist()]),
+            len(classes),
+        )
+
+    def _set(
+        self,
+        coef: npt.NDArray[np.float64],
+        intercept: npt.NDArray[np.float64],
+        a: npt.NDArray[np.float64],
+        b: npt.NDArray[np.float64],
+        columns: npt.NDArray[Any],
+        n_classes: int,
+    ) -> None:
+        self.coef = coef
+        self.coef_t = coef.T
+        self.intercept = intercept
+        self.a, self.b = a, b
+        self.columns = np.asarray(columns, dtype=np.int64)
+        self.n_classes = int(n_classes)
+        self.classes_ = np.arange(self.n_classes)
         if self.coef_t.shape[1] != len(self.a):
             raise TypeError("one calibrator per decision column expected")
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, npt.NDArray[Any]]) -> LinearSigmoidHead:
+        """A head rebuilt from `arrays()`: no scikit-learn needed (the serving format)."""
+        head = cls.__new__(cls)
+        head._set(
+            np.asarray(arrays["coef"], dtype=np.float64),
+            np.asarray(arrays["intercept"], dtype=np.float64),
+            np.asarray(arrays["a"], dtype=np.float64),
+            np.asarray(arrays["b"], dtype=np.float64),
+            np.asarray(arrays["columns"]),
+            int(np.asarray(arrays["n_classes"])),
+        )
+        return head
+
+    def arrays(self) -> dict[str, npt.NDArray[Any]]:
+        return {
+            "coef": self.coef,
+            "intercept": self.intercept,
+            "a": self.a,
+            "b": self.b,
+            "columns": self.columns,
+            "n_classes": np.asarray(self.n_classes),
+        }
 
     def predict_proba(self, matrix: sp.csr_matrix) -> npt.NDArray[np.float64]:
         from scipy.special import expit
@@ -162,12 +205,17 @@ class TriageModel:
         self._weights: dict[str, npt.NDArray[np.float64]] = {}
         self._fast: dict[str, LinearSigmoidHead] = {}
         for head, clf in self.heads.items():
+            if isinstance(clf, LinearSigmoidHead):
+                self._fast[head] = clf
+                continue
             # Otherwise scikit-learn's predict_proba is used for this head.
             with contextlib.suppress(TypeError, AttributeError, ValueError):
                 self._fast[head] = LinearSigmoidHead(clf)
         for head, clf in self.heads.items():
-            base = clf.calibrated_classifiers_[0].estimator
-            coef = np.asarray(base.coef_, dtype=np.float64)
+            if isinstance(clf, LinearSigmoidHead):
+                coef = clf.coef
+            else:
+                coef = np.asarray(clf.calibrated_classifiers_[0].estimator.coef_, dtype=np.float64)
             if coef.shape[0] == 1:  # binary head: one row scores the second class
                 coef = np.vstack([-coef[0], coef[0]])
             self._weights[head] = coef

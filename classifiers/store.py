@@ -1,5 +1,14 @@
 """Persistence of the triage model: skops for the estimators, a JSON sidecar for provenance.
 
+Serving: importing scikit-learn and skops costs one to two seconds, more than a
+whole batch of mail takes to ingest. So beside the skops file (the model of
+record, from which training, inspection and re-export work) ``save_model`` writes
+``triage.npz``: the same fitted parameters as plain arrays (vocabularies, idf
+weights, the linear coefficients and Platt sigmoids of each head), read with
+``numpy.load(allow_pickle=False)``, which cannot execute code. Its sha256 is in
+the sidecar next to the skops file's; ``read_model`` uses it when both match and
+a test checks both give the same probabilities.
+
 ``triage.skops`` holds only scikit-learn estimators, numpy arrays and plain
 containers, and is read with an explicit list of trusted types: nothing is
 unpickled, and a file that smuggles in another type is refused
@@ -17,11 +26,14 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from classifiers.features import Featurizer
 from classifiers.model import TriageModel
 
 MODEL_DIR = Path(__file__).resolve().parent / "model"
 MODEL_FILE = "triage.skops"
+SERVING_FILE = "triage.npz"
 SIDECAR_FILE = "triage.json"
 FORMAT = 1
 
@@ -65,13 +77,70 @@ def save_model(model: TriageModel, directory: Path = MODEL_DIR) -> tuple[Path, P
     sidecar["format"] = FORMAT
     sidecar["model_file"] = MODEL_FILE
     sidecar["model_sha256"] = _sha256(target)
+    serving = write_serving(model, directory)
+    if serving is not None:
+        sidecar["serving_file"] = SERVING_FILE
+        sidecar["serving_sha256"] = _sha256(serving)
     side = directory / SIDECAR_FILE
     side.write_text(json.dumps(sidecar, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return target, side
 
 
-def read_model(directory: Path = MODEL_DIR) -> TriageModel:
-    """Load the model in ``directory`` with the trusted-type list; see load_model for the cached one."""
+def write_serving(model: TriageModel, directory: Path) -> Path | None:
+    """Write triage.npz (see module doc); None when a head is not a linear sigmoid head."""
+    from classifiers.model import LinearSigmoidHead
+
+    arrays: dict[str, Any] = {}
+    for key, value in model.featurizer.to_state().items():
+        arrays[f"featurizer.{key}"] = np.asarray(value)
+    for head in model.heads:
+        fast = model._fast.get(head)
+        if not isinstance(fast, LinearSigmoidHead):
+            return None
+        for key, value in fast.arrays().items():
+            arrays[f"head.{head}.{key}"] = value
+    header = {
+        "format": FORMAT,
+        "heads": list(model.heads),
+        "labels": {head: list(labels) for head, labels in model.labels.items()},
+        "critical_threshold": model.critical_threshold,
+    }
+    arrays["header"] = np.asarray(json.dumps(header))
+    target = directory / SERVING_FILE
+    tmp = directory / (SERVING_FILE + ".tmp")
+    with tmp.open("wb") as handle:
+        np.savez_compressed(handle, **arrays)
+    tmp.replace(target)
+    return target
+
+
+def read_serving(path: Path, meta: dict[str, Any]) -> TriageModel:
+    """The model from triage.npz alone: numpy and scipy, no scikit-learn, no skops, no pickle."""
+    from classifiers.model import LinearSigmoidHead
+
+    with np.load(path, allow_pickle=False) as data:
+        header = json.loads(str(data["header"]))
+        if header.get("format") != FORMAT:
+            raise ModelFileError(f"{path}: unsupported serving format {header.get('format')}")
+        state = {k.removeprefix("featurizer."): data[k] for k in data.files if k.startswith("featurizer.")}
+        if "signal_weight" in state:
+            state["signal_weight"] = float(state["signal_weight"])
+        heads = {}
+        for head in header["heads"]:
+            prefix = f"head.{head}."
+            arrays = {k.removeprefix(prefix): data[k] for k in data.files if k.startswith(prefix)}
+            heads[head] = LinearSigmoidHead.from_arrays(arrays)
+    return TriageModel(
+        Featurizer.from_state(state), heads, header["labels"], header["critical_threshold"], meta
+    )
+
+
+def read_model(directory: Path = MODEL_DIR, *, serving: bool = True) -> TriageModel:
+    """Load the model in ``directory``; see load_model for the cached one.
+
+    With ``serving`` (the default) the array file is used when the sidecar vouches
+    for it; otherwise the skops file is read with the trusted-type list.
+    """
     target, side = directory / MODEL_FILE, directory / SIDECAR_FILE
     for path in (target, side):
         if not path.is_file():
@@ -82,6 +151,9 @@ def read_model(directory: Path = MODEL_DIR) -> TriageModel:
     meta = json.loads(side.read_text(encoding="utf-8"))
     if meta.get("model_sha256") != _sha256(target):
         raise ModelFileError(f"{side} describes another model file than {target}; retrain or restore both")
+    fast = directory / SERVING_FILE
+    if serving and fast.is_file() and meta.get("serving_sha256") == _sha256(fast):
+        return read_serving(fast, meta)
     import skops.io as sio
 
     state = sio.load(target, trusted=TRUSTED_TYPES)

@@ -225,7 +225,7 @@ def test_untrusted_type_in_model_file_is_refused(small: TriageModel, tmp_path: P
     meta["model_sha256"] = hashlib.sha256((tmp_path / MODEL_FILE).read_bytes()).hexdigest()
     (tmp_path / SIDECAR_FILE).write_text(json.dumps(meta))
     with pytest.raises(UntrustedTypesFoundException):
-        read_model(tmp_path)
+        read_model(tmp_path, serving=False)
 
 
 def test_sidecar_must_match_model_file(small: TriageModel, tmp_path: Path) -> None:
@@ -395,3 +395,41 @@ def test_classify_function_returns_json_ready_rows() -> None:
     assert [r["severity"] for r in rows] == ["critical", "low"]
     assert all(r["needs_review"] for r in rows)
     assert json.loads(json.dumps(rows)) == rows
+
+
+def test_serving_arrays_give_the_same_answers_as_the_skops_model_without_sklearn(tmp_path: Path) -> None:
+    """triage.npz (loaded without scikit-learn or skops) matches the model of record."""
+    import subprocess
+    import sys
+
+    from classifiers.store import MODEL_DIR, SERVING_FILE, read_model
+
+    assert (MODEL_DIR / SERVING_FILE).is_file()
+    of_record = read_model(MODEL_DIR, serving=False)
+    serving = read_model(MODEL_DIR)
+    assert type(serving.heads["severity"]).__name__ == "LinearSigmoidHead"
+    records = load_seed()[::7]
+    items = [TriageInput(subject=r.subject or "", body=r.body, channel=r.channel) for r in records]
+    matrix = of_record.transform(items)
+    for head in of_record.heads:
+        expected = of_record.proba(matrix, head, fast=False)
+        np.testing.assert_allclose(serving.proba(serving.transform(items), head), expected, atol=1e-12)
+    assert [p.reasons for p in serving.predict(items)] == [p.reasons for p in of_record.predict(items)]
+    probe = (
+        "import sys; from classifiers.model import load_model; load_model(); "
+        "print('sklearn' in sys.modules or 'skops' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+
+
+def test_a_tampered_serving_file_is_not_used(tmp_path: Path) -> None:
+    import shutil
+
+    from classifiers.store import MODEL_DIR, SERVING_FILE, read_model
+
+    for path in MODEL_DIR.iterdir():
+        shutil.copy(path, tmp_path / path.name)
+    (tmp_path / SERVING_FILE).write_bytes((tmp_path / SERVING_FILE).read_bytes()[:-10] + b"0123456789")
+    model = read_model(tmp_path)
+    assert type(model.heads["severity"]).__name__ != "LinearSigmoidHead"
