@@ -1,17 +1,28 @@
 """`intake demo`: the whole path on the embedded defaults, with sample traffic.
 
 It works in a throw-away SQLite store under .intake/demo/, so it never touches
-the deployment's own database.
+the deployment's own database. The bot's own SMTP server listens on a free
+localhost port; the sample mails are sent to it with smtplib, as an MTA would;
+the acknowledgements go out through the outbox to a local mail catcher standing
+in for the relay, and are printed as they arrived.
 """
 
 from __future__ import annotations
 
+import asyncio
+import email
+import email.policy
 import shutil
+import smtplib
+import socket
+import threading
 from datetime import UTC, datetime
+from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
+from aiosmtpd.controller import Controller
 from rich.console import Console
-from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -27,34 +38,111 @@ from intake.views import ticket_json
 SAMPLES = Path(__file__).parent / "samples"
 DEMO_DIR = Path(".intake/demo")
 DEMO_NOW = datetime(2026, 11, 16, 10, 0, tzinfo=UTC)
+UNREADABLE = "05-garbage.eml"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class _Catcher:
+    """aiosmtpd handler that keeps what the relay would have forwarded."""
+
+    def __init__(self) -> None:
+        self.received: list[EmailMessage] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        self.received.append(parsed)
+        return "250 OK"
+
+
+class _BotServer:
+    """The bot's SMTP server on an event loop in a background thread."""
+
+    def __init__(self, settings: Settings, runtime: Runtime) -> None:
+        from channels.smtp_server import SmtpServer
+
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="demo-smtp", daemon=True)
+        self.server = SmtpServer(settings, runtime)
+
+    def __enter__(self) -> _BotServer:
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.stop(grace=5), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
 
 
 def run_demo(out: Console, workdir: Path = DEMO_DIR) -> dict[str, object]:
+    from intake.outbox import deliver_due
+
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
-    settings = Settings.model_validate({"database": {"url": f"sqlite:///{workdir / 'intake.db'}"}})
+    smtp_port, relay_port = _free_port(), _free_port()
+    settings = Settings.model_validate(
+        {
+            "database": {"url": f"sqlite:///{workdir / 'intake.db'}"},
+            "smtp_server": {"host": "127.0.0.1", "port": smtp_port, "accept": ["support@vendor.example"]},
+            "relay": {
+                "host": "127.0.0.1",
+                "port": relay_port,
+                "tls": "none",
+                "from_address": "support@vendor.example",
+            },
+        }
+    )
     runtime = Runtime.build(settings, FixedClock(DEMO_NOW))
     revision = upgrade(runtime.engine)
     out.print(f"[bold]1. store[/bold] SQLite at {workdir / 'intake.db'} (revision {revision})")
 
     with runtime.sessions() as session:
         add_org(session, runtime.clock, "Acme Analytics", "resource-optimizer", None, ["acme.example"])
-        add_contact(
-            session, runtime.clock, "Acme Analytics", "priya.raman@acme.example", "Priya Raman", "designated"
-        )
+        add_contact(session, runtime.clock, "Acme Analytics", "priya.raman@acme.example", "Priya Raman")
         session.commit()
     out.print(
-        "[bold]2. customer[/bold] Acme Analytics on the resource-optimizer policy, "
-        "contact priya.raman@acme.example"
+        "[bold]2. customer[/bold] Acme Analytics (acme.example) on the resource-optimizer policy; "
+        "designated contact priya.raman@acme.example"
     )
 
-    with runtime.deps() as deps:
-        summary = ingest_paths(str(SAMPLES), deps)
-    out.print(f"[bold]3. ingest[/bold] {len(list(SAMPLES.glob('*.eml')))} sample mails from {SAMPLES}:")
-    for source, outcome in summary.outcomes:
-        ticket = f" -> {settings.tickets.ref_prefix}-{outcome.ticket_id}" if outcome.ticket_id else ""
-        out.print(f"   {Path(source).name}: {outcome.disposition}{ticket} ({outcome.reason.splitlines()[0]})")
+    catcher = _Catcher()
+    relay = Controller(catcher, hostname="127.0.0.1", port=relay_port)
+    relay.start()
+    try:
+        with _BotServer(settings, runtime):
+            out.print(
+                f"[bold]3. SMTP[/bold] the bot listens on 127.0.0.1:{smtp_port}; sending the sample mails:"
+            )
+            with smtplib.SMTP("127.0.0.1", smtp_port, timeout=30) as client:
+                for path in sorted(SAMPLES.glob("*.eml")):
+                    if path.name == UNREADABLE:
+                        continue
+                    raw = path.read_bytes()
+                    client.ehlo("demo.localhost")
+                    client.mail("sender@acme.example")
+                    client.rcpt("support@vendor.example")
+                    code, reply = client.data(raw)
+                    out.print(f"   {path.name}: {code} {reply.decode(errors='replace')}", markup=False)
+        with runtime.deps() as deps:
+            ingest_paths(str(SAMPLES / UNREADABLE), deps)
+        out.print(f"   {UNREADABLE}: read from disk with `intake ingest` (not a mail message)")
+        with runtime.sessions() as session:
+            summary = deliver_due(session, runtime.clock, settings)
+        out.print(
+            f"[bold]4. outbox[/bold] {summary.sent} sent to the local relay stand-in, "
+            f"{summary.suppressed} suppressed, {summary.failed} failed"
+        )
+    finally:
+        relay.stop()
 
     prefix = settings.tickets.ref_prefix
     with runtime.sessions() as session:
@@ -66,26 +154,29 @@ def run_demo(out: Console, workdir: Path = DEMO_DIR) -> dict[str, object]:
                 .order_by(Ticket.id)
             )
         ]
-        quarantined = session.scalars(select(Quarantine)).all()
-        table = Table(
-            "ref", "status", "severity", "org", "contact", "messages", "subject", title="4. tickets"
+        quarantined = [(q.source, q.reason.splitlines()[0]) for q in session.scalars(select(Quarantine))]
+    out.print("[bold]5. tickets[/bold]")
+    for t in tickets:
+        out.print(
+            f"   {t['ref']}  {t['status']}  severity {t['severity']} ({t['canonical_severity']}), "
+            f"{t['category'] or '-'}, confidence {t['confidence']}  {t['org'] or 'no organisation'} / "
+            f"{t['contact_status']}  {len(t['messages'])} message(s)  {t['subject'][:60]!r}",
+            markup=False,
         )
-        for t in tickets:
-            table.add_row(
-                t["ref"],
-                t["status"],
-                t["severity"],
-                t["org"] or "-",
-                t["contact_status"],
-                str(len(t["messages"])),
-                t["subject"],
-            )
-        out.print(table)
-        for q in quarantined:
-            out.print(f"[bold]5. quarantine[/bold] {Path(q.source).name}: {q.reason.splitlines()[0]}")
+    for source, reason in quarantined:
+        out.print(f"[bold]6. quarantine[/bold] {Path(source).name}: {reason}")
+    out.print("[bold]7. mail that went out[/bold]")
+    for mail in catcher.received[:2]:
+        out.print(f"\n   to {mail['To']}", markup=False)
+        for header in ("Subject", "Message-ID", "In-Reply-To", "Auto-Submitted", "X-Auto-Response-Suppress"):
+            if mail[header]:
+                out.print(f"   {header}: {str(mail[header]).strip()}", markup=False)
+        body = mail.get_body(preferencelist=("plain",))
+        text = body.get_content() if body is not None else ""
+        out.print("   " + "\n   ".join(str(text).strip().splitlines()), markup=False)
     out.print(
-        "\nNext: `intake init`, then `intake org add`, `intake contact add` "
-        "and `intake ingest` on your own mail."
+        "\nNext: `intake init`, then `intake org add`, `intake contact add` and `intake ingest` "
+        "or `intake serve` on your own mail."
     )
     runtime.engine.dispose()
-    return {"summary": summary.as_json(), "tickets": tickets}
+    return {"tickets": tickets, "sent": len(catcher.received), "quarantined": len(quarantined)}

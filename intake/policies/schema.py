@@ -105,7 +105,8 @@ class Target(_Model):
 
     def describe(self) -> str:
         amount = int(self.amount) if self.amount == int(self.amount) else self.amount
-        return f"{amount} {self.unit} ({self.clock.replace('_', ' ')})"
+        unit = self.unit.removesuffix("s") if amount == 1 else self.unit
+        return f"{amount} {unit} ({self.clock.replace('_', ' ')})"
 
 
 def _best_effort_to_none(value: Any) -> Any:

@@ -195,6 +195,12 @@ def test_policies_list_and_show(cli: Cli) -> None:
 
 
 def test_demo_runs_the_whole_path(tmp_path: Path) -> None:
-    done = Cli(tmp_path)("demo")
-    assert "ticket" in done.stdout and "quarantine" in done.stdout
+    """SMTP in (250 after the commit), ticket, threading, guard, quarantine, acknowledgement out."""
+    out = Cli(tmp_path)("demo").stdout
+    assert "01-new-ticket.eml: 250 2.0.0 Message accepted as support-1" in out
+    assert "02-reply.eml: 250 2.0.0 Message accepted as support-1" in out
+    assert "support-1  acknowledged" in out and "2 message(s)" in out
+    assert "quarantine 05-garbage.eml: no headers" in out
+    assert "to priya.raman@acme.example" in out and "Auto-Submitted: auto-replied" in out
+    assert "In-Reply-To: <CAF3x9-demo-0001@mail.acme.example>" in out
     assert (tmp_path / ".intake" / "demo" / "intake.db").exists()
