@@ -33,6 +33,9 @@ def register(app: typer.Typer) -> None:
             typer.Option("--request-info", help="Ask the customer for information; the SLA clock pauses."),
         ] = False,
         resolve: Annotated[bool, typer.Option("--resolve", help="This answer resolves the ticket.")] = False,
+        out_of_scope: Annotated[
+            bool, typer.Option("--out-of-scope", help="Close: the request is outside the scope of support.")
+        ] = False,
         now: NowOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
@@ -42,7 +45,14 @@ def register(app: typer.Typer) -> None:
         rt = runtime(now)
         with rt.sessions() as session:
             doc = send_reply(
-                session, rt.clock, rt.settings, ref, text, request_info=request_info, resolve=resolve
+                session,
+                rt.clock,
+                rt.settings,
+                ref,
+                text,
+                request_info=request_info,
+                resolve=resolve,
+                out_of_scope=out_of_scope,
             )
         if as_json:
             emit(doc)

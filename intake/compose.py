@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
+from markupsafe import Markup, escape
 
 import templates as bundled
 from intake.config import Settings
@@ -72,8 +73,15 @@ def render(settings: Settings, policy: str, name: str, variables: dict[str, Any]
         subject = first.removeprefix("Subject:").strip()
         rendered = rendered.lstrip("\n")
     html_template = _pick(_html_environment(settings.templates.dir), policy, name, "html")
-    html = html_template.render(**variables) if html_template is not None else ""
-    return subject, rendered.rstrip() + "\n", html
+    text = rendered.rstrip() + "\n"
+    html = html_template.render(**variables) if html_template is not None else html_from_text(text)
+    return subject, text, html
+
+
+def html_from_text(text: str) -> str:
+    """The HTML twin of a text-only template: its paragraphs, every character escaped."""
+    paragraphs = [p for p in text.strip().split("\n\n") if p.strip()]
+    return "".join(f"<p>{escape(p).replace(chr(10), Markup('<br>'))}</p>\n" for p in paragraphs)
 
 
 def new_message_id(settings: Settings, ref: str) -> str:

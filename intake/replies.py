@@ -47,11 +47,12 @@ def reply(
     *,
     request_info: bool = False,
     resolve: bool = False,
+    out_of_scope: bool = False,
     actor: str = "engineer",
 ) -> dict[str, Any]:
     """Record and send an engineer's answer; returns what happened."""
-    if request_info and resolve:
-        raise BadInput("--request-info and --resolve exclude each other")
+    if request_info + resolve + out_of_scope > 1:
+        raise BadInput("--request-info, --resolve and --out-of-scope exclude each other")
     if not text.strip():
         raise BadInput("the reply text is empty")
     ticket = find_ticket(session, ref, settings.tickets.ref_prefix)
@@ -80,6 +81,11 @@ def reply(
         ticket.waiting_since = ops.now
         ops.cancel_timers(ticket, SLA_KINDS + DROPPED_KINDS)
         ops.add_timers(ticket, dropped_timers(policy, ticket.plan, ops.now))
+    elif out_of_scope:
+        if not policy.closing.out_of_scope:
+            raise BadInput(f"the {policy.name} policy has no out-of-scope closure")
+        ops.send(ticket, "reply", {"text": text}, automatic=False)
+        ops.close(ticket, "out_of_scope", "outside the scope of support")
     elif resolve:
         ops.send(ticket, "reply", {"text": text}, automatic=False)
         ops.transition(ticket, "resolved", "engineer resolved the ticket")

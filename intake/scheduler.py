@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
 from intake import lifecycle
@@ -134,15 +134,32 @@ HANDLERS: dict[str, Handler] = {
 
 
 def _claim(session: Session, now: datetime) -> list[Timer]:
-    query = (
-        select(Timer)
+    """Take a batch of due timers for this transaction, so no other worker fires them.
+
+    One UPDATE marks them claimed: on PostgreSQL its subquery skips rows another
+    worker has locked (FOR UPDATE SKIP LOCKED); on SQLite the UPDATE takes the
+    database's write lock first, so a concurrent tick waits and then finds them
+    gone. The claim, the handlers' effects and the final state commit together; a
+    crash rolls all of it back to pending.
+    """
+    due = (
+        select(Timer.id)
         .where(Timer.state == "pending", Timer.due_at <= now)
         .order_by(Timer.due_at, Timer.id)
         .limit(BATCH)
     )
     if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return list(session.scalars(query))
+        due = due.with_for_update(skip_locked=True)
+    claimed = session.scalars(
+        update(Timer)
+        .where(Timer.id.in_(due.scalar_subquery()))
+        .values(state="claimed")
+        .returning(Timer.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    if not claimed:
+        return []
+    return list(session.scalars(select(Timer).where(Timer.id.in_(claimed)).order_by(Timer.due_at, Timer.id)))
 
 
 def tick(session: Session, clock: Clock, settings: Settings) -> TickReport:

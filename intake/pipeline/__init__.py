@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from intake.errors import Transient
 from intake.models import InboundMessage
@@ -156,23 +156,25 @@ def ingest(items: Sequence[Item], deps: Deps, *, _retried: bool = False) -> list
         batch.write()
         session.commit()
         return _finish(results)
-    except IntegrityError as exc:
-        session.rollback()
-        if len(items) == 1:
-            if not _retried:
-                return ingest(items, deps, _retried=True)
-            item = items[0]
-            raw = item.raw if isinstance(item, (InboundMessage, Rejected)) else b""
-            source = item.raw_ref if isinstance(item, InboundMessage) else item.source
-            return ingest([Rejected(raw, f"store conflict: {exc.orig}", source)], deps)
-        log.warning("batch of %d conflicted; retrying one message at a time", len(items))
-        outcomes: list[Outcome] = []
-        for item in items:
-            outcomes.extend(ingest([item], deps))
-        return outcomes
-    except (OperationalError, DBAPIError) as exc:
+    except (OperationalError, InterfaceError) as exc:
         session.rollback()
         raise Transient(f"database unavailable: {exc.orig}") from exc
+    except DBAPIError as exc:
+        # A conflict with another worker, or a row the store refuses (a value too long):
+        # retry each message on its own, so one bad message never holds back the rest.
+        session.rollback()
+        if len(items) > 1:
+            log.warning("batch of %d failed (%s); retrying one message at a time", len(items), exc.orig)
+            outcomes: list[Outcome] = []
+            for item in items:
+                outcomes.extend(ingest([item], deps))
+            return outcomes
+        if isinstance(exc, IntegrityError) and not _retried:
+            return ingest(items, deps, _retried=True)
+        item = items[0]
+        if isinstance(item, Rejected):
+            raise
+        return ingest([Rejected(item.raw, f"store refused the message: {exc.orig}", item.raw_ref)], deps)
 
 
 __all__ = ["STEPS", "Deps", "Hit", "Item", "Outcome", "Rejected", "Stop", "ingest"]

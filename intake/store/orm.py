@@ -133,7 +133,7 @@ class Ticket(Base):
     waiting_since: Mapped[datetime | None]
     pauses: Mapped[list[Any]] = mapped_column(JSON, default=list)
     closed_at: Mapped[datetime | None]
-    close_reason: Mapped[str | None] = mapped_column(String(30))
+    close_reason: Mapped[str | None] = mapped_column(String(60))
     slack_channel: Mapped[str | None] = mapped_column(String(40))
     slack_thread_ts: Mapped[str | None] = mapped_column(String(40), index=True)
 

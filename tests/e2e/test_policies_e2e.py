@@ -342,3 +342,59 @@ def test_rezilion(cli: Cli) -> None:
     cli("reply", "support-1", "--text", "Still investigating", "--now", "2026-11-18T11:00:00+00:00")
     assert cli.tick(at(resumed["resolution_due"]))["fired"].get("resolution_breach") == 1
     assert cli.ticket("support-1")["status"] == "escalated"
+
+
+def test_enhancements_are_closed_as_each_policy_says(cli: Cli) -> None:
+    cli("org", "add", "Acme", "--policy", "resource-optimizer", "--domain", "acme.example")
+    cli("contact", "add", "Acme", "dana@acme.example")
+    cli("org", "add", "Contoso", "--policy", "revalize", "--domain", "contoso.example")
+    cli("contact", "add", "Contoso", "ana@contoso.example")
+    idea = (
+        "It would be great if a future release could export the weekly plan as an iCal feed so staff "
+        "see shifts in their calendars. Just an idea for the roadmap."
+    )
+    cli.mail("2026-11-16T09:00:00+00:00", subject="Feature request: export planner to iCal", body=idea)
+    cli.mail(
+        "2026-11-16T09:05:00+00:00",
+        sender="ana@contoso.example",
+        subject="Feature request: export quotes to iCal",
+        body=idea,
+    )
+    recorded, transferred = cli.ticket("support-1"), cli.ticket("support-2")
+    assert (recorded["category"], recorded["status"], recorded["close_reason"], recorded["severity"]) == (
+        "enhancement",
+        "closed",
+        "enhancement_recorded",
+        "s4",
+    )
+    assert (transferred["status"], transferred["close_reason"]) == (
+        "closed",
+        "transferred_to_product_management",
+    )
+    bodies = {r["recipient"]: r["body"] for r in cli.outbox()}
+    assert "recorded in Product Request tool" in bodies["dana@acme.example"]
+    assert "Revalize Product Management" in bodies["ana@contoso.example"]
+
+
+def test_out_of_scope_closure(cli: Cli) -> None:
+    cli("org", "add", "Acme", "--policy", "resource-optimizer", "--domain", "acme.example")
+    cli("contact", "add", "Acme", "dana@acme.example")
+    cli.mail(
+        "2026-11-16T09:00:00+00:00", subject="Our custom plugin crashes", body="Our in-house plugin fails."
+    )
+    cli(
+        "reply",
+        "support-1",
+        "--text",
+        "Custom code is outside support.",
+        "--out-of-scope",
+        "--now",
+        "2026-11-16T10:00:00+00:00",
+    )
+    closed = cli.ticket("support-1")
+    assert (closed["status"], closed["close_reason"]) == ("closed", "out_of_scope")
+    assert "falls outside the scope" in cli.outbox()[-1]["body"]
+    cli("org", "add", "Initech", "--policy", "rezilion", "--domain", "initech.example")
+    cli("contact", "add", "Initech", "a@initech.example")
+    cli.mail("2026-11-16T11:00:00+00:00", sender="a@initech.example", subject="Custom script fails")
+    assert "no out-of-scope closure" in cli("reply", "support-2", "--text", "x", "--out-of-scope", code=2)

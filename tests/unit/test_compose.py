@@ -1,0 +1,56 @@
+"""Outgoing messages: template choice (deployment, policy, common), subject line, escaped HTML twin."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from jinja2 import UndefinedError
+
+from intake.compose import clean_subject, outbox_row, render
+from intake.config import Settings
+from intake.policies.loader import load_all
+
+NOW = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
+
+
+def test_reply_prefixes_and_our_reference_are_dropped_from_the_subject() -> None:
+    assert clean_subject("RE: AW: [support-7] Re: Export fails", "support-7") == "Export fails"
+    assert clean_subject("", "support-7") == "(no subject)"
+
+
+def test_a_deployment_template_wins_over_a_policy_one_which_wins_over_the_common_one(tmp_path: Path) -> None:
+    values = {"ref": "support-1", "vendor": "V", "subject": "S", "name": "N", "text": "T"}
+    plain = Settings()
+    assert render(plain, "revalize", "reply", values)[0] == "[support-1] S"
+    (tmp_path / "revalize").mkdir()
+    (tmp_path / "revalize" / "reply.txt.j2").write_text(
+        "Subject: Revalize {{ ref }}\n\nPartner reply: {{ text }}\n"
+    )
+    (tmp_path / "reply.txt.j2").write_text("Subject: Ours {{ ref }}\n\nOur reply: {{ text }}\n")
+    custom = Settings.model_validate({"templates": {"dir": str(tmp_path)}})
+    assert render(custom, "revalize", "reply", values)[:2] == ("Revalize support-1", "Partner reply: T\n")
+    assert render(custom, "functionize", "reply", values)[:2] == ("Ours support-1", "Our reply: T\n")
+
+
+def test_html_twin_escapes_what_customers_wrote() -> None:
+    policy = load_all()["rezilion"]
+    row = outbox_row(
+        Settings(),
+        policy,
+        "reply",
+        ref="support-3",
+        recipient="a@b.example",
+        now=NOW,
+        variables={"subject": "<script>alert(1)</script>", "name": "Eve", "text": "<b>bold</b> & more"},
+    )
+    assert row["subject"] == "[support-3] <script>alert(1)</script>"
+    assert "<script>" not in row["body_html"] and "&lt;b&gt;bold&lt;/b&gt; &amp; more" in row["body_html"]
+    assert "<b>bold</b> & more" in row["body_text"]
+    assert row["message_id"].endswith(".support-3@vendor.example") and row["state"] == "pending"
+
+
+def test_a_missing_variable_is_an_error_not_an_empty_string() -> None:
+    with pytest.raises(UndefinedError):
+        render(Settings(), "revalize", "reply", {"ref": "support-1", "vendor": "V", "subject": "S"})
