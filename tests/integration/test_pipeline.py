@@ -196,3 +196,30 @@ def test_received_time_is_the_clock(acme: Runtime, make_mail: MailBuilder) -> No
     with acme.sessions() as session:
         ticket = session.get(Ticket, outcome.ticket_id)
         assert ticket is not None and ticket.created_at == datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
+
+
+def test_the_decision_row_keeps_the_model_probabilities_and_reasons(
+    acme: Runtime, make_mail: MailBuilder
+) -> None:
+    mail = make_mail(
+        subject="Production is down",
+        body="Nobody in the company can log in since 8am, all users get error 503 on the production portal.",
+    )
+    [outcome] = run(acme, [mail])
+    with acme.sessions() as session:
+        decision = session.scalars(select(TriageDecision)).one()
+        ticket = session.get(Ticket, outcome.ticket_id)
+        assert ticket is not None and ticket.canonical_severity == "critical" and ticket.severity == "s1"
+        assert decision.model_version and decision.model_version.startswith("tfidf-")
+        probabilities = decision.outputs["probabilities"]
+        assert set(probabilities["severity"]) == {"critical", "high", "medium", "low"}
+        assert abs(sum(probabilities["severity"].values()) - 1) < 0.01
+        assert set(probabilities["category"]) == {
+            "question",
+            "defect",
+            "configuration",
+            "account",
+            "enhancement",
+        }
+        assert decision.outputs["reasons"] and decision.confidence == ticket.confidence
+        assert any(h["step"] == "classify.model" for h in decision.hits)
