@@ -199,18 +199,17 @@ def tickets_list(
 @tickets_app.command("show")
 def tickets_show(ref: str, as_json: JsonOpt = False) -> None:
     """Show one ticket with its messages."""
+    from intake.replies import parse_ref
     from intake.store.orm import Message, Ticket
     from intake.views import ticket_json
 
     rt = runtime()
     prefix = rt.settings.tickets.ref_prefix
-    number = ref.rpartition("-")[2] if "-" in ref else ref
-    if not number.isdigit():
-        raise BadInput(f"not a ticket reference: {ref!r} (expected e.g. {prefix}-42)")
+    number = parse_ref(ref, prefix)
     with rt.sessions() as session:
         ticket = session.scalar(
             select(Ticket)
-            .where(Ticket.id == int(number))
+            .where(Ticket.id == number)
             .options(
                 selectinload(Ticket.org), selectinload(Ticket.messages).selectinload(Message.attachments)
             )
