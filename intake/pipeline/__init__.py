@@ -105,7 +105,10 @@ def _stopped(ctx: Context, stop: Stop) -> Outcome:
 
 def _process(items: Sequence[Item], deps: Deps) -> tuple[Batch, list[Outcome | Context]]:
     batch = Batch(deps.session)
-    ctxs = [Context(inbound=i, deps=deps, batch=batch) for i in items if isinstance(i, InboundMessage)]
+    now = deps.clock.now()  # one instant per batch: its messages were received together
+    ctxs = [
+        Context(inbound=i, deps=deps, batch=batch, now=now) for i in items if isinstance(i, InboundMessage)
+    ]
     for step in STEPS:
         prepare: Callable[[Sequence[Context], Deps], None] | None = getattr(step, "prepare", None)
         if prepare is not None:

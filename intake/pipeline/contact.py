@@ -62,7 +62,7 @@ def run(ctx: Context) -> Stop | None:
     person = ctx.org.contacts.get(msg.sender)
     if msg.channel == "slack":
         person = next((c for c in ctx.org.contacts.values() if c.slack_user == msg.sender), None)
-    if person is not None and person.designated_at(ctx.deps.clock.now()):
+    if person is not None and person.designated_at(ctx.now):
         ctx.contact_status = "designated"
         ctx.hit("contact.designated", f"{person.email} is a {person.role} contact of {ctx.org.name}")
     else:

@@ -110,6 +110,11 @@ class Context:
     stop: Stop | None = None
     disposition: Disposition | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    now: datetime = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.now is None:
+            self.now = self.deps.clock.now()
 
     def hit(self, step: str, reason: str) -> None:
         self.hits.append(Hit(step, reason))

@@ -62,7 +62,7 @@ def _set(ticket: TicketView, **changes: Any) -> None:
 
 
 def _transition(ctx: Context, ticket: TicketView, to: str, reason: str, **changes: Any) -> None:
-    now = ctx.deps.clock.now()
+    now = ctx.now
     ctx.extra.setdefault("events", []).append(lifecycle.event(ticket.status, to, reason, now))
     _set(ticket, status=to, updated_at=now, **changes)
     ctx.hit(f"decide.{to.replace('_', '-')}", reason)
@@ -72,7 +72,7 @@ def _send(ctx: Context, policy: Policy, template: str, recipient: str, variables
     """Queue a message; it is rendered when the ticket's id (and so its ref) is known."""
     settings = ctx.deps.settings
     msg = ctx.inbound
-    now = ctx.deps.clock.now()
+    now = ctx.now
     prefix = settings.tickets.ref_prefix
     in_reply_to = msg.external_id or None if recipient == msg.sender else None
     references = list(msg.references) if in_reply_to else []
@@ -171,7 +171,7 @@ def _open_ticket(ctx: Context, policy: Policy, level: str, review: bool) -> Tick
     msg = ctx.inbound
     triage = ctx.triage
     assert triage is not None
-    now = ctx.deps.clock.now()
+    now = ctx.now
     org = ctx.org
     plan = org.plan if org is not None else None
     row: dict[str, Any] = {
@@ -218,7 +218,7 @@ def _open_ticket(ctx: Context, policy: Policy, level: str, review: bool) -> Tick
 
 def _acknowledge(ctx: Context, policy: Policy, ticket: TicketView, recipient: str, name: str) -> None:
     """Send the acknowledgement and start the SLA clock."""
-    now = ctx.deps.clock.now()
+    now = ctx.now
     plan = ticket.plan
     first_due, resolution_due = due_times(policy, plan, ticket.severity, now)
     counts = policy.acknowledgement.automated and policy.acknowledgement.counts_as_first_response
@@ -267,7 +267,7 @@ def _acknowledge(ctx: Context, policy: Policy, ticket: TicketView, recipient: st
 def _new(ctx: Context) -> Stop | None:
     policy = load_all()[policy_name(ctx)]
     msg = ctx.inbound
-    now = ctx.deps.clock.now()
+    now = ctx.now
     level, review, facts = _choose_level(ctx, policy)
     ticket = _open_ticket(ctx, policy, level, review)
     ctx.ticket = ticket
@@ -375,7 +375,7 @@ def _new(ctx: Context) -> Stop | None:
 def _followup(ctx: Context, ticket: TicketView) -> Stop | None:
     policy = load_all()[ticket.policy]
     msg = ctx.inbound
-    now = ctx.deps.clock.now()
+    now = ctx.now
     ctx.disposition = "followup"
     _set(ticket, updated_at=now)
     from_requester_side = (
@@ -486,7 +486,7 @@ def _created_at(ctx: Context, ticket: TicketView) -> datetime:
         created: datetime = ticket.row["created_at"]
         return created
     stored = ctx.deps.session.scalar(select(Ticket.created_at).where(Ticket.id == ticket.id))
-    return stored if stored is not None else ctx.deps.clock.now()
+    return stored if stored is not None else ctx.now
 
 
 def _new_from_followup(ctx: Context) -> Stop | None:

@@ -16,7 +16,7 @@ NAME = "persist"
 
 def message_row(ctx: Context, disposition: str) -> dict[str, Any]:
     msg = ctx.inbound
-    now = ctx.deps.clock.now()
+    now = ctx.now
     return {
         "disposition": disposition,
         "dedup_key": ctx.dedup_key,
@@ -41,7 +41,7 @@ def decision_row(ctx: Context, disposition: str) -> dict[str, Any]:
     msg = ctx.inbound
     triage = ctx.triage
     return {
-        "created_at": ctx.deps.clock.now(),
+        "created_at": ctx.now,
         "disposition": disposition,
         "severity": triage.severity if triage else None,
         "canonical_severity": triage.canonical if triage else None,

@@ -157,7 +157,10 @@ def parse_stated_severity(subject: str, body: str) -> StatedSeverity | None:
 
 _SCAN_CHARS = 4000
 # Every field form names its label; without one of these words there is no field to find.
-_LABEL_GATE_RE = re.compile(r"\b(?:sev(?:erity)?|prio(?:rity)?|urgency|level)\b", re.IGNORECASE)
+_LABEL_GATE_RE = re.compile(
+    r"\b(?:sev(?:erity)?|prio(?:rity)?|urgency|level)\b[*_]*(?:\s+level)?[*_]*\s*(?:[:=–-]|$)",
+    re.IGNORECASE | re.MULTILINE,
+)
 _QUOTE_MARKS_RE = re.compile(r"^\s*(?:[>•·*-]\s+)*")
 
 
