@@ -7,7 +7,7 @@ Three hints, strongest first:
 3. a ticket reference in the subject, e.g. "[support-42]". A subject is easy to
    forge or to copy into an unrelated mail, so the reference is accepted only from
    someone of the ticket's organisation (or, for a ticket without one, from the
-   requester's own mail domain).
+   requester's own mail domain), and never from a From that failed authentication.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from functools import lru_cache
 
 from sqlalchemy import select
 
+from intake.pipeline.contact import authentication_failed
 from intake.pipeline.context import Context, Deps, Stop, TicketView
 from intake.store.orm import Ticket
 
@@ -62,6 +63,9 @@ def prepare(ctxs: Sequence[Context], deps: Deps) -> None:
 def _same_organisation(ctx: Context, ticket: TicketView) -> bool:
     sender = ctx.inbound.sender
     directory = ctx.deps.directory
+    trusted = [t.lower() for t in ctx.deps.settings.guard.trusted_authserv_ids]
+    if authentication_failed(ctx.inbound.headers.get("authentication-results", ""), trusted):
+        return False
     if ticket.org_id is not None:
         org = directory.org_for_address(sender)
         return org is not None and org.id == ticket.org_id

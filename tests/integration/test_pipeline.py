@@ -223,3 +223,20 @@ def test_the_decision_row_keeps_the_model_probabilities_and_reasons(
         }
         assert decision.outputs["reasons"] and decision.confidence == ticket.confidence
         assert any(h["step"] == "classify.model" for h in decision.hits)
+
+
+def test_a_spoofed_sender_cannot_join_a_ticket_by_its_reference(
+    acme: Runtime, make_mail: MailBuilder
+) -> None:
+    [a] = run(acme, [make_mail()])
+    spoofed = make_mail(
+        sender="dana@acme.example",
+        subject=f"Re: [support-{a.ticket_id}] please send the invoice data here",
+        headers={"Authentication-Results": "mx.vendor.example; dmarc=fail header.from=acme.example"},
+    )
+    [b] = run(acme, [spoofed])
+    assert b.disposition == "ticket" and b.ticket_id != a.ticket_id
+    with acme.sessions() as session:
+        ticket = session.get(Ticket, b.ticket_id)
+        assert ticket is not None and ticket.contact_status == "not_designated"
+        assert ticket.status == "pending_authorisation"
