@@ -39,6 +39,8 @@ _TICKET_COLUMNS = (
     Ticket.subject,
     Ticket.waiting_since,
     Ticket.closed_at,
+    Ticket.created_at,
+    Ticket.pauses,
 )
 
 _CHUNK = 500
@@ -65,6 +67,8 @@ def _view(row: Any) -> TicketView:
         subject=row.subject,
         waiting_since=row.waiting_since,
         closed_at=row.closed_at,
+        created_at=row.created_at,
+        pauses=list(row.pauses or []),
     )
 
 

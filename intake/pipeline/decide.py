@@ -395,10 +395,11 @@ def _followup(ctx: Context, ticket: TicketView) -> Stop | None:
 
     if ticket.status == "waiting_on_customer" and from_requester_side:
         since = ticket.waiting_since or now
-        row_pauses = (ticket.row or {}).get("pauses") if ticket.row else None
-        pauses = list(row_pauses or ticket.changes.get("pauses") or _stored_pauses(ctx, ticket))
-        pauses.append([since.isoformat(), now.isoformat()])
-        created = _created_at(ctx, ticket)
+        pauses = [
+            *(ticket.row or ticket.changes).get("pauses", ticket.pauses),
+            [since.isoformat(), now.isoformat()],
+        ]
+        created = ticket.row["created_at"] if ticket.row is not None else ticket.created_at or now
         parsed = [(datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in pauses]
         first_due, resolution_due = due_times(policy, ticket.plan, ticket.severity, created, parsed)
         ctx.batch.cancel_timers(ticket, SLA_KINDS + DROPPED_KINDS)
@@ -432,7 +433,6 @@ def _followup(ctx: Context, ticket: TicketView) -> Stop | None:
         if rule.action == "new_ticket" or (deadline is not None and now > deadline):
             ctx.hit("decide.reopen-expired", f"ticket {ticket.id} closed on {closed_at.date()}: a new ticket")
             ctx.ticket = None
-            ctx.triage = ctx.triage or None
             return _new_from_followup(ctx)
         _transition(
             ctx,
@@ -465,28 +465,6 @@ def _followup(ctx: Context, ticket: TicketView) -> Stop | None:
 
     ctx.hit("decide.followup", f"appended to ticket {ticket.id or '(new in batch)'}")
     return None
-
-
-def _stored_pauses(ctx: Context, ticket: TicketView) -> list[Any]:
-    from sqlalchemy import select
-
-    from intake.store.orm import Ticket
-
-    if ticket.id is None:
-        return []
-    return list(ctx.deps.session.scalar(select(Ticket.pauses).where(Ticket.id == ticket.id)) or [])
-
-
-def _created_at(ctx: Context, ticket: TicketView) -> datetime:
-    from sqlalchemy import select
-
-    from intake.store.orm import Ticket
-
-    if ticket.row is not None:
-        created: datetime = ticket.row["created_at"]
-        return created
-    stored = ctx.deps.session.scalar(select(Ticket.created_at).where(Ticket.id == ticket.id))
-    return stored if stored is not None else ctx.now
 
 
 def _new_from_followup(ctx: Context) -> Stop | None:
