@@ -84,6 +84,32 @@ def html_from_text(text: str) -> str:
     return "".join(f"<p>{escape(p).replace(chr(10), Markup('<br>'))}</p>\n" for p in paragraphs)
 
 
+def escalation_variables(
+    policy: Policy,
+    *,
+    what: str,
+    org: str | None,
+    severity: str,
+    status: str,
+    requester: str,
+    reason: str,
+    target_name: str = "-",
+    due: str = "-",
+) -> dict[str, Any]:
+    """What the team's escalation notice says, wherever it is raised (ingest or scheduler)."""
+    return {
+        "what": what,
+        "org": org,
+        "policy": policy.name,
+        "severity_label": policy.level(severity).label,
+        "target_name": target_name,
+        "due": due or "-",
+        "status": status,
+        "requester": requester,
+        "reason": reason,
+    }
+
+
 def new_message_id(settings: Settings, ref: str) -> str:
     domain = settings.relay.from_address.rpartition("@")[2] or "intake.invalid"
     return f"{uuid.uuid4().hex}.{ref}@{domain}"

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from intake import lifecycle
-from intake.compose import clean_subject, outbox_row
+from intake.compose import clean_subject, escalation_variables, outbox_row
 from intake.config import Settings
 from intake.pipeline.decide import format_due
 from intake.policies.loader import load_all
@@ -111,23 +111,19 @@ class TicketOps:
         self, ticket: Ticket, what: str, target_name: str, due: datetime | None, reason: str
     ) -> None:
         policy = self.policy(ticket)
+        variables = escalation_variables(
+            policy,
+            what=what,
+            org=ticket.org.name if ticket.org else None,
+            severity=ticket.severity,
+            status=ticket.status,
+            requester=ticket.requester,
+            reason=reason,
+            target_name=target_name,
+            due=format_due(policy, ticket.plan, due),
+        )
         for address in self.settings.escalation.notify:
-            self.send(
-                ticket,
-                "escalation",
-                {
-                    "what": what,
-                    "org": ticket.org.name if ticket.org else None,
-                    "policy": policy.name,
-                    "severity_label": policy.level(ticket.severity).label,
-                    "target_name": target_name,
-                    "due": format_due(policy, ticket.plan, due) or "-",
-                    "status": ticket.status,
-                    "requester": ticket.requester,
-                    "reason": reason,
-                },
-                recipient=address,
-            )
+            self.send(ticket, "escalation", variables, recipient=address)
 
     def close(self, ticket: Ticket, reason: str, why: str, *, message: bool = True) -> None:
         """Close with a reason, tell the customer, and send the policy's survey if it has one."""

@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from intake import lifecycle
-from intake.compose import clean_subject, outbox_row
+from intake.compose import clean_subject, escalation_variables, outbox_row
 from intake.pipeline.classify import policy_name
 from intake.pipeline.context import Context, Stop, TicketView
 from intake.policies.loader import load_all
@@ -96,24 +96,17 @@ def _send(ctx: Context, policy: Policy, template: str, recipient: str, variables
 
 
 def _notify_team(ctx: Context, policy: Policy, ticket: TicketView, what: str, reason: str) -> None:
+    variables = escalation_variables(
+        policy,
+        what=what,
+        org=ctx.org.name if ctx.org else None,
+        severity=ticket.severity,
+        status=ticket.status,
+        requester=ticket.requester,
+        reason=reason,
+    )
     for address in ctx.deps.settings.escalation.notify:
-        _send(
-            ctx,
-            policy,
-            "escalation",
-            address,
-            {
-                "what": what,
-                "org": ctx.org.name if ctx.org else None,
-                "policy": policy.name,
-                "severity_label": policy.level(ticket.severity).label,
-                "target_name": "-",
-                "due": "-",
-                "status": ticket.status,
-                "requester": ticket.requester,
-                "reason": reason,
-            },
-        )
+        _send(ctx, policy, "escalation", address, variables)
 
 
 def _channel_of(ctx: Context, policy: Policy) -> str:
