@@ -102,8 +102,13 @@ def read_report(raw: bytes) -> Report:
                 final = block.get("Final-Recipient") or block.get("Original-Recipient") or ""
                 recipient = _address(str(final))
                 if action == "failed" and recipient:
-                    report.failed.append((recipient, str(block.get("Status", "")).strip(),
-                                          " ".join(str(block.get("Diagnostic-Code", "")).split())[:300]))
+                    report.failed.append(
+                        (
+                            recipient,
+                            str(block.get("Status", "")).strip(),
+                            " ".join(str(block.get("Diagnostic-Code", "")).split())[:300],
+                        )
+                    )
                 elif action == "delayed":
                     saw_delayed = True
             continue
@@ -132,8 +137,10 @@ def _match(session: Session, report: Report, prefix: str) -> Outbox | None:
             r.message_id.strip("<>"): r
             for r in session.scalars(
                 select(Outbox).where(
-                    or_(Outbox.message_id.in_(report.message_ids),
-                        Outbox.message_id.in_([f"<{m}>" for m in report.message_ids]))
+                    or_(
+                        Outbox.message_id.in_(report.message_ids),
+                        Outbox.message_id.in_([f"<{m}>" for m in report.message_ids]),
+                    )
                 )
             )
         }
@@ -179,23 +186,46 @@ def record_bounce(raw_bytes: bytes, session: Session, clock: Clock, settings: Se
     reason = reason[:2000]
     existing = session.scalar(select(Suppression).where(Suppression.address == address))
     if existing is None:
-        session.execute(insert(Suppression).values(address=address, reason=reason, until=until,
-                                                   created_at=now, ticket_id=row.ticket_id))
+        session.execute(
+            insert(Suppression).values(
+                address=address, reason=reason, until=until, created_at=now, ticket_id=row.ticket_id
+            )
+        )
     else:
         session.execute(
-            update(Suppression).where(Suppression.id == existing.id)
+            update(Suppression)
+            .where(Suppression.id == existing.id)
             .values(reason=reason, until=max(until, existing.until), ticket_id=row.ticket_id)
         )
-    session.execute(update(Outbox).where(Outbox.id == row.id)
-                    .values(state="failed", last_error=f"bounced: {status} {diagnostic}".strip()[:2000]))
-    log.warning("%s bounced for %s (ticket %s): automatic mail suppressed until %s", row.message_id, address,
-                row.ticket_id, until.isoformat())
+    session.execute(
+        update(Outbox)
+        .where(Outbox.id == row.id)
+        .values(state="failed", last_error=f"bounced: {status} {diagnostic}".strip()[:2000])
+    )
+    log.warning(
+        "%s bounced for %s (ticket %s): automatic mail suppressed until %s",
+        row.message_id,
+        address,
+        row.ticket_id,
+        until.isoformat(),
+    )
     return Bounce(address, row.ticket_id, row.message_id, status, diagnostic)
 
 
 def _looks_failed(raw: bytes) -> bool:
     """A bounce without a DSN part (qmail, old Exchange): trust it only when it says it failed."""
     head = raw[:20000].lower()
-    return any(word in head for word in (b"x-failed-recipients", b"undeliverable", b"delivery failed",
-                                         b"could not be delivered", b"permanent error", b"failure notice",
-                                         b"returned mail", b"user unknown", b"does not exist"))
+    return any(
+        word in head
+        for word in (
+            b"x-failed-recipients",
+            b"undeliverable",
+            b"delivery failed",
+            b"could not be delivered",
+            b"permanent error",
+            b"failure notice",
+            b"returned mail",
+            b"user unknown",
+            b"does not exist",
+        )
+    )

@@ -32,10 +32,12 @@ def poll(as_json: JsonOpt = False) -> None:
             if folder["error"]:
                 out.print(f"{where}: failed: {folder['error']}", markup=False)
             else:
-                out.print(f"{where}: fetched {folder['fetched']}, tickets {folder['tickets']}, "
-                          f"followups {folder['followups']}, dropped {folder['dropped']}, "
-                          f"duplicates {folder['duplicates']}, quarantined {folder['quarantined']}",
-                          markup=False)
+                out.print(
+                    f"{where}: fetched {folder['fetched']}, tickets {folder['tickets']}, "
+                    f"followups {folder['followups']}, dropped {folder['dropped']}, "
+                    f"duplicates {folder['duplicates']}, quarantined {folder['quarantined']}",
+                    markup=False,
+                )
     if not summary.ok:
         raise IntakeError(f"{doc['errors']} mailbox folder(s) failed")
 
@@ -59,8 +61,9 @@ def serve(
 
 @outbox_app.command("list")
 def outbox_list(
-    state: Annotated[str | None, typer.Option(help="Only rows in this state: pending, sent, failed, "
-                                                   "suppressed.")] = None,
+    state: Annotated[
+        str | None, typer.Option(help="Only rows in this state: pending, sent, failed, suppressed.")
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")] = 1000,
     as_json: JsonOpt = False,
 ) -> None:
@@ -79,8 +82,14 @@ def outbox_list(
         return
     table = Table("id", "state", "attempts", "recipient", "subject", "last error")
     for d in docs:
-        table.add_row(str(d["id"]), d["state"], str(d["attempts"]), d["recipient"], (d["subject"] or "")[:50],
-                      (d["last_error"] or "")[:60])
+        table.add_row(
+            str(d["id"]),
+            d["state"],
+            str(d["attempts"]),
+            d["recipient"],
+            (d["subject"] or "")[:50],
+            (d["last_error"] or "")[:60],
+        )
     out.print(table)
 
 

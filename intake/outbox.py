@@ -101,20 +101,28 @@ class LoopGuard:
         recipients = sorted({r.recipient for r in auto})
         lowered = sorted({r.lower() for r in recipients})
         tickets = sorted({r.ticket_id for r in auto if r.ticket_id is not None})
-        self.suppressed: dict[str, Suppression] = {
-            s.address: s
-            for s in session.scalars(
-                select(Suppression).where(Suppression.address.in_(lowered), Suppression.until > now)
-            )
-        } if lowered else {}
+        self.suppressed: dict[str, Suppression] = (
+            {
+                s.address: s
+                for s in session.scalars(
+                    select(Suppression).where(Suppression.address.in_(lowered), Suppression.until > now)
+                )
+            }
+            if lowered
+            else {}
+        )
         self.per_recipient: Counter[str] = Counter()
         self.per_ticket: Counter[int] = Counter()
         if recipients:
             since = now - timedelta(seconds=cfg.recipient_window)
             for recipient, count in session.execute(
                 select(Outbox.recipient, func.count())
-                .where(Outbox.recipient.in_(recipients), Outbox.automatic.is_(True), Outbox.state == SENT,
-                       Outbox.sent_at > since)
+                .where(
+                    Outbox.recipient.in_(recipients),
+                    Outbox.automatic.is_(True),
+                    Outbox.state == SENT,
+                    Outbox.sent_at > since,
+                )
                 .group_by(Outbox.recipient)
             ):
                 self.per_recipient[recipient.lower()] += count
@@ -122,8 +130,12 @@ class LoopGuard:
             since = now - timedelta(seconds=cfg.ticket_window)
             for ticket_id, count in session.execute(
                 select(Outbox.ticket_id, func.count())
-                .where(Outbox.ticket_id.in_(tickets), Outbox.automatic.is_(True), Outbox.state == SENT,
-                       Outbox.sent_at > since)
+                .where(
+                    Outbox.ticket_id.in_(tickets),
+                    Outbox.automatic.is_(True),
+                    Outbox.state == SENT,
+                    Outbox.sent_at > since,
+                )
                 .group_by(Outbox.ticket_id)
             ):
                 if ticket_id is not None:
@@ -150,11 +162,15 @@ class LoopGuard:
         if found is not None:
             return f"suppressed until {found.until.isoformat()}: {found.reason}"
         if address not in self.team and self.per_recipient[address] >= self.cfg.max_auto_per_recipient:
-            return (f"loop: per-recipient cap, {self.per_recipient[address]} automatic mails to {address} "
-                    f"in the last {self.cfg.recipient_window:.0f} s")
+            return (
+                f"loop: per-recipient cap, {self.per_recipient[address]} automatic mails to {address} "
+                f"in the last {self.cfg.recipient_window:.0f} s"
+            )
         if row.ticket_id is not None and self.per_ticket[row.ticket_id] >= self.cfg.max_auto_per_ticket:
-            return (f"loop: per-ticket cap, {self.per_ticket[row.ticket_id]} automatic mails on this ticket "
-                    f"in the last {self.cfg.ticket_window:.0f} s")
+            return (
+                f"loop: per-ticket cap, {self.per_ticket[row.ticket_id]} automatic mails on this ticket "
+                f"in the last {self.cfg.ticket_window:.0f} s"
+            )
         return None
 
     def count(self, row: Outbox) -> None:
@@ -169,24 +185,37 @@ def _mark(session: Session, row: Outbox, **values: Any) -> None:
     session.commit()
 
 
-def _retry_or_fail(session: Session, row: Outbox, now: datetime, *, cfg: OutboxSettings, error: str,
-                   summary: DeliverySummary) -> None:
+def _retry_or_fail(
+    session: Session, row: Outbox, now: datetime, *, cfg: OutboxSettings, error: str, summary: DeliverySummary
+) -> None:
     attempts = row.attempts + 1
     if attempts >= cfg.max_attempts:
         log.error("%s to %s: giving up after %d attempts: %s", row.message_id, row.recipient, attempts, error)
-        _mark(session, row, state=FAILED, attempts=attempts, last_error=f"gave up after {attempts} attempts: "
-              f"{error}"[:2000])
+        _mark(
+            session,
+            row,
+            state=FAILED,
+            attempts=attempts,
+            last_error=f"gave up after {attempts} attempts: {error}"[:2000],
+        )
         summary.failed += 1
         return
     delay = retry_delay(attempts, cfg)
-    log.warning("%s to %s: attempt %d failed, retrying in %.0f s: %s", row.message_id, row.recipient,
-                attempts, delay.total_seconds(), error)
+    log.warning(
+        "%s to %s: attempt %d failed, retrying in %.0f s: %s",
+        row.message_id,
+        row.recipient,
+        attempts,
+        delay.total_seconds(),
+        error,
+    )
     _mark(session, row, attempts=attempts, next_attempt_at=now + delay, last_error=error[:2000])
     summary.retried += 1
 
 
-def deliver_batch(session: Session, clock: Clock, settings: Settings, rows: list[Outbox],
-                  summary: DeliverySummary) -> None:
+def deliver_batch(
+    session: Session, clock: Clock, settings: Settings, rows: list[Outbox], summary: DeliverySummary
+) -> None:
     """Guard, send and mark the claimed rows, committing after each one."""
     now = clock.now()
     guard = LoopGuard(session, now, settings, rows)
@@ -216,18 +245,22 @@ def deliver_batch(session: Session, clock: Clock, settings: Settings, rows: list
                 except DeliveryError as exc:
                     remaining.pop(0)
                     if exc.permanent:
-                        log.error("%s to %s (%s): refused for good: %s", row.message_id, row.recipient, ref,
-                                  exc)
-                        _mark(session, row, state=FAILED, attempts=row.attempts + 1,
-                              last_error=str(exc)[:2000])
+                        log.error(
+                            "%s to %s (%s): refused for good: %s", row.message_id, row.recipient, ref, exc
+                        )
+                        _mark(
+                            session, row, state=FAILED, attempts=row.attempts + 1, last_error=str(exc)[:2000]
+                        )
                         summary.failed += 1
                     else:
-                        _retry_or_fail(session, row, clock.now(), cfg=settings.outbox, error=str(exc),
-                                       summary=summary)
+                        _retry_or_fail(
+                            session, row, clock.now(), cfg=settings.outbox, error=str(exc), summary=summary
+                        )
                     continue
                 remaining.pop(0)
-                _mark(session, row, state=SENT, attempts=row.attempts + 1, sent_at=clock.now(),
-                      last_error=None)
+                _mark(
+                    session, row, state=SENT, attempts=row.attempts + 1, sent_at=clock.now(), last_error=None
+                )
                 summary.sent += 1
                 log.info("%s to %s (%s): sent", row.message_id, row.recipient, ref or "no ticket")
     except RelayUnavailable as exc:
@@ -235,8 +268,9 @@ def deliver_batch(session: Session, clock: Clock, settings: Settings, rows: list
             _retry_or_fail(session, row, clock.now(), cfg=settings.outbox, error=str(exc), summary=summary)
 
 
-def deliver_due(session: Session, clock: Clock, settings: Settings,
-                stop: threading.Event | None = None) -> DeliverySummary:
+def deliver_due(
+    session: Session, clock: Clock, settings: Settings, stop: threading.Event | None = None
+) -> DeliverySummary:
     """Deliver every mail row due now, batch after batch, until none is left or `stop` is set."""
     summary = DeliverySummary()
     while stop is None or not stop.is_set():

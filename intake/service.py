@@ -39,8 +39,9 @@ def load_scheduler() -> ModuleType | None:
         return None
 
 
-async def _every(interval: float, stop: asyncio.Event, name: str,
-                 work: Callable[[], Awaitable[None]]) -> None:
+async def _every(
+    interval: float, stop: asyncio.Event, name: str, work: Callable[[], Awaitable[None]]
+) -> None:
     """Run `work` now and then every `interval` seconds until `stop`; a failing run is logged, not fatal."""
     while not stop.is_set():
         try:
@@ -97,8 +98,10 @@ async def serve(runtime: Runtime, stop: asyncio.Event | None = None, *, signals:
 
     scheduler = load_scheduler()
     if scheduler is None:
-        log.warning("serve: intake.scheduler is not installed: no timers run (acknowledgement deadlines, "
-                    "reminders, escalations, auto-close)")
+        log.warning(
+            "serve: intake.scheduler is not installed: no timers run (acknowledgement deadlines, "
+            "reminders, escalations, auto-close)"
+        )
     else:
         found = scheduler
 
@@ -107,8 +110,12 @@ async def serve(runtime: Runtime, stop: asyncio.Event | None = None, *, signals:
 
         tasks.append(asyncio.create_task(_every(settings.service.tick_interval, stop, "tick", tick_pass)))
 
-    log.info("serve: running (smtp %s, %d IMAP mailbox(es), outbox worker, scheduler %s)",
-             f"on port {smtp.port}" if smtp else "off", len(settings.imap), "on" if scheduler else "absent")
+    log.info(
+        "serve: running (smtp %s, %d IMAP mailbox(es), outbox worker, scheduler %s)",
+        f"on port {smtp.port}" if smtp else "off",
+        len(settings.imap),
+        "on" if scheduler else "absent",
+    )
     try:
         await stop.wait()
     finally:
