@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import random
 import ssl
@@ -32,11 +33,12 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from imapclient import IMAPClient
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from intake.config import ImapSettings, Settings
@@ -68,6 +70,7 @@ class FolderSummary:
     counts: Counter[str] = field(default_factory=Counter)
     uidvalidity_changed: bool = False
     error: str | None = None
+    skipped: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -78,6 +81,7 @@ class FolderSummary:
             **{key: self.counts[key] for key in _KEYS.values()},
             "uidvalidity_changed": self.uidvalidity_changed,
             "error": self.error,
+            "skipped": self.skipped,
         }
 
 
@@ -252,9 +256,44 @@ def _acknowledge(client: IMAPClient, mailbox: ImapSettings, uids: list[int]) -> 
         client.expunge()
 
 
+@contextmanager
+def folder_lease(runtime: Runtime, mailbox: str, folder: str) -> Iterator[bool]:
+    """Whether this worker may read the folder now.
+
+    Several `intake serve` workers on one PostgreSQL store would otherwise all
+    fetch the same messages (dedup keeps the result right, but the work is done
+    several times). A session-level advisory lock, keyed on the mailbox and
+    folder and held on a connection of its own for one pass, lets one worker read
+    while the others skip that pass. SQLite serves one process: always True.
+    """
+    if runtime.engine.dialect.name != "postgresql":
+        yield True
+        return
+    digest = hashlib.sha256(f"intake-imap:{mailbox}/{folder}".encode()).digest()
+    key = int.from_bytes(digest[:8], "big", signed=True)
+    with runtime.engine.connect() as conn:
+        got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+        try:
+            yield got
+        finally:
+            if got:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            conn.rollback()
+
+
 def sync_folder(client: IMAPClient, mailbox: ImapSettings, folder: str, runtime: Runtime,
                 stop: threading.Event | None = None) -> FolderSummary:
-    """One pass over one folder: every message above the stored UID, batch by batch."""
+    """One pass over one folder (unless another worker is reading it): every message above the stored UID."""
+    with folder_lease(runtime, mailbox.name, folder) as mine:
+        if not mine:
+            summary = FolderSummary(mailbox.name, folder, skipped="another worker is reading this folder")
+            log.info("imap %s/%s: skipped, another worker is reading it", mailbox.name, folder)
+            return summary
+        return _sync_folder(client, mailbox, folder, runtime, stop)
+
+
+def _sync_folder(client: IMAPClient, mailbox: ImapSettings, folder: str, runtime: Runtime,
+                 stop: threading.Event | None) -> FolderSummary:
     summary = FolderSummary(mailbox.name, folder)
     info = client.select_folder(folder)
     uidvalidity = int(info[b"UIDVALIDITY"])

@@ -353,3 +353,45 @@ def test_restart_in_the_middle_of_a_batch(tmp_path: Path, store_url: str, mailbo
     assert all(SEEN in flags for flags in mailbox.flags("INBOX").values())
     assert state(rt).last_uid == total
     rt.engine.dispose()
+
+
+@pytest.mark.postgres
+def test_two_workers_on_postgresql_do_not_both_read_a_folder(
+    postgres_url: str, tmp_path: Path, clock: FixedClock, mailbox: Mailbox, make_mail: MailBuilder
+) -> None:
+    """While one worker holds a folder's lease, another skips it; afterwards it reads as usual."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from channels.imap import folder_lease
+    from intake.store.migrate import upgrade
+    from intake.store.session import make_engine
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres_url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(postgres_url).update_query_dict({"options": f"-csearch_path={schema}"})
+    url_text = url.render_as_string(hide_password=False)
+    migrating = make_engine(url_text)
+    upgrade(migrating)
+    migrating.dispose()
+    first = make_runtime(url_text, clock, imap=[mailbox.settings()])
+    second = make_runtime(url_text, clock, imap=[mailbox.settings()])
+    try:
+        add_customers(first)
+        mailbox.append("INBOX", conversation(make_mail, 3, tag="lease"))
+        with folder_lease(first, "support", "INBOX") as held:
+            assert held
+            summary = poll_once(second.settings, second).as_json()
+            assert summary["fetched"] == 0 and summary["folders"][0]["skipped"]
+        assert poll_once(second.settings, second).as_json()["fetched"] == 3
+        assert count(second, Message) == 3
+    finally:
+        first.engine.dispose()
+        second.engine.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
