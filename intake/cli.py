@@ -220,7 +220,7 @@ def tickets_show(ref: str, as_json: JsonOpt = False) -> None:
     if as_json:
         emit(doc)
         return
-    out.print(f"[bold]{doc['ref']}[/bold] {doc['subject']}")
+    out.print(f"{doc['ref']}  {doc['subject']}")
     for key in (
         "status",
         "severity",

@@ -14,8 +14,10 @@ from intake.config import load_settings
 from intake.errors import BadInput
 from intake.runtime import Runtime
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+# No console markup: subjects, addresses and reasons come from strangers, and "[support-3]"
+# or "[/bold]" in them must print as written, never be read as styling.
+out = Console(highlight=False, soft_wrap=True, markup=False)
+err = Console(stderr=True, highlight=False, markup=False)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 NowOpt = Annotated[str | None, typer.Option("--now", help="Act as if it were this ISO 8601 time.")]

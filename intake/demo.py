@@ -103,14 +103,14 @@ def run_demo(out: Console, workdir: Path = DEMO_DIR) -> dict[str, object]:
     )
     runtime = Runtime.build(settings, FixedClock(DEMO_NOW))
     revision = upgrade(runtime.engine)
-    out.print(f"[bold]1. store[/bold] SQLite at {workdir / 'intake.db'} (revision {revision})")
+    out.print(f"1. store SQLite at {workdir / 'intake.db'} (revision {revision})")
 
     with runtime.sessions() as session:
         add_org(session, runtime.clock, "Acme Analytics", "resource-optimizer", None, ["acme.example"])
         add_contact(session, runtime.clock, "Acme Analytics", "priya.raman@acme.example", "Priya Raman")
         session.commit()
     out.print(
-        "[bold]2. customer[/bold] Acme Analytics (acme.example) on the resource-optimizer policy; "
+        "2. customer Acme Analytics (acme.example) on the resource-optimizer policy; "
         "designated contact priya.raman@acme.example"
     )
 
@@ -119,9 +119,7 @@ def run_demo(out: Console, workdir: Path = DEMO_DIR) -> dict[str, object]:
     relay.start()
     try:
         with _BotServer(settings, runtime):
-            out.print(
-                f"[bold]3. SMTP[/bold] the bot listens on 127.0.0.1:{smtp_port}; sending the sample mails:"
-            )
+            out.print(f"3. SMTP the bot listens on 127.0.0.1:{smtp_port}; sending the sample mails:")
             with smtplib.SMTP("127.0.0.1", smtp_port, timeout=30) as client:
                 for path in sorted(SAMPLES.glob("*.eml")):
                     if path.name == UNREADABLE:
@@ -131,14 +129,14 @@ def run_demo(out: Console, workdir: Path = DEMO_DIR) -> dict[str, object]:
                     client.mail("sender@acme.example")
                     client.rcpt("support@vendor.example")
                     code, reply = client.data(raw)
-                    out.print(f"   {path.name}: {code} {reply.decode(errors='replace')}", markup=False)
+                    out.print(f"   {path.name}: {code} {reply.decode(errors='replace')}")
         with runtime.deps() as deps:
             ingest_paths(str(SAMPLES / UNREADABLE), deps)
         out.print(f"   {UNREADABLE}: read from disk with `intake ingest` (not a mail message)")
         with runtime.sessions() as session:
             summary = deliver_due(session, runtime.clock, settings)
         out.print(
-            f"[bold]4. outbox[/bold] {summary.sent} sent to the local relay stand-in, "
+            f"4. outbox {summary.sent} sent to the local relay stand-in, "
             f"{summary.suppressed} suppressed, {summary.failed} failed"
         )
     finally:
@@ -155,7 +153,7 @@ def run_demo(out: Console, workdir: Path = DEMO_DIR) -> dict[str, object]:
             )
         ]
         quarantined = [(q.source, q.reason.splitlines()[0]) for q in session.scalars(select(Quarantine))]
-    out.print("[bold]5. tickets[/bold]")
+    out.print("5. tickets")
     for t in tickets:
         out.print(
             f"   {t['ref']}  {t['status']}  severity {t['severity']} ({t['canonical_severity']}), "
@@ -164,16 +162,16 @@ def run_demo(out: Console, workdir: Path = DEMO_DIR) -> dict[str, object]:
             markup=False,
         )
     for source, reason in quarantined:
-        out.print(f"[bold]6. quarantine[/bold] {Path(source).name}: {reason}")
-    out.print("[bold]7. mail that went out[/bold]")
+        out.print(f"6. quarantine {Path(source).name}: {reason}")
+    out.print("7. mail that went out")
     for mail in catcher.received[:2]:
-        out.print(f"\n   to {mail['To']}", markup=False)
+        out.print(f"\n   to {mail['To']}")
         for header in ("Subject", "Message-ID", "In-Reply-To", "Auto-Submitted", "X-Auto-Response-Suppress"):
             if mail[header]:
-                out.print(f"   {header}: {str(mail[header]).strip()}", markup=False)
+                out.print(f"   {header}: {str(mail[header]).strip()}")
         body = mail.get_body(preferencelist=("plain",))
         text = body.get_content() if body is not None else ""
-        out.print("   " + "\n   ".join(str(text).strip().splitlines()), markup=False)
+        out.print("   " + "\n   ".join(str(text).strip().splitlines()))
     out.print(
         "\nNext: `intake init`, then `intake org add`, `intake contact add` and `intake ingest` "
         "or `intake serve` on your own mail."

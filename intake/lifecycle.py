@@ -46,7 +46,10 @@ ALLOWED: dict[str, frozenset[str]] = {
             "closed",
         }
     ),
-    "pending_authorisation": frozenset({"acknowledged", "in_progress", "closed"}),
+    # An engineer who answers a held request takes it on: that authorises it.
+    "pending_authorisation": frozenset(
+        {"acknowledged", "in_progress", "waiting_on_customer", "resolved", "closed"}
+    ),
     "acknowledged": frozenset({"in_progress", "waiting_on_customer", "escalated", "resolved", "closed"}),
     "in_progress": frozenset({"waiting_on_customer", "escalated", "resolved", "closed"}),
     "waiting_on_customer": frozenset({"in_progress", "escalated", "resolved", "closed"}),

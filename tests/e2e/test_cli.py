@@ -63,8 +63,22 @@ def test_help_on_every_command(capsys: pytest.CaptureFixture[str]) -> None:
 
     paths = walk(typer.main.get_command(app), [])
     names = {" ".join(p) for p in paths}
-    for expected in ("init", "ingest", "tick", "reply", "poll", "serve", "outbox list", "classify", "train",
-                     "eval", "demo", "policies show", "contact add", "quarantine list"):
+    for expected in (
+        "init",
+        "ingest",
+        "tick",
+        "reply",
+        "poll",
+        "serve",
+        "outbox list",
+        "classify",
+        "train",
+        "eval",
+        "demo",
+        "policies show",
+        "contact add",
+        "quarantine list",
+    ):
         assert expected in names
     for path in paths:
         try:
@@ -213,3 +227,17 @@ def test_demo_runs_the_whole_path(tmp_path: Path) -> None:
     assert "to priya.raman@acme.example" in out and "Auto-Submitted: auto-replied" in out
     assert "In-Reply-To: <CAF3x9-demo-0001@mail.acme.example>" in out
     assert (tmp_path / ".intake" / "demo" / "intake.db").exists()
+
+
+def test_text_output_prints_what_strangers_wrote_as_written(
+    cli: Cli, tmp_path: Path, make_mail: MailBuilder
+) -> None:
+    mail = tmp_path / "m.eml"
+    mail.write_bytes(make_mail(subject="[support-7] broken [/bold] [red]x[/red]"))
+    cli("ingest", str(mail))
+    listing = cli("tickets", "list").stdout
+    assert "[support-7] broken [/bold] [red]x[/red]" in listing.replace("\n", "")
+    assert "[support-7] broken [/bold]" in cli("tickets", "show", "support-1").stdout
+    # an engineer answering a held request takes it on
+    cli("reply", "support-1", "--text", "Which version?", "--request-info")
+    assert cli.json("tickets", "show", "support-1")["status"] == "waiting_on_customer"  # type: ignore[index]
