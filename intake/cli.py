@@ -306,6 +306,9 @@ def _register_modules() -> None:
                 raise
             continue
         module.register(app)
+    from intake.cli_lifecycle import register_doctor
+
+    register_doctor(app)
 
 
 _register_modules()
@@ -322,9 +325,12 @@ def main(argv: list[str] | None = None) -> None:
     command: Callable[..., Any] = typer.main.get_command(app)
     try:
         try:
-            command.main(args=argv, prog_name="intake", standalone_mode=False)  # type: ignore[attr-defined]
+            # Without standalone mode click returns a command's exit code instead of raising it.
+            code = command.main(args=argv, prog_name="intake", standalone_mode=False)  # type: ignore[attr-defined]
         finally:
             close_all()
+        if isinstance(code, int) and code:
+            raise SystemExit(code)
     except typer.Exit as exc:
         raise SystemExit(exc.exit_code) from None
     except typer.Abort:

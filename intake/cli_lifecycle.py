@@ -58,3 +58,20 @@ def register(app: typer.Typer) -> None:
             emit(doc)
         else:
             out.print(f"{doc['ref']}: {doc['status']}")
+
+
+def register_doctor(app: typer.Typer) -> None:
+    @app.command()
+    def doctor(as_json: JsonOpt = False) -> None:
+        """Check the configuration and every configured connection; exit 1 if anything fails."""
+        from intake.doctor import run_checks
+
+        rt = runtime(schema=False)
+        checks = run_checks(rt)
+        if as_json:
+            emit([{"check": c.name, "ok": c.ok, "detail": c.detail} for c in checks])
+        else:
+            for c in checks:
+                out.print(f"{'ok  ' if c.ok else 'FAIL'} {c.name}: {c.detail}")
+        if not all(c.ok for c in checks):
+            raise typer.Exit(1)
