@@ -90,10 +90,12 @@ def _warn_resolution(ops: TicketOps, ticket: Ticket, timer: Timer) -> bool:
 
 
 def _remind(ops: TicketOps, ticket: Ticket, timer: Timer) -> bool:
+    close_at = timer.payload.get("close_at")
     if ticket.status != "waiting_on_customer":
         return False
+    if isinstance(close_at, str) and datetime.fromisoformat(close_at) <= ops.now:
+        return False  # catching up after downtime: the close is due too, a reminder now is moot
     policy = ops.policy(ticket)
-    close_at = timer.payload.get("close_at")
     ops.send(
         ticket,
         policy.dropped.reminder_template,

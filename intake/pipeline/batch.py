@@ -40,6 +40,7 @@ _TICKET_COLUMNS = (
     Ticket.waiting_since,
     Ticket.closed_at,
     Ticket.created_at,
+    Ticket.close_reason,
     Ticket.pauses,
 )
 
@@ -68,6 +69,7 @@ def _view(row: Any) -> TicketView:
         waiting_since=row.waiting_since,
         closed_at=row.closed_at,
         created_at=row.created_at,
+        close_reason=row.close_reason,
         pauses=list(row.pauses or []),
     )
 

@@ -77,6 +77,7 @@ class TicketView:
     waiting_since: datetime | None = None
     closed_at: datetime | None = None
     created_at: datetime | None = None
+    close_reason: str | None = None
     pauses: list[Any] = field(default_factory=list)
     row: dict[str, Any] | None = None
     changes: dict[str, Any] = field(default_factory=dict)

@@ -160,6 +160,23 @@ def _choose_level(ctx: Context, policy: Policy) -> tuple[str, bool, dict[str, An
     return level, review, facts
 
 
+def _redirect(ctx: Context, policy: Policy) -> None:
+    """Point the sender at the channel the policy supports (Resilio: its portal)."""
+    rule = policy.channels.unsupported
+    msg = ctx.inbound
+    _send(
+        ctx,
+        policy,
+        rule.template,
+        msg.sender,
+        {
+            "name": _name(msg.display_name, msg.sender),
+            "redirect_to_text": f"the {rule.redirect_to or 'support'} channel",
+            "portal_url": ctx.deps.settings.templates.portal_url,
+        },
+    )
+
+
 def _open_ticket(ctx: Context, policy: Policy, level: str, review: bool) -> TicketView:
     msg = ctx.inbound
     triage = ctx.triage
@@ -273,18 +290,7 @@ def _new(ctx: Context) -> Stop | None:
 
     channel = _channel_of(ctx, policy)
     if not policy.accepts_channel(channel) and policy.channels.unsupported.action != "accept":
-        rule = policy.channels.unsupported
-        _send(
-            ctx,
-            policy,
-            rule.template,
-            msg.sender,
-            {
-                "name": name,
-                "redirect_to_text": f"the {rule.redirect_to or 'support'} channel",
-                "portal_url": ctx.deps.settings.templates.portal_url,
-            },
-        )
+        _redirect(ctx, policy)
         _transition(
             ctx,
             ticket,
@@ -416,6 +422,17 @@ def _followup(ctx: Context, ticket: TicketView) -> Stop | None:
                 resolution=resolution_due,
                 which=("resolution",),
             )
+        )
+        return None
+
+    if ticket.status == "closed" and (ticket.close_reason or (ticket.row or {}).get("close_reason")) == (
+        "unsupported_channel"
+    ):
+        # A reply to the redirect is still on the wrong channel: say so again, keep it closed.
+        # The outbox's per-recipient cap stops this from becoming a loop with a robot.
+        _redirect(ctx, policy)
+        ctx.hit(
+            "decide.still-unsupported", f"{msg.channel} is still not a supported channel of {policy.name}"
         )
         return None
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from datetime import datetime, timedelta
@@ -94,6 +95,34 @@ def at(text: str | None) -> datetime:
 
 def templates_to(outbox: list[dict[str, Any]], recipient: str) -> list[str]:
     return [row["template"] for row in outbox if row["recipient"] == recipient]
+
+
+def dropped_then_reopened(cli: Cli, ref: str, customer: str, asked: str) -> None:
+    """Info request, then silence: the policy's reminder and close; then the customer's reply reopens."""
+    cli("reply", ref, "--text", "Could you send the log?", "--request-info", "--now", asked)
+    assert cli.ticket(ref)["status"] == "waiting_on_customer"
+    info = cli.outbox()[-1]
+    assert info["template"] == "info_request" and info["recipient"] == customer
+    policy = cli.json("policies", "show", cli.ticket(ref)["policy"])
+    fired: Counter[str] = Counter()
+    start = datetime.fromisoformat(asked)
+    for hour in range(0, 21 * 24, 6):  # a scheduler that runs every six hours, for three weeks
+        fired.update(cli.tick(start + timedelta(hours=hour))["fired"])
+    later = start + timedelta(days=21)
+    assert fired == {"reminder": len(policy["dropped"]["remind_after"]), "auto_close": 1}, fired
+    closed = cli.ticket(ref)
+    assert (closed["status"], closed["close_reason"]) == ("closed", "dropped")
+    reminders = len(policy["dropped"]["remind_after"])
+    assert templates_to(cli.outbox(), customer)[-1 - reminders :] == ["reminder"] * reminders + ["closing"]
+    assert cli.tick(later)["total"] == 0
+    replied = at(closed["closed_at"]) + timedelta(days=1)  # within every policy's reopen window
+    cli.mail(
+        replied.isoformat(),
+        sender=customer,
+        subject=f"Re: [{ref}] here is the log",
+        headers={"In-Reply-To": f"<{info['message_id']}>"},
+    )
+    assert cli.ticket(ref)["status"] == "reopened"
 
 
 def test_resource_optimizer(cli: Cli) -> None:
@@ -204,6 +233,15 @@ def test_resilio_connect(cli: Cli) -> None:
     [redirect] = cli.outbox()
     assert redirect["template"] == "portal_redirect" and "portal" in redirect["body"]
     assert cli.tick("2026-11-30T10:00:00+00:00")["total"] == 0
+    # a reply to the redirect is still email: pointed at the portal again, the ticket stays closed
+    cli.mail(
+        "2026-11-16T10:30:00+00:00",
+        sender="rep0@northwind.example",
+        subject="Re: [support-1] Sync stuck",
+        headers={"In-Reply-To": f"<{redirect['message_id']}>"},
+    )
+    assert cli.ticket("support-1")["status"] == "closed"
+    assert [r["template"] for r in cli.outbox()] == ["portal_redirect", "portal_redirect"]
 
     policy = cli.json("policies", "show", "resilio-connect")
     assert policy["acknowledgement"]["counts_as_first_response"] is False
@@ -255,6 +293,14 @@ def test_revalize(cli: Cli) -> None:
     notice = cli("contact", "add", "Contoso", "cy@contoso.example", "--replaces", "ben@contoso.example")
     assert "transfer notice" in notice
 
+    cli.mail(
+        "2026-12-01T14:00:00+00:00",
+        sender="ana@contoso.example",
+        subject="Quote PDF misses the logo",
+        body="Since Monday the quote PDFs in production have no logo; everything else is fine.",
+    )
+    dropped_then_reopened(cli, "support-2", "ana@contoso.example", "2026-12-01T15:00:00+00:00")
+
 
 def test_functionize(cli: Cli) -> None:
     cli("org", "add", "Fabrikam", "--policy", "functionize", "--domain", "fabrikam.example")
@@ -293,6 +339,7 @@ def test_functionize(cli: Cli) -> None:
     cli("reply", "support-2", "--text", "Looking at it now.", "--now", "2026-11-16T16:30:00+00:00")
     assert cli.tick(at(second["first_response_due"]))["fired"].get("first_response_breach") is None
     assert cli.ticket("support-2")["status"] == "in_progress"
+    dropped_then_reopened(cli, "support-2", "b1@fabrikam.example", "2026-11-17T10:00:00+00:00")
 
 
 def test_rezilion(cli: Cli) -> None:
@@ -342,6 +389,15 @@ def test_rezilion(cli: Cli) -> None:
     cli("reply", "support-1", "--text", "Still investigating", "--now", "2026-11-18T11:00:00+00:00")
     assert cli.tick(at(resumed["resolution_due"]))["fired"].get("resolution_breach") == 1
     assert cli.ticket("support-1")["status"] == "escalated"
+
+    # "closed after multiple contact attempts without answer"
+    cli.mail(
+        "2026-12-01T15:00:00+00:00",
+        sender="c@initech.example",
+        subject="Report filter ignores tags",
+        body="The tag filter on the findings report is ignored; we filter by hand for now.",
+    )
+    dropped_then_reopened(cli, "support-2", "c@initech.example", "2026-12-01T16:00:00+00:00")
 
 
 def test_enhancements_are_closed_as_each_policy_says(cli: Cli) -> None:
