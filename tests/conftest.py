@@ -15,6 +15,7 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -23,6 +24,12 @@ from intake.config import Settings
 from intake.runtime import Runtime
 from intake.store.migrate import upgrade
 from intake.store.session import make_engine, make_sessionmaker
+
+# CI runs the property tests with a fixed seed, so a submission's result does not depend on the
+# examples one run happens to draw; local runs keep exploring new ones.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI", "").lower() == "true":
+    hypothesis_settings.load_profile("ci")
 
 PG_URL = os.environ.get("INTAKE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SHARED = Path(os.environ.get("INTAKE_SHARED", Path(__file__).resolve().parents[2] / "shared"))
