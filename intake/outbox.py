@@ -90,6 +90,20 @@ def claim(session: Session, now: datetime, cfg: OutboxSettings) -> list[Outbox]:
     return list(rows)
 
 
+def _automatic_sent(
+    session: Session, column: Any, values: list[Any], since: datetime
+) -> list[tuple[Any, int]]:
+    """(value, count) of automatic mail sent since `since`, grouped by `column` (recipient or ticket)."""
+    if not values:
+        return []
+    rows = session.execute(
+        select(column, func.count())
+        .where(column.in_(values), Outbox.automatic.is_(True), Outbox.state == SENT, Outbox.sent_at > since)
+        .group_by(column)
+    )
+    return [(value, int(count)) for value, count in rows if value is not None]
+
+
 class LoopGuard:
     """Why an automatic row must not go out, or None; the counts of one batch are fetched at once."""
 
@@ -112,34 +126,17 @@ class LoopGuard:
             else {}
         )
         self.per_recipient: Counter[str] = Counter()
-        self.per_ticket: Counter[int] = Counter()
-        if recipients:
-            since = now - timedelta(seconds=cfg.recipient_window)
-            for recipient, count in session.execute(
-                select(Outbox.recipient, func.count())
-                .where(
-                    Outbox.recipient.in_(recipients),
-                    Outbox.automatic.is_(True),
-                    Outbox.state == SENT,
-                    Outbox.sent_at > since,
+        for recipient, count in _automatic_sent(
+            session, Outbox.recipient, recipients, now - timedelta(seconds=cfg.recipient_window)
+        ):
+            self.per_recipient[recipient.lower()] += count
+        self.per_ticket: Counter[int] = Counter(
+            dict(
+                _automatic_sent(
+                    session, Outbox.ticket_id, tickets, now - timedelta(seconds=cfg.ticket_window)
                 )
-                .group_by(Outbox.recipient)
-            ):
-                self.per_recipient[recipient.lower()] += count
-        if tickets:
-            since = now - timedelta(seconds=cfg.ticket_window)
-            for ticket_id, count in session.execute(
-                select(Outbox.ticket_id, func.count())
-                .where(
-                    Outbox.ticket_id.in_(tickets),
-                    Outbox.automatic.is_(True),
-                    Outbox.state == SENT,
-                    Outbox.sent_at > since,
-                )
-                .group_by(Outbox.ticket_id)
-            ):
-                if ticket_id is not None:
-                    self.per_ticket[ticket_id] = count
+            )
+        )
 
     def own(self, address: str) -> bool:
         """One of ours, an address we accept, or (unless it is the team's) in a domain we accept."""

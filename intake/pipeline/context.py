@@ -121,7 +121,3 @@ class Context:
 
     def hit(self, step: str, reason: str) -> None:
         self.hits.append(Hit(step, reason))
-
-    @property
-    def is_new(self) -> bool:
-        return self.ticket is not None and self.ticket.id is None
