@@ -1,6 +1,6 @@
 """One settings object, built once from the TOML file and the environment.
 
-Every key is documented in deploy/intake.example.toml. Any key can be
+Every key is documented in deploy/intake.example.toml. Any key can be (through pydantic-settings)
 overridden by `INTAKE_<SECTION>__<KEY>` (e.g. `INTAKE_SMTP_SERVER__PORT=2526`);
 `INTAKE_DATABASE_URL` is the documented short form of `INTAKE_DATABASE__URL`.
 Secrets may be given as `<key>_file`, read at start-up and never logged.
@@ -8,13 +8,14 @@ Secrets may be given as `<key>_file`, read at start-up and never logged.
 
 from __future__ import annotations
 
-import json
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict, SettingsError
 
 from intake.errors import BadInput
 
@@ -196,33 +197,59 @@ class Settings(_Section):
         return found
 
 
-def _coerce(raw: str) -> Any:
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw
+class _Shape(Settings, BaseSettings):
+    """Settings as pydantic-settings sees them: only used to read the environment's share."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="INTAKE_", env_nested_delimiter="__", case_sensitive=False, extra="forbid"
+    )
 
 
-def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
-    if "INTAKE_DATABASE_URL" in environ:
-        data.setdefault("database", {})["url"] = environ["INTAKE_DATABASE_URL"]
-    for name, value in environ.items():
-        if not name.startswith("INTAKE_") or "__" not in name:
-            continue
-        section, _, key = name.removeprefix("INTAKE_").lower().partition("__")
-        target = data.setdefault(section, {})
-        if isinstance(target, dict):
-            target[key] = _coerce(value)
-    return data
+class _Environment(EnvSettingsSource):
+    """`INTAKE_<SECTION>__<KEY>` from a given mapping (the process environment by default).
+
+    pydantic-settings explodes the nested names and decodes JSON for lists and tables;
+    `INTAKE_DATABASE_URL` is the documented short form of `INTAKE_DATABASE__URL`.
+    """
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._given = dict(environ)
+        if "INTAKE_DATABASE_URL" in self._given:
+            self._given.setdefault("INTAKE_DATABASE__URL", self._given["INTAKE_DATABASE_URL"])
+        super().__init__(_Shape)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {k.lower(): v for k, v in self._given.items() if k.upper() != "INTAKE_DATABASE_URL"}
 
 
-def load_settings(path: str | Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+def _merge(base: Any, override: Any) -> Any:
+    """Environment over file, table by table; `INTAKE_IMAP__0__PORT` reaches the first mailbox.
+
+    pydantic-settings hands a list section's indexed variables over as a table with
+    digit keys, and replaces lists whole; this puts each index on the file's entry.
+    """
+    if isinstance(override, dict) and isinstance(base, list) and all(k.isdigit() for k in override):
+        merged = [dict(entry) if isinstance(entry, dict) else entry for entry in base]
+        for index in sorted(override, key=int):
+            position = int(index)
+            while len(merged) <= position:
+                merged.append({})
+            merged[position] = _merge(merged[position], override[index])
+        return merged
+    if isinstance(override, dict) and isinstance(base, dict):
+        return {**base, **{k: _merge(base.get(k), v) for k, v in override.items()}}
+    if isinstance(override, dict) and base is None and override and all(k.isdigit() for k in override):
+        return _merge([], override)
+    return override
+
+
+def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Read the TOML file (INTAKE_CONFIG, else ./intake.toml if present) and apply the environment."""
     env = dict(os.environ if environ is None else environ)
     chosen = Path(path) if path else Path(env["INTAKE_CONFIG"]) if env.get("INTAKE_CONFIG") else None
-    data: dict[str, Any] = {}
     if chosen is None and Path("intake.toml").is_file():
         chosen = Path("intake.toml")
+    data: dict[str, Any] = {}
     if chosen is not None:
         try:
             data = tomllib.loads(chosen.read_text())
@@ -230,10 +257,15 @@ def load_settings(path: str | Path | None = None, environ: dict[str, str] | None
             raise BadInput(f"cannot read config {chosen}: {exc.strerror}") from exc
         except tomllib.TOMLDecodeError as exc:
             raise BadInput(f"config {chosen} is not valid TOML: {exc}") from exc
-    data = _apply_env(data, env)
     try:
+        data = _merge(data, _Environment(env)())
         return Settings.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise BadInput(f"config {chosen or '(environment)'}: {where}: {first['msg']}") from exc
+    except (ValidationError, SettingsError) as exc:
+        raise BadInput(f"config {chosen or '(environment)'}: {_first_error(exc)}") from exc
+
+
+def _first_error(exc: ValidationError | SettingsError) -> str:
+    if isinstance(exc, SettingsError):
+        return str(exc)
+    first = exc.errors()[0]
+    return ".".join(str(p) for p in first["loc"]) + f": {first['msg']}"

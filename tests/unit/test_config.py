@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 from intake.config import Settings, load_settings
 from intake.errors import BadInput
@@ -50,3 +52,77 @@ def test_bad_config_names_the_key(tmp_path: Path) -> None:
     config.write_text("[relay\n")
     with pytest.raises(BadInput, match="not valid TOML"):
         load_settings(config, environ={})
+
+
+def _scalar_key(model: type[BaseModel]) -> tuple[str, type]:
+    """The first plain str/int/float key of a section, to override from the environment."""
+    for key, field in model.model_fields.items():
+        if field.annotation in (str, int, float):
+            return key, field.annotation
+    for key, field in model.model_fields.items():
+        if field.annotation == list[str]:
+            return key, list
+    raise AssertionError(f"{model.__name__} has no scalar key")
+
+
+def _section_model(section: str) -> type[BaseModel]:
+    annotation = Settings.model_fields[section].annotation
+    candidates = [annotation, *getattr(annotation, "__args__", ())]
+    for candidate in candidates:
+        inner = [candidate, *getattr(candidate, "__args__", ())]
+        for option in inner:
+            if isinstance(option, type) and issubclass(option, BaseModel):
+                return option
+    raise AssertionError(section)
+
+
+@pytest.mark.parametrize("section", sorted(Settings.model_fields))
+def test_environment_overrides_the_file_in_every_section(section: str, tmp_path: Path) -> None:
+    model = _section_model(section)
+    key, kind = _scalar_key(model)
+    file_value, env_value = {
+        str: ("fromfile", "fromenv"),
+        int: (7, 9),
+        float: (0.25, 0.5),
+        list: (["a@file.example"], ["b@env.example"]),
+    }[kind]
+    config = tmp_path / "intake.toml"
+    table = f"[[{section}]]" if section == "imap" else f"[{section}]"
+    config.write_text(f"{table}\n{key} = {file_value!r}\n".replace("'", '"'))
+    variable = (
+        f"INTAKE_{section.upper()}__0__{key.upper()}"
+        if section == "imap"
+        else (f"INTAKE_{section.upper()}__{key.upper()}")
+    )
+    from_file = load_settings(config, environ={})
+    from_env = load_settings(
+        config, environ={variable: json.dumps(env_value) if kind is list else str(env_value)}
+    )
+    read = (
+        (lambda s: getattr(getattr(s, section)[0], key))
+        if section == "imap"
+        else (lambda s: getattr(getattr(s, section), key))
+    )
+    assert read(from_file) == file_value
+    assert read(from_env) == env_value
+
+
+def test_list_sections_and_list_values_come_from_the_environment(tmp_path: Path) -> None:
+    config = tmp_path / "intake.toml"
+    config.write_text('[[imap]]\nname = "a"\nhost = "one"\n[[imap]]\nname = "b"\nhost = "two"\n')
+    settings = load_settings(
+        config,
+        environ={
+            "INTAKE_IMAP__1__PORT": "1143",
+            "INTAKE_ESCALATION__NOTIFY": '["oncall@vendor.example", "lead@vendor.example"]',
+        },
+    )
+    assert [(m.name, m.host, m.port) for m in settings.imap] == [("a", "one", 993), ("b", "two", 1143)]
+    assert settings.escalation.notify == ["oncall@vendor.example", "lead@vendor.example"]
+    whole = load_settings(None, environ={"INTAKE_IMAP": '[{"name": "env", "host": "imap.example"}]'})
+    assert [(m.name, m.host) for m in whole.imap] == [("env", "imap.example")]
+
+
+def test_a_bad_environment_value_names_the_key(tmp_path: Path) -> None:
+    with pytest.raises(BadInput, match=r"relay\.port"):
+        load_settings(None, environ={"INTAKE_RELAY__PORT": "not-a-port"})
