@@ -46,6 +46,7 @@ from intake.ingest_files import parse_one
 from intake.pipeline import Item, ingest
 from intake.runtime import Runtime
 from intake.store.orm import MailboxState
+from intake.store.session import unavailable_is_transient
 
 log = logging.getLogger(__name__)
 
@@ -283,8 +284,11 @@ def folder_lease(runtime: Runtime, mailbox: str, folder: str) -> Iterator[bool]:
 
 def sync_folder(client: IMAPClient, mailbox: ImapSettings, folder: str, runtime: Runtime,
                 stop: threading.Event | None = None) -> FolderSummary:
-    """One pass over one folder (unless another worker is reading it): every message above the stored UID."""
-    with folder_lease(runtime, mailbox.name, folder) as mine:
+    """One pass over one folder (unless another worker is reading it): every message above the stored UID.
+
+    A store that cannot be reached raises `Transient`: nothing of the pass was acknowledged.
+    """
+    with unavailable_is_transient(), folder_lease(runtime, mailbox.name, folder) as mine:
         if not mine:
             summary = FolderSummary(mailbox.name, folder, skipped="another worker is reading this folder")
             log.info("imap %s/%s: skipped, another worker is reading it", mailbox.name, folder)

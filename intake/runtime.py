@@ -17,7 +17,7 @@ from intake.errors import IntakeError
 from intake.pipeline.context import Deps
 from intake.pipeline.directory import Directory
 from intake.store.migrate import HEAD, current_revision
-from intake.store.session import make_engine, make_sessionmaker
+from intake.store.session import make_engine, make_sessionmaker, unavailable_is_transient
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +48,15 @@ class Runtime:
 
     @contextmanager
     def deps(self, *, classifier: bool = True) -> Iterator[Deps]:
+        """What the pipeline needs; a database that cannot be reached raises `Transient` here."""
         with self.sessions() as session:
+            with unavailable_is_transient():
+                directory = Directory.load(session)
             yield Deps(
                 session=session,
                 clock=self.clock,
                 settings=self.settings,
-                directory=Directory.load(session),
+                directory=directory,
                 classifier=load_classifier(self.settings) if classifier else None,
             )
 

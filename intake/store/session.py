@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from intake.errors import BadInput
+from intake.errors import BadInput, Transient
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -40,3 +43,16 @@ def make_engine(url: str) -> Engine:
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def unavailable_is_transient() -> Iterator[None]:
+    """Name a store that cannot be reached (refused, unreachable, locked) as `Transient`.
+
+    Every first touch of the database on a message's path runs inside this, so the
+    channels answer from their `Transient` branch (SMTP 451, IMAP leaves the mail unseen).
+    """
+    try:
+        yield
+    except (OperationalError, InterfaceError) as exc:
+        raise Transient(f"database unavailable: {exc.orig}") from exc
