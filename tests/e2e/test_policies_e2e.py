@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from intake.cli import main
+from intake.policies.loader import load_all
 from tests.conftest import MailBuilder
 
 
@@ -147,7 +148,11 @@ def test_resource_optimizer(cli: Cli) -> None:
     [ack] = cli.outbox()
     assert ack["template"] == "ack" and ack["recipient"] == "dana@acme.example"
     assert ack["subject"].startswith("[support-1] ") and ack["in_reply_to"] == "ro-1@acme.example"
-    assert ticket["severity"] in ack["body"].lower().replace("severity ", "s") or "Severity" in ack["body"]
+    # the acknowledgement names the level the ticket got and the first-response time it promises
+    policy = load_all()["resource-optimizer"]
+    assert f"Severity: {policy.level(ticket['severity']).label}\n" in ack["body"]
+    due = datetime.fromisoformat(ticket["first_response_due"]).astimezone(policy.calendar(None).timezone)
+    assert f"by {due.strftime('%a %d %b %Y %H:%M')}" in ack["body"]
 
     # the engineer asks for information: the dropped-ticket clock starts (reminder, close after 3 days)
     asked = datetime.fromisoformat("2026-11-16T09:00:00+00:00")

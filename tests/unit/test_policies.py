@@ -334,7 +334,7 @@ def test_functionize() -> None:
     contacts = p.plan().contacts
     assert contacts.roles == {"primary": 1, "backup": 2}
     assert contacts.total_limit() == 3 and contacts.must_notify_transfer
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match="role 'designated' is not used by this policy"):
         contacts.role_limit("designated")
     assert p.channels.supported == ["in_app"] and p.channels.fallback == ["email"]
     assert p.accepts_channel("email") and not p.accepts_channel("slack")
@@ -382,9 +382,9 @@ def test_helpers_reject_unknown_keys() -> None:
         p.level("s1")
     with pytest.raises(NotFound, match="no plan 'gold'"):
         p.plan("gold")
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match="unknown canonical severity 'severe'"):
         p.level_for_canonical("severe")
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match="unknown lifecycle status 'pending'"):
         p.status_label("pending")
 
 
