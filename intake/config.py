@@ -222,25 +222,29 @@ class _Environment(EnvSettingsSource):
         return {k.lower(): v for k, v in self._given.items() if k.upper() != "INTAKE_DATABASE_URL"}
 
 
+def _indexed(table: Any) -> bool:
+    return isinstance(table, dict) and bool(table) and all(k.isdigit() for k in table)
+
+
 def _merge(base: Any, override: Any) -> Any:
     """Environment over file, table by table; `INTAKE_IMAP__0__PORT` reaches the first mailbox.
 
     pydantic-settings hands a list section's indexed variables over as a table with
     digit keys, and replaces lists whole; this puts each index on the file's entry.
     """
-    if isinstance(override, dict) and isinstance(base, list) and all(k.isdigit() for k in override):
-        merged = [dict(entry) if isinstance(entry, dict) else entry for entry in base]
-        for index in sorted(override, key=int):
-            position = int(index)
-            while len(merged) <= position:
-                merged.append({})
-            merged[position] = _merge(merged[position], override[index])
-        return merged
+    if _indexed(override) and isinstance(base, list | None):
+        return _merge_entries(list(base or []), override)
     if isinstance(override, dict) and isinstance(base, dict):
         return {**base, **{k: _merge(base.get(k), v) for k, v in override.items()}}
-    if isinstance(override, dict) and base is None and override and all(k.isdigit() for k in override):
-        return _merge([], override)
     return override
+
+
+def _merge_entries(entries: list[Any], override: dict[str, Any]) -> list[Any]:
+    for index in sorted(override, key=int):
+        position = int(index)
+        entries.extend({} for _ in range(position + 1 - len(entries)))
+        entries[position] = _merge(entries[position], override[index])
+    return entries
 
 
 def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
