@@ -9,7 +9,7 @@ write "Out of office feature broken in 5.1" or "Undelivered mail piling up in ou
 queue" (issue 8, defect 8). A subject counts only in the exact form responders
 write ("Automatic reply: <their subject>", "Undeliverable: ...", in several
 languages) and only together with a sign that a machine answered something
-(In-Reply-To/References, Exchange's auto-response headers, a no-reply sender),
+(In-Reply-To/References, Exchange's X-Auto-Response-Suppress, a no-reply sender),
 the way Zammad trusts Zimbra's "OOF:" subject only from a Zimbra X-Mailer.
 
 A bounce (RFC 3464 report, null reverse path, MAILER-DAEMON) is dropped too, and
@@ -63,9 +63,8 @@ def _machine_signs(sender: str, headers: Mapping[str, str], replying: bool) -> s
     """What besides the subject says a machine answered (none of these decides alone)."""
     if replying:
         return "it answers a message (In-Reply-To/References)"
-    for name in ("x-auto-response-suppress", "x-ms-exchange-inbox-rules-loop"):
-        if name in headers:
-            return f"{name} present"
+    if "x-auto-response-suppress" in headers:
+        return "X-Auto-Response-Suppress present (Exchange marks its automatic replies so)"
     if _NO_REPLY_SENDER.match(sender):
         return f"sent from {sender}"
     return None
