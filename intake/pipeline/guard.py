@@ -73,7 +73,8 @@ def _machine_signs(sender: str, headers: Mapping[str, str], replying: bool) -> s
 def own_mail(ctx: Context) -> Stop | None:
     msg = ctx.inbound
     own = ctx.deps.settings.own_addresses()
-    if msg.sender in own:
+    local, _, domain = msg.sender.partition("@")
+    if msg.sender in own or f"{local.partition('+')[0]}@{domain}" in own:
         return Stop.dropped("guard.own-mail", f"sent by our own address {msg.sender}")
     if "x-intake-ticket" in msg.headers:
         return Stop.dropped("guard.own-mail", "carries our X-Intake-Ticket header")

@@ -17,10 +17,11 @@ import pytest
 from sqlalchemy import func, select, update
 
 from intake.ingest_files import parse_one
+from intake.models import InboundMessage
 from intake.orgs import add_contact, add_org
 from intake.pipeline import Outcome, ingest
 from intake.runtime import Runtime
-from intake.store.orm import Message, Outbox, Ticket, TriageDecision
+from intake.store.orm import Message, Organisation, Outbox, Ticket, TriageDecision
 from tests.conftest import MailBuilder
 
 AUTH = "mx.vendor.example; spf=pass smtp.mailfrom={d}; dkim=pass header.d={d}; dmarc=pass header.from={d}"
@@ -298,3 +299,51 @@ def test_another_organisations_contact_cannot_authorise_a_held_ticket(
     )
     assert (dana.disposition, dana.ticket_id) == ("followup", kim.ticket_id)
     assert ticket(world, kim.ticket_id).status == "acknowledged"
+
+
+def _slack(ts: str, user: str, channel: str, thread_ts: str | None = None) -> InboundMessage:
+    return InboundMessage(
+        channel="slack",
+        external_id=f"{channel}:{ts}",
+        sender=user,
+        text="the export fails again",
+        thread_ts=thread_ts,
+        headers={"slack-channel": channel},
+    )
+
+
+def test_a_slack_thread_reply_passes_the_same_check(world: Runtime) -> None:
+    with world.sessions() as session:
+        session.execute(update(Organisation).where(Organisation.name == "Acme").values(slack_channel="CACME"))
+        session.execute(
+            update(Organisation).where(Organisation.name == "Globex").values(slack_channel="CGLOBEX")
+        )
+        session.commit()
+    with world.deps(classifier=False) as deps:
+        [root] = ingest([_slack("111.1", "UDANA", "CACME")], deps)
+    with world.deps(classifier=False) as deps:
+        same, other, unmapped = ingest(
+            [
+                _slack("111.2", "UKIM", "CACME", thread_ts="111.1"),
+                _slack("111.3", "UHANK", "CGLOBEX", thread_ts="111.1"),
+                _slack("111.4", "UEVE", "CSTRANGER", thread_ts="111.1"),
+            ],
+            deps,
+        )
+    assert (same.disposition, same.ticket_id) == ("followup", root.ticket_id)
+    for outcome in (other, unmapped):
+        assert outcome.disposition == "ticket" and outcome.ticket_id != root.ticket_id
+        assert "thread_ts 111.1 names ticket" in outcome.reason
+        assert ticket(world, outcome.ticket_id).status == "pending_authorisation"
+
+
+def test_a_contact_on_a_freemail_address_is_of_her_organisation(
+    world: Runtime, make_mail: MailBuilder
+) -> None:
+    with world.sessions() as session:
+        add_contact(session, world.clock, "Acme", "acme.ops@freemail.example", "Ops", "designated")
+        session.commit()
+    [ops] = run(world, [signed(make_mail, "acme.ops@freemail.example", headers={"In-Reply-To": ROOT})])
+    assert (ops.disposition, ops.ticket_id) == ("followup", 1)
+    [eve] = run(world, [signed(make_mail, "eve@freemail.example", headers={"In-Reply-To": ROOT})])
+    assert_held_stranger(world, eve)

@@ -85,6 +85,7 @@ CASES = [
     # own mail -----------------------------------------------------------------------------
     Case("own-address", mail(sender="Support <support@vendor.example>"), "own_mail", "our own address"),
     Case("own-address-case", mail(sender="SUPPORT@Vendor.Example"), "own_mail", "our own address"),
+    Case("own-subaddress", mail(sender="support+bounces@vendor.example"), "own_mail", "our own address"),
     Case("own-ticket-header", mail(headers={"X-Intake-Ticket": "support-1"}), "own_mail", "X-Intake-Ticket"),
     Case("own-x-loop", mail(headers={"X-Loop": "support@vendor.example"}), "own_mail", "X-Loop"),
     Case("near-x-loop-other", mail(headers={"X-Loop": "helpdesk@acme.example"}), None),
