@@ -9,8 +9,9 @@ write "Out of office feature broken in 5.1" or "Undelivered mail piling up in ou
 queue" (issue 8, defect 8). A subject counts only in the exact form responders
 write ("Automatic reply: <their subject>", "Undeliverable: ...", in several
 languages) and only together with a sign that a machine answered something
-(In-Reply-To/References, Exchange's X-Auto-Response-Suppress, a no-reply sender),
-the way Zammad trusts Zimbra's "OOF:" subject only from a Zimbra X-Mailer.
+(In-Reply-To/References, our ticket reference, Exchange's X-Auto-Response-Suppress,
+a no-reply sender), the way Zammad trusts Zimbra's "OOF:" subject only from a
+Zimbra X-Mailer.
 
 A bounce (RFC 3464 report, null reverse path, MAILER-DAEMON) is dropped too, and
 believed (suppressing further mail) only by `intake.bounces.record_bounce`, when it
@@ -21,10 +22,11 @@ disposition and reason; it is never silently lost.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 from intake.bounces import bounce_path, bounce_subject, record_bounce
 from intake.pipeline.context import Context, Stop
+from intake.pipeline.thread import find_ticket_ref
 
 NAME = "guard"
 
@@ -59,10 +61,14 @@ def automatic_form(subject: str) -> bool:
     return bool(_AUTO_FORM.match(subject)) or bounce_subject(subject)
 
 
-def _machine_signs(sender: str, headers: Mapping[str, str], replying: bool) -> str | None:
+def _machine_signs(ctx: Context) -> str | None:
     """What besides the subject says a machine answered (none of these decides alone)."""
-    if replying:
+    msg = ctx.inbound
+    sender, headers = msg.sender, msg.headers
+    if msg.in_reply_to or msg.references:
         return "it answers a message (In-Reply-To/References)"
+    if find_ticket_ref(msg.subject, ctx.deps.settings.tickets.ref_prefix) is not None:
+        return "it repeats the subject of our own mail (a ticket reference)"
     if "x-auto-response-suppress" in headers:
         return "X-Auto-Response-Suppress present (Exchange marks its automatic replies so)"
     if _NO_REPLY_SENDER.match(sender):
@@ -146,7 +152,7 @@ def automatic_subject(ctx: Context) -> Stop | None:
     msg = ctx.inbound
     if not automatic_form(msg.subject):
         return None
-    sign = _machine_signs(msg.sender, msg.headers, bool(msg.in_reply_to or msg.references))
+    sign = _machine_signs(ctx)
     if sign is None:
         return None
     return Stop.dropped("guard.auto-reply", f"subject {msg.subject[:80]!r} is a responder's, and {sign}")

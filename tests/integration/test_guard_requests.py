@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from intake.ingest_files import parse_one
 from intake.orgs import add_contact, add_org
@@ -87,3 +87,18 @@ def test_an_auto_reply_to_our_acknowledgement_is_kept_dropped(
         kept = session.scalars(select(Message).where(Message.disposition == "dropped")).one()
         assert kept.subject == subject and kept.ticket_id is None and kept.raw
         assert len(session.scalars(select(Ticket)).all()) == 1
+
+
+def test_an_auto_reply_to_our_closing_notice_does_not_reopen(acme: Runtime, make_mail: MailBuilder) -> None:
+    """No In-Reply-To, no RFC 3834 header: the responder's form quoting our reference is enough."""
+    [first] = run(acme, [make_mail(headers={"Authentication-Results": AUTH})])
+    with acme.sessions() as session:
+        session.execute(
+            update(Ticket).values(status="closed", closed_at=acme.clock.now(), close_reason="resolved")
+        )
+        session.commit()
+    subject = f"Automatic reply: [support-{first.ticket_id}] Your request is closed"
+    [outcome] = run(acme, [make_mail(subject=subject, headers={"Authentication-Results": AUTH})])
+    assert outcome.disposition == "dropped" and "ticket reference" in outcome.reason
+    with acme.sessions() as session:
+        assert session.scalars(select(Ticket.status)).one() == "closed"

@@ -239,6 +239,13 @@ CASES = [
         "x-auto-response-suppress",
     ),
     Case(
+        "subject-with-our-ref",
+        mail(subject="Automatic reply: [support-1] Export fails"),
+        "automatic_subject",
+        "ticket reference",
+    ),
+    Case("near-subject-ref-request", mail(subject="[support-1] Out of office feature broken"), None),
+    Case(
         "subject-from-noreply",
         mail(sender="noreply@acme.example", subject="Auto: Export"),
         "automatic_subject",
