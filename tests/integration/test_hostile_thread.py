@@ -1,4 +1,4 @@
-"""tests/hostile/thread/ through the ingest pipeline on SQLite and PostgreSQL, in the suite's seeded world.
+"""tests/hostile/thread/ through ingest and the bot's SMTP server, on SQLite and PostgreSQL.
 
 The shared runner (tests/integration/test_hostile_suite.py) sends these files
 through every channel; this test checks the area's manifest on its own, one file
@@ -7,19 +7,24 @@ per batch, so a wrong expectation shows up here first.
 
 from __future__ import annotations
 
+import smtplib
 import tomllib
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from intake.config import SmtpServerSettings
 from intake.ingest_files import parse_one
+from intake.models import InboundMessage
 from intake.orgs import add_contact, add_org
 from intake.pipeline import ingest
 from intake.runtime import Runtime
-from intake.store.orm import Ticket
+from intake.store.orm import Message, Ticket, TriageDecision
 from tests.conftest import MailBuilder
+from tests.servers.smtp import intake_smtp
 
 HERE = Path(__file__).resolve().parents[1] / "hostile" / "thread"
 EXPECTED: dict[str, Any] = tomllib.loads((HERE / "expected.toml").read_text())
@@ -69,3 +74,41 @@ def test_hostile_thread_file(world: Runtime, name: str) -> None:
         with world.sessions() as session:
             ticket = session.scalars(select(Ticket).where(Ticket.id == outcome.ticket_id)).one()
             assert ticket.contact_status == want["contact_status"]
+
+
+def _envelope_sender(raw: bytes) -> str:
+    """What a sending server would give as MAIL FROM: <> for a report, else the From address."""
+    head = raw.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")
+    if "MAILER-DAEMON" in head or "multipart/report" in head:
+        return ""
+    item = parse_one(raw, "envelope", datetime.now(UTC))
+    return item.sender if isinstance(item, InboundMessage) else ""
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_hostile_thread_file_over_smtp(world: Runtime, name: str) -> None:
+    """The same files through the bot's own SMTP server (smtplib over a socket), checked in the store."""
+    want = dict(EXPECTED[name])
+    want.update(want.pop("smtp", {}))
+    raw = (HERE / f"{name}.eml").read_bytes()
+    section = SmtpServerSettings.model_validate(
+        {"host": "127.0.0.1", "port": 0, "accept": ["support@vendor.example"]}
+    )
+    settings = world.settings.model_copy(update={"smtp_server": section})
+    runtime = Runtime(settings, world.engine, world.sessions, world.clock)
+    with (
+        intake_smtp(settings, runtime) as server,
+        smtplib.SMTP("127.0.0.1", server.port, timeout=30) as client,
+    ):
+        client.sendmail(_envelope_sender(raw), ["support@vendor.example"], raw)
+    message_id = raw.split(b"Message-ID: <", 1)[1].split(b">", 1)[0].decode()
+    with world.sessions() as session:
+        stored = session.scalars(select(Message).where(Message.external_id == message_id)).one()
+        assert stored.disposition == want["outcome"], (stored.disposition, stored.ticket_id)
+        if want["outcome"] == "followup":
+            assert stored.ticket_id == 1
+        if want["outcome"] == "ticket":
+            assert stored.ticket_id not in (None, 1)
+        decision = session.scalars(select(TriageDecision).where(TriageDecision.message_id == stored.id)).one()
+        reasons = " | ".join(h["reason"] for h in decision.hits)
+        assert want.get("reason", "") in reasons, reasons
