@@ -164,6 +164,8 @@ def test_a_stranger_answering_our_own_outgoing_mail_opens_a_held_ticket(
         "Hank <hank@globex.example>",  # another organisation's designated contact
         "mallory@acme.example.evil.example",
         "dana@acme-example.com",
+        "dana@\u0430cme.example",  # a Cyrillic a
+        "Dana <dana@acme.example.>",
     ],
 )
 def test_display_name_tricks_and_other_organisations_are_strangers(
