@@ -10,8 +10,9 @@ queue" (issue 8, defect 8). A subject counts only in the exact form responders
 write ("Automatic reply: <their subject>", "Undeliverable: ...", in several
 languages) and only together with a sign that a machine answered something
 (In-Reply-To/References, our ticket reference, Exchange's X-Auto-Response-Suppress,
-a no-reply sender), the way Zammad trusts Zimbra's "OOF:" subject only from a
-Zimbra X-Mailer.
+a no-reply sender), the way Zammad's OutOfOfficeCheck counts Gmail's "vacation"
+subject only with Auto-Submitted, and Exchange's X-Auto-Response-Suppress only with
+X-MS-Exchange-Inbox-Rules-Loop.
 
 A bounce (RFC 3464 report, null reverse path, MAILER-DAEMON) is dropped too, and
 believed (suppressing further mail) only by `intake.bounces.record_bounce`, when it
