@@ -5,8 +5,15 @@ report-type=delivery-status) names each recipient with an Action and a Status,
 and returns the original message (message/rfc822) or only its headers
 (text/rfc822-headers). We look for our Message-ID there, then in the bounce's
 In-Reply-To/References, then in any "Message-ID:" line of the text (non-standard
-bounces quote the original inline). Only a bounce of mail we really sent
-counts: a forged DSN cannot silence an address we never wrote to.
+bounces quote the original inline).
+
+A bounce is believed only when both hold (issue 8, defect 5):
+- it comes from a bounce path (`bounce_path`): a report content type, a null
+  reverse path (RFC 5321 4.5.5), MAILER-DAEMON, or postmaster with a bounce's marks;
+- it returns one of our Message-IDs, of mail we actually sent. The outbox sends
+  from one fixed envelope sender (no VERP), so the Message-ID, with its random
+  part only the recipient's server ever saw, is the proof. Naming a ticket and a
+  Final-Recipient proves nothing: anyone can write that.
 
 A permanent failure (`Action: failed`) suppresses automatic mail to the
 address we sent to for `[outbox] bounce_suppress` seconds; a delay notice
@@ -20,10 +27,12 @@ import email
 import email.policy
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.message import Message
 from email.parser import HeaderParser
+from email.utils import getaddresses
 
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
@@ -36,7 +45,61 @@ log = logging.getLogger(__name__)
 
 _MSGID_LINE = re.compile(rb"^\s*message-id:\s*<([^<>\s]{1,500})>", re.I | re.M)
 _ANGLED = re.compile(r"<([^<>\s]{1,500})>")
-_TICKET = re.compile(r"^\s*([A-Za-z][A-Za-z0-9]{0,15})-(\d{1,12})\s*$")
+_REPORT_TYPES = re.compile(
+    r"report-type\s*=\s*\"?(delivery-status|disposition-notification|feedback-report)", re.I
+)
+_DAEMON = re.compile(r"^(mailer-daemon|mail-daemon|mailerdaemon|bounces?)@", re.I)
+_POSTMASTER = re.compile(r"^postmaster@", re.I)
+_BOUNCE_PREFIXES = (
+    r"undeliverable|undelivered|unzustellbar|nicht zustellbar|non remis|onbestelbaar|"
+    r"no se puede entregar|non recapitabile|n[ãa]o [ée] poss[íi]vel entregar|olevererbart|"
+    r"returned mail|mail delivery failed|delivery failure|delivery has failed"
+)
+_BOUNCE_SUBJECT = re.compile(
+    rf"^\s*(?:(?:{_BOUNCE_PREFIXES})\s*[:：]\s*\S|"
+    r"undelivered mail returned to sender\s*$|"
+    r"delivery status notification \((?:failure|delay)\)\s*$|"
+    r"failure notice\s*$|"
+    r"mail system error - returned mail\s*$|"
+    r"message not delivered\s*$|"
+    r"delivery notification: delivery has failed\s*$)",
+    re.I,
+)
+
+
+def bounce_subject(subject: str) -> bool:
+    """The exact subject a bounce carries ("Undeliverable: ...", "failure notice"), in several languages."""
+    return bool(_BOUNCE_SUBJECT.match(subject))
+
+
+def bounce_path(sender: str, headers: Mapping[str, str], subject: str) -> str | None:
+    """Why this message comes the way delivery reports come, or None.
+
+    `headers` maps lower-cased names to values, repeated ones joined by newlines;
+    of Return-Path only the topmost counts, the one the final delivery server
+    (our SMTP server, or the MTA before Dovecot) wrote from the envelope.
+    """
+    content_type = headers.get("content-type", "")
+    if content_type.lower().lstrip().startswith("multipart/report"):
+        kind = _REPORT_TYPES.search(content_type)
+        if kind:
+            return f"multipart/report; report-type={kind.group(1).lower()}"
+    return_path = headers.get("return-path", "").split("\n", 1)[0].strip()
+    if return_path in {"<>", "<<>>"}:
+        return "null Return-Path (RFC 5321 notification)"
+    if _DAEMON.match(sender):
+        return f"sent by {sender}"
+    if _POSTMASTER.match(sender):
+        # A person may write from postmaster@ ("Undelivered mail piling up in our queue");
+        # a bounce from there carries a bounce's marks as well.
+        auto = headers.get("auto-submitted", "").strip().lower()
+        if (
+            "x-failed-recipients" in headers
+            or (auto and not auto.startswith("no"))
+            or bounce_subject(subject)
+        ):
+            return f"sent by {sender} with a bounce's headers or subject"
+    return None
 
 
 @dataclass
@@ -44,7 +107,6 @@ class Report:
     """What a bounce says, before it is matched to our mail."""
 
     message_ids: list[str] = field(default_factory=list)
-    ticket_ref: str | None = None
     failed: list[tuple[str, str, str]] = field(default_factory=list)  # (recipient, status, diagnostic)
     delayed_only: bool = False
 
@@ -115,8 +177,6 @@ def read_report(raw: bytes) -> Report:
         returned = _returned_headers(part)
         if returned is not None:
             report.message_ids.extend(_ids(returned.get("Message-ID")))
-            ticket = str(returned.get("X-Intake-Ticket", "")).strip()
-            report.ticket_ref = report.ticket_ref or ticket or None
     report.delayed_only = saw_delayed and not report.failed
     # non-DSN bounces: the header of the bounce, then any quoted Message-ID line
     report.message_ids.extend(_ids(msg.get("In-Reply-To")))
@@ -130,48 +190,58 @@ def read_report(raw: bytes) -> Report:
     return report
 
 
-def _match(session: Session, report: Report, prefix: str) -> Outbox | None:
-    """Our outgoing row the bounce is about: by Message-ID, else by ticket header and recipient."""
-    if report.message_ids:
-        rows = {
-            r.message_id.strip("<>"): r
-            for r in session.scalars(
-                select(Outbox).where(
-                    or_(
-                        Outbox.message_id.in_(report.message_ids),
-                        Outbox.message_id.in_([f"<{m}>" for m in report.message_ids]),
-                    )
-                )
+def _match(session: Session, report: Report) -> Outbox | None:
+    """Our outgoing row the bounce returns, by Message-ID; only mail that was really sent."""
+    if not report.message_ids:
+        return None
+    rows = {
+        r.message_id.strip("<>"): r
+        for r in session.scalars(
+            select(Outbox).where(
+                or_(
+                    Outbox.message_id.in_(report.message_ids),
+                    Outbox.message_id.in_([f"<{m}>" for m in report.message_ids]),
+                ),
+                Outbox.sent_at.is_not(None),
             )
-        }
-        for message_id in report.message_ids:
-            if message_id in rows:
-                return rows[message_id]
-    found = _TICKET.match(report.ticket_ref or "")
-    if found and found.group(1).lower() == prefix.lower() and report.failed:
-        recipients = [r for r, _, _ in report.failed]
-        return session.scalars(
-            select(Outbox)
-            .where(Outbox.ticket_id == int(found.group(2)), Outbox.recipient.in_(recipients))
-            .order_by(Outbox.id.desc())
-        ).first()
+        )
+    }
+    for message_id in report.message_ids:
+        if message_id in rows:
+            return rows[message_id]
     return None
+
+
+def _path_of(raw: bytes) -> str | None:
+    head = HeaderParser(policy=email.policy.compat32).parsestr(raw[:65536].decode("utf-8", "replace"))
+    senders = getaddresses([str(v) for v in head.get_all("From") or []])
+    sender = senders[0][1].lower() if len(senders) == 1 else ""
+    headers: dict[str, str] = {}
+    for name, value in head.items():
+        key = name.lower()
+        headers[key] = f"{headers[key]}\n{value}" if key in headers else str(value)
+    return bounce_path(sender, headers, " ".join(str(head.get("Subject", "")).split()))
 
 
 def record_bounce(raw_bytes: bytes, session: Session, clock: Clock, settings: Settings) -> Bounce | None:
     """Match a bounce to our mail and suppress automatic mail to the failed address.
 
-    Returns what was recorded, or None when the message is no bounce of our
-    mail or reports only a delay. Writes in the caller's transaction (no commit).
+    Returns what was recorded, or None when the message comes from no bounce
+    path, returns none of our sent mail, or reports only a delay. Writes in the
+    caller's transaction (no commit).
     """
+    path = _path_of(raw_bytes)
+    if path is None:
+        log.info("a bounce-like message not from a bounce path; not believed")
+        return None
     report = read_report(raw_bytes)
     if report.delayed_only:
         return None
-    row = _match(session, report, settings.tickets.ref_prefix)
+    row = _match(session, report)
     if row is None:
         if report.failed:
             failed = ", ".join(r for r, _, _ in report.failed)
-            log.info("bounce for %s matches no mail we sent; ignored", failed)
+            log.info("bounce for %s returns no mail we sent; not believed", failed)
         return None
     address = row.recipient.lower()
     status, diagnostic = "", ""

@@ -82,9 +82,6 @@ class TicketView:
     row: dict[str, Any] | None = None
     changes: dict[str, Any] = field(default_factory=dict)
 
-    def requester_domain(self) -> str:
-        return self.requester.rpartition("@")[2]
-
 
 @dataclass
 class Triage:

@@ -30,6 +30,7 @@ from intake import lifecycle
 from intake.compose import clean_subject, escalation_variables, outbox_row
 from intake.pipeline.classify import policy_name
 from intake.pipeline.context import Context, Stop, TicketView
+from intake.pipeline.thread import HOLD_KEY
 from intake.policies.loader import load_all
 from intake.policies.schema import Policy
 from intake.policies.stated import detect_environment, map_stated, parse_stated_severity
@@ -288,6 +289,13 @@ def _new(ctx: Context) -> Stop | None:
     name = _name(msg.display_name, msg.sender)
     org = ctx.org
 
+    held = ctx.extra.get(HOLD_KEY)
+    if held:
+        # A stranger's message naming someone else's ticket: kept as its own ticket for a
+        # person to look at. No mail goes out: its sender chose what it quotes and whom.
+        _transition(ctx, ticket, "pending_authorisation", f"held: {held}")
+        return None
+
     channel = _channel_of(ctx, policy)
     if not policy.accepts_channel(channel) and policy.channels.unsupported.action != "accept":
         _redirect(ctx, policy)
@@ -371,21 +379,40 @@ def _new(ctx: Context) -> Stop | None:
     return None
 
 
+def may_act(ctx: Context, policy: Policy, ticket: TicketView) -> bool:
+    """May this sender reopen, escalate or authorise the ticket under its policy?
+
+    Where only designated contacts may submit (every bundled policy), only a
+    designated contact of the ticket's own organisation may; the contact step has
+    already refused that status to a From that failed authentication. Elsewhere
+    anyone on the requester's side may.
+    """
+    msg = ctx.inbound
+    if policy.plan(ticket.plan).contacts.only_designated_may_submit:
+        return (
+            ctx.contact_status == "designated"
+            and ticket.org_id is not None
+            and ctx.org is not None
+            and ctx.org.id == ticket.org_id
+        )
+    return msg.sender == ticket.requester or (
+        ticket.org_id is not None and ctx.org is not None and ctx.org.id == ticket.org_id
+    )
+
+
 def _followup(ctx: Context, ticket: TicketView) -> Stop | None:
     policy = load_all()[ticket.policy]
     msg = ctx.inbound
     now = ctx.now
     ctx.disposition = "followup"
     _set(ticket, updated_at=now)
-    from_requester_side = (
-        msg.sender == ticket.requester
-        or ctx.contact_status == "designated"
-        or (ctx.org is not None and ctx.org.id == ticket.org_id)
-        or msg.sender.rpartition("@")[2] == ticket.requester_domain()
+    from_requester_side = msg.sender == ticket.requester or (
+        ticket.org_id is not None and ctx.org is not None and ctx.org.id == ticket.org_id
     )
+    entitled = may_act(ctx, policy, ticket)
 
     if ticket.status == "pending_authorisation":
-        if ctx.contact_status == "designated" and msg.sender != ticket.requester:
+        if ctx.contact_status == "designated" and entitled and msg.sender != ticket.requester:
             ctx.hit("decide.authorised", f"{msg.sender} authorised the request")
             _acknowledge(ctx, policy, ticket, ticket.requester, ticket.requester.partition("@")[0])
         else:
@@ -436,7 +463,17 @@ def _followup(ctx: Context, ticket: TicketView) -> Stop | None:
         )
         return None
 
-    if ticket.status in ("closed", "resolved") and from_requester_side:
+    if ticket.status in ("closed", "resolved") and not entitled:
+        # Only someone who may open a ticket may reopen one; the message itself becomes a
+        # new request under the usual rules (held when its sender is not designated).
+        ctx.hit(
+            "decide.reopen-refused",
+            f"{msg.sender} may not reopen ticket {ticket.id} under {policy.name}: a new request",
+        )
+        ctx.ticket = None
+        return _new_from_followup(ctx)
+
+    if ticket.status in ("closed", "resolved"):
         rule = policy.reopen
         closed_at = ticket.closed_at or now
         deadline = rule.within.due(closed_at, policy.calendar(ticket.plan)) if rule.within else None
@@ -458,12 +495,20 @@ def _followup(ctx: Context, ticket: TicketView) -> Stop | None:
         return None
 
     escalation = policy.escalation.customer
-    if (
+    asks = escalation is not None and any(
+        k in f"{msg.subject}\n{msg.text[:500]}".lower() for k in escalation.keywords
+    )
+    if asks and not entitled:
+        ctx.hit(
+            "decide.escalation-refused",
+            f"{msg.sender} asked to escalate but may not under {policy.name}: kept as a follow-up",
+        )
+    elif (
         escalation is not None
         and "customer_request" in policy.escalation.escalate_on
         and lifecycle.is_open(ticket.status)
         and ticket.status != "escalated"
-        and any(k in f"{msg.subject}\n{msg.text[:500]}".lower() for k in escalation.keywords)
+        and asks
         and (
             not escalation.subject_must_contain_case_ref
             or f"[{ctx.deps.settings.tickets.ref_prefix}-{ticket.id}]".lower() in msg.subject.lower()

@@ -1,33 +1,46 @@
 """Thread: attach a reply to its ticket, or mark the message as opening a new one.
 
-Three hints, strongest first:
+Four hints, strongest first, and the first that names a ticket decides:
 1. a Slack thread_ts of a ticket's thread;
 2. In-Reply-To, then References newest first, matched against the Message-IDs of
    messages we stored and of the mail we sent ourselves;
-3. a ticket reference in the subject, e.g. "[support-42]". A subject is easy to
-   forge or to copy into an unrelated mail, so the reference is accepted only from
-   someone of the ticket's organisation (or, for a ticket without one, from the
-   requester's own mail domain), and never from a From that failed authentication.
+3. a ticket reference in the subject, e.g. "[support-42]".
+
+Every hint is something the sender chose: a Message-ID travels with every copy
+of a thread (forwards, CCs, list archives), a subject reference is easy to copy.
+So whichever hint found the ticket, the sender must also belong to it (issue 8,
+defect 4): someone of the ticket's organisation, or, for a ticket without one,
+the requester's own address (not "the same mail domain": freemail.example is
+shared by strangers). Anyone else's message opens a new ticket that is held for
+a person, with the reason recorded; nothing of it is lost. The designated-contact
+checks for what a follow-up may *do* (reopen, escalate, authorise) are decide's,
+which runs after the contact step.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 from sqlalchemy import select
 
 from intake.pipeline.contact import authentication_failed
 from intake.pipeline.context import Context, Deps, Stop, TicketView
+from intake.pipeline.directory import Directory, OrgView
 from intake.store.orm import Ticket
 
 NAME = "thread"
 
+HOLD_KEY = "thread.hold"
+"""ctx.extra key: why the message was refused from the ticket it named; decide holds the new ticket."""
+
 
 @lru_cache(maxsize=8)
 def ref_pattern(prefix: str) -> re.Pattern[str]:
-    return re.compile(rf"\[{re.escape(prefix)}-(\d{{1,12}})\]", re.I)
+    """`[support-42]`; a bare `support-42` is prose (a customer citing another case), not a thread."""
+    return re.compile(rf"\[\s*{re.escape(prefix)}-(\d{{1,12}})\s*\]", re.I)
 
 
 def find_ticket_ref(subject: str, prefix: str) -> int | None:
@@ -60,42 +73,85 @@ def prepare(ctxs: Sequence[Context], deps: Deps) -> None:
             batch.ticket_by_message_id[f"slack-thread:{row.slack_thread_ts}"] = batch.tickets_by_id[row.id]
 
 
-def _same_organisation(ctx: Context, ticket: TicketView) -> bool:
-    sender = ctx.inbound.sender
-    directory = ctx.deps.directory
-    trusted = [t.lower() for t in ctx.deps.settings.guard.trusted_authserv_ids]
-    if authentication_failed(ctx.inbound.headers.get("authentication-results", ""), trusted):
-        return False
-    if ticket.org_id is not None:
-        org = directory.org_for_address(sender)
-        return org is not None and org.id == ticket.org_id
-    return sender == ticket.requester or sender.rpartition("@")[2] == ticket.requester_domain()
+@dataclass(frozen=True)
+class Candidate:
+    """The ticket a message names, and which hint named it."""
+
+    ticket: TicketView
+    step: str
+    via: str
 
 
-def run(ctx: Context) -> Stop | None:
+def refusal(
+    sender: str, sender_org: OrgView | None, ticket: TicketView, auth_failure: str | None
+) -> str | None:
+    """Why this sender may not add to this ticket, or None when she may.
+
+    The one membership check for every way of joining a ticket (mail hints now,
+    a Slack thread later: the Slack adapter passes the organisation of the channel
+    and the Slack user id as sender). `auth_failure` is the reason the sender's
+    identity failed authentication, if it did: a forged From belongs to no one.
+    """
+    if auth_failure:
+        return f"From {sender} failed authentication ({auth_failure})"
+    if ticket.org_id is None:
+        if sender.casefold() == ticket.requester.casefold():
+            return None
+        return f"{sender} is not the requester of a ticket without an organisation"
+    if sender_org is None:
+        return f"{sender} belongs to no known organisation"
+    if sender_org.id != ticket.org_id:
+        return f"{sender} is of {sender_org.name}, not of the ticket's organisation"
+    return None
+
+
+def _sender_org(ctx: Context, directory: Directory) -> OrgView | None:
+    msg = ctx.inbound
+    if msg.channel == "slack" and msg.headers.get("slack-channel"):
+        return directory.by_slack_channel.get(msg.headers["slack-channel"])
+    return directory.org_for_address(msg.sender)
+
+
+def _candidate(ctx: Context) -> Candidate | None:
     msg = ctx.inbound
     batch = ctx.batch
     if msg.thread_ts:
         found = batch.ticket_by_message_id.get(f"slack-thread:{msg.thread_ts}")
         if found is not None:
-            ctx.ticket = found
-            ctx.hit("thread.slack-thread", f"thread_ts {msg.thread_ts}")
-            return None
+            return Candidate(found, "thread.slack-thread", f"thread_ts {msg.thread_ts}")
+    in_reply_to = msg.in_reply_to
     for hint in _hints(ctx):
         found = batch.ticket_by_message_id.get(hint)
         if found is not None:
-            ctx.ticket = found
-            ctx.hit("thread.in-reply-to", f"<{hint}> belongs to ticket {found.id or 'opened in this batch'}")
-            return None
+            header = "In-Reply-To" if hint == in_reply_to else "References"
+            return Candidate(found, "thread.in-reply-to", f"{header} <{hint}>")
     ref = find_ticket_ref(msg.subject, ctx.deps.settings.tickets.ref_prefix)
     if ref is not None:
         ticket = batch.tickets_by_id.get(ref)
-        if ticket is None:
-            ctx.hit("thread.unknown-ref", f"subject names ticket {ref}, which does not exist")
-        elif _same_organisation(ctx, ticket):
-            ctx.ticket = ticket
-            ctx.hit("thread.subject-ref", f"subject names ticket {ref}")
-            return None
-        else:
-            ctx.hit("thread.ref-rejected", f"{msg.sender} is not of ticket {ref}'s organisation")
+        if ticket is not None:
+            return Candidate(ticket, "thread.subject-ref", f"subject names ticket {ref}")
+        ctx.hit("thread.unknown-ref", f"subject names ticket {ref}, which does not exist")
+    return None
+
+
+def run(ctx: Context) -> Stop | None:
+    found = _candidate(ctx)
+    if found is None:
+        return None
+    msg = ctx.inbound
+    trusted = [t.lower() for t in ctx.deps.settings.guard.trusted_authserv_ids]
+    failure = (
+        authentication_failed(msg.headers.get("authentication-results", ""), trusted)
+        if msg.channel == "email"
+        else None
+    )
+    why = refusal(msg.sender, _sender_org(ctx, ctx.deps.directory), found.ticket, failure)
+    label = found.ticket.id or "opened in this batch"
+    if why is None:
+        ctx.ticket = found.ticket
+        ctx.hit(found.step, f"{found.via} belongs to ticket {label}")
+        return None
+    reason = f"{found.via} names ticket {label}, but {why}: opened as a new held ticket"
+    ctx.hit("thread.stranger", reason)
+    ctx.extra[HOLD_KEY] = reason
     return None

@@ -105,7 +105,7 @@ def test_subject_reference_only_from_the_same_organisation(acme: Runtime, make_m
         decision = session.scalars(
             select(TriageDecision).where(TriageDecision.ticket_id == other.ticket_id)
         ).one()
-        assert any(h["step"] == "thread.ref-rejected" for h in decision.hits)
+        assert any(h["step"] == "thread.stranger" for h in decision.hits)
 
 
 def test_duplicates_by_message_id_and_by_content_hash(acme: Runtime, make_mail: MailBuilder) -> None:
