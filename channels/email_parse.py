@@ -123,7 +123,9 @@ def parse(
 
     Raises `BadInput` with a one-line reason for anything that cannot or must not
     be read (too large, too deep, too many parts, too many encoded words, too slow,
-    no headers, no single From address); never anything else.
+    no headers); never anything else. A message without exactly one From address
+    is returned with an empty `sender` and the reason in `identity_problem`
+    (channels/mail_identity.py).
 
     `trace` holds the trace fields a receiving server prepends (Return-Path,
     Received): they are part of the message, but `raw` alone must be a message,
@@ -170,8 +172,6 @@ def _parse(raw: bytes, received_at: datetime | None, raw_ref: str, limits: Limit
     deadline = time.monotonic() + limits.max_seconds
     block = _check_message(raw, limits)
     identity = sender_identity(block)
-    if isinstance(identity, str):
-        raise BadInput(f"no sender identity: {identity}")
     defects = list(block.defects)
     payload = raw[block.start :] if block.start else raw
     body = _read_body(payload, limits, defects, deadline)
@@ -558,7 +558,7 @@ def _header(node: _Node, name: str) -> str | None:
 def _build(
     raw: bytes,
     block: HeaderBlock,
-    identity: Identity,
+    identity: Identity | str,
     body: _Body,
     defects: list[str],
     limits: Limits,
@@ -587,8 +587,9 @@ def _build(
     return InboundMessage(
         channel="email",
         external_id=message_id,
-        sender=identity.address,
-        display_name=identity.name,
+        sender=identity.address if isinstance(identity, Identity) else "",
+        display_name=identity.name if isinstance(identity, Identity) else "",
+        identity_problem=identity if isinstance(identity, str) else None,
         to=_addresses(block, "to"),
         cc=_addresses(block, "cc"),
         subject=subject,

@@ -8,8 +8,10 @@ disagree about where the field ends), a bare LF in a CRLF message, a From
 longer than any real one. There is no fallback to Sender: or Reply-To: (RFC
 5322 section 3.6.2 lets anyone write those).
 
-What a refusal means is decided by the parser (channels/email_parse.py): the
-message is quarantined with the reason, so it is kept for a person, opens no
+A refusal is carried as `InboundMessage.identity_problem` with an empty
+`sender`; the pipeline's identity step (intake/pipeline/identity.py), right
+after the guard has dropped what is a bounce or an auto-reply anyway,
+quarantines the message with the reason: it is kept for a person, opens no
 ticket with a made-up requester and can never pass for a designated contact.
 """
 
@@ -81,7 +83,10 @@ def sender_identity(block: HeaderBlock) -> Identity | str:
 
 def _strict(value: str) -> Identity | str:
     """Anything but the two everyday forms goes through the stdlib's RFC 5322 address parser."""
-    header = email.policy.default.header_factory("from", value)
+    try:
+        header = email.policy.default.header_factory("from", value)
+    except (ValueError, IndexError, TypeError) as exc:  # the stdlib refuses some values outright
+        return f"unreadable From ({' '.join(str(exc).split())[:80]})"
     groups = header.groups
     if any(group.display_name is not None for group in groups):
         return "a group in From"

@@ -42,6 +42,11 @@ class InboundMessage(BaseModel):
     channel: Channel = "email"
     external_id: Line = Field(description="Message-ID without brackets, or Slack channel:ts")
     sender: Line = Field(description="lower-cased address (email) or Slack user id")
+    identity_problem: Line | None = Field(
+        default=None,
+        description="why there is no sender (email: not exactly one From address); "
+        "the pipeline quarantines such a message",
+    )
     display_name: Line = ""
     to: list[Line] = Field(default_factory=list)
     cc: list[Line] = Field(default_factory=list)

@@ -19,14 +19,14 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 
 from intake.errors import Transient
 from intake.models import InboundMessage
-from intake.pipeline import classify, contact, decide, dedup, guard, persist, thread
+from intake.pipeline import classify, contact, decide, dedup, guard, identity, persist, thread
 from intake.pipeline.batch import Batch
 from intake.pipeline.context import Context, Deps, Disposition, Hit, Stop
 from intake.storable import line, text
 
 log = logging.getLogger(__name__)
 
-STEPS: tuple[ModuleType, ...] = (guard, dedup, thread, contact, classify, decide, persist)
+STEPS: tuple[ModuleType, ...] = (guard, identity, dedup, thread, contact, classify, decide, persist)
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ def _stopped(ctx: Context, stop: Stop) -> Outcome:
         persist.stage_stopped(ctx)
     elif stop.disposition == "quarantined":
         # Set aside, never dropped: the raw message is kept with the step's reason.
-        reason = line(f"{stop.hit.step}: {stop.hit.reason}")
+        reason = line(stop.hit.reason)
         msg = ctx.inbound
         ctx.batch.quarantine(quarantine_row(_raw_of(msg), reason, msg.raw_ref, msg.channel, ctx.deps))
     log.info("%s %s: %s", ctx.inbound.external_id or "(no id)", stop.disposition, stop.hit.reason)

@@ -321,7 +321,7 @@ def envelope_sender(raw: bytes) -> str:
     if found:
         return found.group(1).decode(errors="replace")
     parsed = parse_one(raw, "probe", datetime(2026, 11, 16, tzinfo=UTC))
-    if isinstance(parsed, InboundMessage) and parsed.sender.isascii():
+    if isinstance(parsed, InboundMessage) and parsed.sender and parsed.sender.isascii():
         return parsed.sender
     return "sender@client.example"
 

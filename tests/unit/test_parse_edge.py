@@ -181,21 +181,21 @@ REFUSED = {
 @pytest.mark.parametrize(("field", "reason"), REFUSED.values(), ids=REFUSED.keys())
 def test_no_single_from_address_is_no_identity(field: str, reason: str) -> None:
     headers = [field, "Sender: dana@acme.example", "Reply-To: dana@acme.example", "Subject: s"]
-    with pytest.raises(BadInput, match=f"no sender identity: .*{reason}"):
-        parse(raw_mail(*headers))
+    msg = parse(raw_mail(*headers))
+    assert (msg.sender, msg.display_name) == ("", "")
+    assert msg.identity_problem is not None and reason in msg.identity_problem
 
 
 def test_two_from_fields_and_line_end_tricks_are_refused() -> None:
     two = b"From: dana@acme.example\nFrom: eve@evil.example\nSubject: s\n\nbody\n"
-    with pytest.raises(BadInput, match="2 From fields"):
-        parse(two)
+    assert parse(two).identity_problem == "2 From fields"
     # A bare LF in a CRLF message: one reader sees a second From line, another a folded one.
     bare_lf = b"From: dana@acme.example\n From: eve@evil.example\r\nSubject: s\r\n\r\nbody\r\n"
-    with pytest.raises(BadInput, match="a bare LF in From"):
-        parse(bare_lf)
+    assert parse(bare_lf).identity_problem == "a bare LF in From"
     mixed = b"From: Dana\r\n <dana@acme.example>\nSubject: s\n\nbody\n"
-    with pytest.raises(BadInput, match="mixed line ends in From"):
-        parse(mixed)
+    assert parse(mixed).identity_problem == "mixed line ends in From"
+    crash = b"From: A <a@x.example>, =?UTF-8? Q?=3D=0A?= <b@y.example>\n\nbody\n"
+    assert (parse(crash).identity_problem or "").startswith(("unreadable From", "2 addresses"))
 
 
 ACCEPTED = {
@@ -228,7 +228,7 @@ ACCEPTED = {
 @pytest.mark.parametrize(("field", "address", "name"), ACCEPTED.values(), ids=ACCEPTED.keys())
 def test_one_from_address_is_the_identity(field: str, address: str, name: str) -> None:
     msg = parse(raw_mail(field, "Subject: s"))
-    assert (msg.sender, msg.display_name) == (address, name)
+    assert (msg.sender, msg.display_name, msg.identity_problem) == (address, name, None)
 
 
 def test_quoted_local_parts_in_to_and_cc_stay_one_address() -> None:
