@@ -53,8 +53,8 @@ def sender_identity(block: HeaderBlock) -> Identity | str:
     values = [value for name, value in block.fields if name == "from"]
     if not values:
         return "no From field"
-    if len(values) > 1:
-        return f"{len(values)} From fields"
+    if len({" ".join(value.split()) for value in values}) > 1:
+        return f"{len(values)} From fields"  # the same From twice (an old client's bug) is still one
     raw = values[0]
     if len(raw) > MAX_FROM_CHARS:
         return f"From longer than {MAX_FROM_CHARS} characters"

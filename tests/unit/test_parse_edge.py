@@ -189,6 +189,8 @@ def test_no_single_from_address_is_no_identity(field: str, reason: str) -> None:
 def test_two_from_fields_and_line_end_tricks_are_refused() -> None:
     two = b"From: dana@acme.example\nFrom: eve@evil.example\nSubject: s\n\nbody\n"
     assert parse(two).identity_problem == "2 From fields"
+    same_twice = b"From: Dana <dana@acme.example>\nFrom: Dana  <dana@acme.example>\nSubject: s\n\nbody\n"
+    assert (parse(same_twice).sender, parse(same_twice).identity_problem) == ("dana@acme.example", None)
     # A bare LF in a CRLF message: one reader sees a second From line, another a folded one.
     bare_lf = b"From: dana@acme.example\n From: eve@evil.example\r\nSubject: s\r\n\r\nbody\r\n"
     assert parse(bare_lf).identity_problem == "a bare LF in From"
