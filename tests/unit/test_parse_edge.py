@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from channels.email_parse import parse
+from channels.email_parse import Limits, parse
 from channels.mail_headers import parse_addresses
 from intake.errors import BadInput
 from intake.models import Attachment, InboundMessage
@@ -351,3 +351,16 @@ def test_messages_without_message_id_hash_apart_unless_they_are_the_same_message
         b"Authentication-Results: mx.vendor.example; dmarc=pass\n" + variants[0],
     ]
     assert {parse(a).content_hash for a in again} == {hashes[0]}
+
+
+def test_parse_time_is_bounded_and_named() -> None:
+    raw = raw_mail(*ATTACHMENT, body=part('attachment; filename="a.txt"'))
+    with pytest.raises(BadInput, match="parsing took longer than 0 s"):
+        parse(raw, limits=Limits(max_seconds=0.0))
+    assert parse(raw).attachments  # the default bound leaves room for ordinary mail
+
+
+def test_a_raw_message_under_the_encoded_word_bound_in_its_body_parses() -> None:
+    """The '=?' count covers the whole message (MIME part headers too); a body rarely holds many."""
+    body = "see =?this?= " * 100 + "\n"
+    assert parse(raw_mail("Subject: s", body=body)).text.startswith("see")
