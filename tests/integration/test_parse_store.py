@@ -9,18 +9,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
 
 import pytest
 from sqlalchemy import select
 
+from intake.clock import FixedClock
 from intake.ingest_files import parse_one
 from intake.models import InboundMessage
 from intake.orgs import add_contact, add_org
+from intake.outbox import deliver_due
 from intake.pipeline import Item, Outcome, Rejected, ingest
 from intake.runtime import Runtime
 from intake.store.orm import Message, Outbox, Quarantine, Ticket, TriageDecision
 from tests.conftest import MailBuilder
+from tests.servers.smtp import Relay
+from tests.servers.stack import make_runtime
 
 
 @pytest.fixture
@@ -192,3 +197,52 @@ def test_a_reused_message_id_is_kept_with_the_reason_and_its_own_redelivery_abso
             select(TriageDecision).where(TriageDecision.message_id == rows[1].id)
         ).one()
         assert any(h["step"] == "dedup.reused-message-id" for h in decision.hits)
+
+
+@pytest.fixture
+def relay() -> Iterator[Relay]:
+    server = Relay().start()
+    yield server
+    server.stop()
+
+
+QUOTED = '"victim@x.example,eve"@stranger.example'
+
+
+@pytest.mark.parametrize(
+    ("sender", "subject", "recipient"),
+    [
+        (QUOTED, "Where is my invoice", QUOTED),
+        (f"Eve <{QUOTED}>", "Where is my invoice", QUOTED),
+        ('"<dana@acme.example>"@stranger.example', "Invoice", '"<dana@acme.example>"@stranger.example'),
+        ("Dana <dana@acme.example>", "Export\x00 fails\rBcc: eve@evil.example", "dana@acme.example"),
+        ("=?utf-7?q?+2AA-?= <dana@acme.example>", "=?utf-7?q?+2AA-?= x", "dana@acme.example"),
+    ],
+    ids=["quoted local part", "quoted local part, named", "quoted brackets", "NUL and CR", "surrogates"],
+)
+def test_the_acknowledgement_goes_to_the_one_stored_address_with_clean_headers(
+    db_url: str, clock: FixedClock, relay: Relay, sender: str, subject: str, recipient: str
+) -> None:
+    rt = make_runtime(db_url, clock, relay=relay.settings())
+    try:
+        with rt.sessions() as session:
+            add_org(session, clock, "Acme", "resource-optimizer", None, ["acme.example"])
+            add_contact(session, clock, "Acme", "dana@acme.example", "Dana Smith")
+            session.commit()
+        raw = (
+            f"From: {sender}\r\nTo: support@vendor.example\r\nSubject: {subject}\r\n"
+            "Message-ID: <q-1@stranger.example>\r\n\r\nPlease help.\r\n"
+        ).encode()
+        [outcome] = run(rt, [parsed(rt, raw)])
+        assert outcome.disposition == "ticket"
+        with rt.sessions() as session:
+            assert session.scalars(select(Message.sender)).one() == recipient
+            deliver_due(session, clock, rt.settings)
+        assert relay.received, "an acknowledgement or notice went out"
+        for got in relay.received:
+            assert got.rcpt_tos == [recipient]
+            head = got.data.split(b"\r\n\r\n", 1)[0]
+            assert b"\x00" not in head and not re.search(rb"(?im)^(bcc|reply-to):", head)
+            assert all(line.endswith(b"\r") or not line for line in got.data.split(b"\n")[:-1])
+    finally:
+        rt.engine.dispose()
