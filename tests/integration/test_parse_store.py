@@ -10,6 +10,8 @@
 from __future__ import annotations
 
 import re
+import smtplib
+import threading
 from collections.abc import Iterator, Sequence
 
 import pytest
@@ -24,7 +26,7 @@ from intake.pipeline import Item, Outcome, Rejected, ingest
 from intake.runtime import Runtime
 from intake.store.orm import Message, Outbox, Quarantine, Ticket, TriageDecision
 from tests.conftest import MailBuilder
-from tests.servers.smtp import Relay
+from tests.servers.smtp import Relay, intake_smtp
 from tests.servers.stack import make_runtime
 
 
@@ -244,5 +246,47 @@ def test_the_acknowledgement_goes_to_the_one_stored_address_with_clean_headers(
             head = got.data.split(b"\r\n\r\n", 1)[0]
             assert b"\x00" not in head and not re.search(rb"(?im)^(bcc|reply-to):", head)
             assert all(line.endswith(b"\r") or not line for line in got.data.split(b"\n")[:-1])
+    finally:
+        rt.engine.dispose()
+
+
+def test_poison_sent_concurrently_with_innocent_mail_over_smtp_is_all_accepted(
+    db_url: str, clock: FixedClock
+) -> None:
+    """One group-commit batch holds the poison and the innocent messages: every one gets 250."""
+    rt = make_runtime(db_url, clock, smtp_server={"host": "127.0.0.1", "port": 0,
+                                                  "accept": ["support@vendor.example"]})  # fmt: skip
+    poison = [
+        "Subject: =?utf-7?q?+2AA-?= x",
+        "Subject: Export\x00 fails",
+        "Subject: b\r\nContent-Type: text/plain; charset=utf-7",
+    ]
+    mails = [
+        (
+            f"From: user{n}@acme.example\r\nTo: support@vendor.example\r\n"
+            f"Message-ID: <smtp-{n}@acme.example>\r\n"
+            f"{poison[n % 3] if n % 2 else f'Subject: Innocent {n}'}\r\n\r\nbody +2AA- {n}\r\n"
+        ).encode()
+        for n in range(12)
+    ]
+    codes: list[int] = []
+
+    def send(raw: bytes) -> None:
+        with smtplib.SMTP("127.0.0.1", server.port, timeout=30) as client:
+            client.sendmail("user@acme.example", ["support@vendor.example"], raw)
+            codes.append(250)
+
+    try:
+        with intake_smtp(rt.settings, rt) as server:
+            threads = [threading.Thread(target=send, args=(raw,)) for raw in mails]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(30)
+        assert codes == [250] * len(mails)
+        with rt.sessions() as session:
+            ids = set(session.scalars(select(Message.external_id)))
+            assert ids == {f"smtp-{n}@acme.example" for n in range(12)}
+            assert not session.scalars(select(Quarantine)).all()
     finally:
         rt.engine.dispose()
