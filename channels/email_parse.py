@@ -19,6 +19,7 @@ import binascii
 import email
 import hashlib
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,7 +41,9 @@ from channels.mail_headers import (
     split_headers,
     unfold,
 )
+from channels.mail_identity import Identity, sender_identity
 from channels.mail_text import html_to_text, split_reply
+from intake import storable
 from intake.errors import BadInput
 from intake.models import Attachment, AttachmentKind, InboundMessage
 
@@ -56,6 +59,16 @@ class Limits:
     max_parts: int = 500
     # HTML beyond this many characters is not converted to text (noted in `defects`).
     max_html_chars: int = 1_000_000
+    # Bounded work per message (issue 8, defect 7). The native MIME parser's header reading is
+    # quadratic in the number of "=?" in a header (1 MB of them: a minute); the real corpus has
+    # at most 3,302 in one message and a 210 KB header block.
+    max_header_bytes: int = 512 * 1024
+    max_encoded_words: int = 5_000
+    max_seconds: float = 5.0
+    # Longer Message-IDs (and In-Reply-To, References entries) are stored as a hash of the id.
+    max_id_chars: int = 250
+    # References beyond this many ids are trimmed to the first and the latest (RFC 5322 3.6.4).
+    max_references: int = 100
 
 
 DEFAULT_LIMITS = Limits()
@@ -104,14 +117,25 @@ def parse(
     received_at: datetime | None = None,
     raw_ref: str = "",
     limits: Limits = DEFAULT_LIMITS,
+    trace: bytes = b"",
 ) -> InboundMessage:
     """Parse one raw RFC 5322 message.
 
     Raises `BadInput` with a one-line reason for anything that cannot or must not
-    be read (too large, too deep, too many parts, no headers); never anything else.
+    be read (too large, too deep, too many parts, too many encoded words, too slow,
+    no headers); never anything else. A message without exactly one From address
+    is returned with an empty `sender` and the reason in `identity_problem`
+    (channels/mail_identity.py).
+
+    `trace` holds the trace fields a receiving server prepends (Return-Path,
+    Received): they are part of the message, but `raw` alone must be a message,
+    so empty or junk SMTP DATA is refused exactly as the same bytes in a file are.
     """
     try:
-        return _parse(bytes(raw), received_at, raw_ref, limits)
+        raw = bytes(raw)
+        if trace:
+            _check_message(raw, limits)
+        return _parse(trace + raw, received_at, raw_ref, limits)
     except BadInput:
         raise
     except RecursionError as exc:
@@ -123,18 +147,35 @@ def parse(
         raise BadInput(f"unreadable message: {type(exc).__name__}: {detail}") from exc
 
 
-def _parse(raw: bytes, received_at: datetime | None, raw_ref: str, limits: Limits) -> InboundMessage:
+def _check_message(raw: bytes, limits: Limits) -> HeaderBlock:
+    """The cheap refusals, before any decoding: size, emptiness, header block, encoded words."""
     if len(raw) > limits.max_bytes:
         raise BadInput(f"message larger than {_size(limits.max_bytes)} ({len(raw)} bytes)")
     if not raw.strip():
         raise BadInput("empty message")
+    words = raw.count(b"=?")
+    if words > limits.max_encoded_words:
+        raise BadInput(f"more than {limits.max_encoded_words} encoded words ({words} '=?')")
+    head_end = raw.find(b"\n\n")
+    head_end_crlf = raw.find(b"\n\r\n")
+    ends = [e for e in (head_end, head_end_crlf) if e >= 0]
+    head = min(ends) if ends else len(raw)
+    if head > limits.max_header_bytes:
+        raise BadInput(f"header block larger than {_size(limits.max_header_bytes)} ({head} bytes)")
     block = split_headers(raw)
     if not block.fields:
         raise BadInput("no headers")
+    return block
+
+
+def _parse(raw: bytes, received_at: datetime | None, raw_ref: str, limits: Limits) -> InboundMessage:
+    deadline = time.monotonic() + limits.max_seconds
+    block = _check_message(raw, limits)
+    identity = sender_identity(block)
     defects = list(block.defects)
     payload = raw[block.start :] if block.start else raw
-    body = _read_body(payload, limits, defects)
-    return _build(raw, block, body, defects, limits, received_at, raw_ref)
+    body = _read_body(payload, limits, defects, deadline)
+    return _build(raw, block, identity, body, defects, limits, received_at, raw_ref)
 
 
 # --- the MIME tree --------------------------------------------------------------------------
@@ -321,31 +362,48 @@ class _Alternative:
     has_html: bool = False
 
 
-def _read_body(payload: bytes, limits: Limits, defects: list[str]) -> _Body:
+def _read_body(payload: bytes, limits: Limits, defects: list[str], deadline: float) -> _Body:
     try:
         root = _native_tree(payload, limits)
         _check_limits(root, limits)
-        return _collect(root, limits, defects)
+        return _collect(root, limits, defects, deadline)
     except _Fallback as exc:
         defects.append(f"{exc}; read with the stdlib parser")
     root = _std_tree(payload, limits)
     _check_limits(root, limits)
     try:
-        return _collect(root, limits, defects)
+        return _collect(root, limits, defects, deadline)
     except _Fallback as exc:  # cannot happen with stdlib nodes, which never raise DecodeError
         raise BadInput(str(exc)) from exc
 
 
-def _collect(root: _Node, limits: Limits, defects: list[str]) -> _Body:
+class _Clock:
+    """The parse-time bound: checked once per MIME part, as each part's work is itself bounded."""
+
+    __slots__ = ("deadline", "seconds")
+
+    def __init__(self, deadline: float, seconds: float) -> None:
+        self.deadline = deadline
+        self.seconds = seconds
+
+    def check(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise BadInput(f"parsing took longer than {self.seconds:g} s")
+
+
+def _collect(root: _Node, limits: Limits, defects: list[str], deadline: float) -> _Body:
     body = _Body()
+    clock = _Clock(deadline, limits.max_seconds)
+    clock.check()
     try:
-        _visit(root, None, body, defects)
+        _visit(root, None, body, defects, clock)
     except fast_mail_parser.DecodeError as exc:
         raise _Fallback(f"undecodable part: {exc}") from exc
     return body
 
 
-def _visit(node: _Node, alt: _Alternative | None, body: _Body, defects: list[str]) -> None:
+def _visit(node: _Node, alt: _Alternative | None, body: _Body, defects: list[str], clock: _Clock) -> None:
+    clock.check()
     ctype = node.content_type.lower()
     if node.is_message or ctype in {"message/rfc822", "message/global"}:
         # A forwarded or bounced message stays whole, as an attachment; its text is not merged.
@@ -354,7 +412,7 @@ def _visit(node: _Node, alt: _Alternative | None, body: _Body, defects: list[str
     if ctype.startswith("multipart/"):
         inner = _Alternative() if ctype == "multipart/alternative" else alt
         for child in node.children:
-            _visit(child, inner, body, defects)
+            _visit(child, inner, body, defects, clock)
         return
     disposition = (node.disposition or "").lower()
     if ctype in ("text/plain", "text/html") and disposition != "attachment":
@@ -500,13 +558,13 @@ def _header(node: _Node, name: str) -> str | None:
 def _build(
     raw: bytes,
     block: HeaderBlock,
+    identity: Identity | str,
     body: _Body,
     defects: list[str],
     limits: Limits,
     received_at: datetime | None,
     raw_ref: str,
 ) -> InboundMessage:
-    sender, display_name = _sender(block, defects)
     html = body.html[0] if len(body.html) == 1 else "\n".join(body.html)
     if len(body.plain) == 1:
         full_text = body.plain[0].strip("\n") if not body.plain[0].isspace() else ""
@@ -517,7 +575,7 @@ def _build(
             defects.append(f"HTML body longer than {limits.max_html_chars} characters; converted in part")
         full_text = html_to_text(html, limits.max_html_chars)
     text, quoted = split_reply(full_text) if full_text else ("", "")
-    message_id = parse_msg_id(block.get("message-id"))
+    message_id = _bounded_id(parse_msg_id(block.get("message-id")), limits, defects, "Message-ID")
     if not message_id:
         defects.append("no Message-ID")
     date_value = block.get("date")
@@ -525,11 +583,13 @@ def _build(
     if date_value and sent_at is None:
         defects.append(f"unreadable Date: {date_value[:80]}")
     subject = decode_text(block.get("subject") or "")
+    in_reply_to = _bounded_id(parse_msg_id(block.get("in-reply-to")), limits, defects, "In-Reply-To")
     return InboundMessage(
         channel="email",
         external_id=message_id,
-        sender=sender,
-        display_name=display_name,
+        sender=identity.address if isinstance(identity, Identity) else "",
+        display_name=identity.name if isinstance(identity, Identity) else "",
+        identity_problem=identity if isinstance(identity, str) else None,
         to=_addresses(block, "to"),
         cc=_addresses(block, "cc"),
         subject=subject,
@@ -537,33 +597,48 @@ def _build(
         quoted=quoted,
         html=html,
         attachments=body.attachments,
-        in_reply_to=parse_msg_id(block.get("in-reply-to")) or None,
-        references=parse_msg_ids(" ".join(block.get_all("references"))),
+        in_reply_to=in_reply_to or None,
+        references=_references(block, limits, defects),
         sent_at=sent_at,
         received_at=received_at,
         headers=_kept_headers(block),
-        content_hash=_content_hash(raw, block),
+        content_hash=content_hash(raw, block),
         raw=raw,
         raw_ref=raw_ref,
         defects=defects,
     )
 
 
-def _sender(block: HeaderBlock, defects: list[str]) -> tuple[str, str]:
-    """Address and display name from From, else Sender, else Reply-To (RFC 5322 section 3.6.2)."""
-    first_name = ""
-    for header in ("from", "sender", "reply-to"):
-        value = block.get(header)
-        if not value:
-            continue
-        for name, addr in parse_addresses(value):
-            if "@" in addr:
-                if header != "from":
-                    defects.append(f"no usable From address; sender taken from {header.title()}")
-                return addr, name or first_name
-            first_name = first_name or name
-    defects.append("no sender address")
-    return "", first_name
+_ID_CHARS = re.compile(r"[!-;=?-~]+")  # printable ASCII without the angle brackets
+
+
+def _bounded_id(mid: str, limits: Limits, defects: list[str], field: str) -> str:
+    """A message id as stored: as written, or a fixed-size hash of it when it is too long or odd.
+
+    Ids are keys (dedup, threading) and are copied into the bot's own headers, so one
+    over `max_id_chars`, with characters outside printable ASCII or with an encoded
+    word in it is replaced by `sha256.<hex>@id.invalid`; the same id in a later
+    In-Reply-To or References hashes the same, so threading still finds it.
+    """
+    if not mid or (len(mid) <= limits.max_id_chars and _ID_CHARS.fullmatch(mid) and "=?" not in mid):
+        return mid
+    digest = hashlib.sha256(mid.encode("utf-8", "surrogatepass")).hexdigest()
+    defects.append(f"{field} of {len(mid)} characters stored as its sha256")
+    return f"sha256.{digest[:48]}@id.invalid"
+
+
+def _references(block: HeaderBlock, limits: Limits, defects: list[str]) -> list[str]:
+    values = block.get_all("references")
+    if not values:
+        return []
+    ids = parse_msg_ids(" ".join(values))
+    if len(ids) > limits.max_references:
+        defects.append(
+            f"References of {len(ids)} ids trimmed to the first and the last {limits.max_references - 1}"
+        )
+        ids = [ids[0], *ids[-(limits.max_references - 1) :]]
+    out = [_bounded_id(mid, limits, defects, "References id") for mid in ids]
+    return list(dict.fromkeys(out))
 
 
 def _addresses(block: HeaderBlock, name: str) -> list[str]:
@@ -580,24 +655,40 @@ def _kept_headers(block: HeaderBlock) -> dict[str, str]:
             value = unfold(raw_value)
             if "=?" in value and name != "content-type":
                 value = decode_words(value)
+            value = storable.line(value)  # one line each: the newline below separates repeats
             kept[name] = f"{kept[name]}\n{value}" if name in kept else value
     return kept
 
 
-def _content_hash(raw: bytes, block: HeaderBlock) -> str:
-    """sha256 over From, Date, Subject and the body, normalised so a second delivery hashes equal.
+# What the author wrote, not what relays added: trace fields (Received, Return-Path,
+# Delivered-To, Authentication-Results, X-Spam-*...) differ between two deliveries of one
+# message (IMAP and SMTP, a retry through another MX), these do not.
+_HASHED_FIELDS = frozenset(
+    {
+        "from", "sender", "reply-to", "to", "cc", "subject", "date", "message-id",
+        "in-reply-to", "references", "mime-version", "content-type", "content-transfer-encoding",
+    }
+)  # fmt: skip
 
-    Relays add Received/Return-Path/Delivered-To and IMAP hands out CRLF where a
-    file has LF; none of that is hashed, nor whitespace at the very end.
+
+def content_hash(raw: bytes, block: HeaderBlock) -> str:
+    """sha256 over the author's header fields and the whole body, normalised so a redelivery hashes equal.
+
+    Two different messages never hash alike, whatever their Message-ID (or lack of
+    one): every field the author wrote and every byte of the body count. Relays'
+    trace fields, CRLF against LF, folding and whitespace at the very end do not.
     """
     digest = hashlib.sha256()
-    for name in ("from", "date", "subject"):
-        value = block.get(name) or ""
-        digest.update(" ".join(value.split()).encode("utf-8", "surrogateescape"))
-        digest.update(b"\0")
+    for name, value in block.fields:
+        if name in _HASHED_FIELDS:
+            digest.update(name.encode())
+            digest.update(b":")
+            digest.update(" ".join(value.split()).encode("utf-8", "surrogatepass"))
+            digest.update(b"\0")
     body = raw[block.body_start :]
     if b"\r" in body:
         body = body.replace(b"\r\n", b"\n")
+    digest.update(b"\0body\0")
     digest.update(body.rstrip())
     return digest.hexdigest()
 

@@ -82,16 +82,27 @@ def split_headers(raw: bytes) -> HeaderBlock:
         if match.start() != pos:
             # A line that is neither a field nor a continuation.
             if fields:
-                defects.append("header block ends without an empty line")
-                body_start = start + len(text[:pos].encode("utf-8", "surrogateescape")) if pos else start
-                body_start = min(body_start, end)
                 break
             if text[pos : match.start()].strip():
                 break  # the first line is not a header: there are no headers
         name, value = match.group(1, 2)
         fields.append((name.lower(), value))
         pos = match.end() + 1
+    if fields and pos < len(text) and text[pos:].strip():
+        # The body follows the last field without the empty line (issue 8: it was ignored when hashing).
+        defects.append("header block ends without an empty line")
+        body_start = min(start + _byte_offset(block, text.count("\n", 0, pos)), end)
     return HeaderBlock(fields, start, body_start, defects)
+
+
+def _byte_offset(block: bytes, lines: int) -> int:
+    """Where line number `lines` starts in the raw bytes (the text may be decoded from 8-bit bytes)."""
+    index = -1
+    for _ in range(lines):
+        index = block.find(b"\n", index + 1)
+        if index < 0:
+            return len(block)
+    return index + 1
 
 
 # One field with its continuation lines (RFC 5322 section 2.2.3); names are printable ASCII
@@ -264,8 +275,13 @@ def _split_list(value: str) -> list[str]:
     return [item for item in items if item.strip()]
 
 
+_QUOTED_ADDR = re.compile(r'"(?:[^"\\]|\\.)*"@[^\s<>@",;()]+')
+
+
 def _parse_mailbox(item: str) -> tuple[str, str]:
     item = item.strip()
+    if item.startswith('"') and _QUOTED_ADDR.fullmatch(item):
+        return "", _clean_addr(item)  # a quoted local part may hold "<", ">" and "," of its own
     close = item.rfind(">")
     open_ = item.rfind("<", 0, close) if close > 0 else -1
     if open_ >= 0:
@@ -304,7 +320,11 @@ def _clean_name(name: str) -> str:
 
 
 def _clean_addr(addr: str) -> str:
-    addr = addr.strip().strip("'\"").strip()
+    addr = addr.strip()
+    if addr.startswith('"') and '"@' in addr[1:]:
+        # A quoted local part ("victim@x.example,eve"@stranger.example) is one address as written.
+        return addr.lower()
+    addr = addr.strip("'\"").strip()
     if addr.lower().startswith("mailto:"):
         addr = addr[7:]
     if "=?" in addr:

@@ -70,16 +70,18 @@ class GroupCommit:
     fails (Transient) fails every message in it, none of which was committed.
     """
 
-    def __init__(self, store: Callable[[list[tuple[bytes, str]]], list[Outcome]], limit: int = 200) -> None:
+    def __init__(
+        self, store: Callable[[list[tuple[bytes, bytes, str]]], list[Outcome]], limit: int = 200
+    ) -> None:
         self.store = store
         self.limit = limit
-        self.queue: list[tuple[bytes, str, asyncio.Future[Outcome]]] = []
+        self.queue: list[tuple[bytes, bytes, str, asyncio.Future[Outcome]]] = []
         self.draining = False
         self._drainer: asyncio.Task[None] | None = None  # held: the loop keeps only a weak reference
 
-    async def submit(self, raw: bytes, source: str) -> Outcome:
+    async def submit(self, trace: bytes, raw: bytes, source: str) -> Outcome:
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        self.queue.append((raw, source, future))
+        self.queue.append((trace, raw, source, future))
         if not self.draining:
             self.draining = True
             self._drainer = asyncio.create_task(self._drain())
@@ -89,15 +91,15 @@ class GroupCommit:
         try:
             while self.queue:
                 batch, self.queue = self.queue[: self.limit], self.queue[self.limit :]
-                messages = [(raw, source) for raw, source, _ in batch]
+                messages = [(trace, raw, source) for trace, raw, source, _ in batch]
                 try:
                     outcomes = await asyncio.to_thread(self.store, messages)
                 except Exception as exc:
-                    for _, _, future in batch:
+                    for *_, future in batch:
                         if not future.done():
                             future.set_exception(exc)
                     continue
-                for (_, _, future), outcome in zip(batch, outcomes, strict=True):
+                for (*_, future), outcome in zip(batch, outcomes, strict=True):
                     if not future.done():  # a client that hung up has cancelled its wait
                         future.set_result(outcome)
         finally:
@@ -126,11 +128,12 @@ class IntakeHandler:
     async def handle_DATA(self, server: SMTP, session: Any, envelope: Any) -> str:
         if self.closing:
             return SHUTTING_DOWN
-        raw = self._trace(session, envelope) + bytes(envelope.original_content or b"")
+        trace = self._trace(session, envelope)
+        raw = bytes(envelope.original_content or b"")
         source = f"smtp:{session.peer[0]}:{envelope.mail_from or '<>'}"
         self.inflight += 1
         try:
-            outcome = await self.batches.submit(raw, source)
+            outcome = await self.batches.submit(trace, raw, source)
         except Transient as exc:
             log.warning("smtp: message from %s deferred with 451: %s", envelope.mail_from, exc)
             return TRY_AGAIN_LATER
@@ -164,10 +167,10 @@ class IntakeHandler:
             f"\tby {self.hostname} with {protocol}; {now}\r\n"
         ).encode("utf-8", "surrogateescape")
 
-    def _store(self, messages: list[tuple[bytes, str]]) -> list[Outcome]:
+    def _store(self, messages: list[tuple[bytes, bytes, str]]) -> list[Outcome]:
         """Runs in a worker thread: parse, ingest, commit. Raises Transient when the store is down."""
         now = self.runtime.clock.now()
-        items = [parse_one(raw, source, now) for raw, source in messages]
+        items = [parse_one(raw, source, now, trace=trace) for trace, raw, source in messages]
         with self.runtime.deps() as deps:
             return ingest(items, deps)
 

@@ -63,11 +63,12 @@ def _read(path: Path) -> bytes:
         raise BadInput(f"cannot read {path}: {exc.strerror}") from exc
 
 
-def parse_one(raw: bytes, source: str, received_at: datetime) -> Item:
+def parse_one(raw: bytes, source: str, received_at: datetime, *, trace: bytes = b"") -> Item:
+    """The parsed message, or the raw bytes (with any trace fields) and the reason they were refused."""
     try:
-        return parse(raw, received_at=received_at, raw_ref=source)
+        return parse(raw, received_at=received_at, raw_ref=source, trace=trace)
     except BadInput as exc:
-        return Rejected(raw, str(exc), source)
+        return Rejected(trace + raw, str(exc), source)
 
 
 def parse_all(sources: Iterable[tuple[str, bytes]], received_at: datetime) -> list[tuple[str, Item]]:

@@ -1,4 +1,9 @@
-"""Pydantic models at the edges: what a channel hands to the pipeline."""
+"""Pydantic models at the edges: what a channel hands to the pipeline.
+
+Every string field is `Line` or `Text` (intake/storable.py): whatever a channel
+decoded, what reaches the pipeline can be stored on SQLite and PostgreSQL alike
+and copied into a header without smuggling a line break.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from intake.storable import Line, Text
+
 Channel = Literal["email", "slack"]
 AttachmentKind = Literal["file", "inline", "calendar", "tnef", "message"]
 
@@ -14,11 +21,11 @@ AttachmentKind = Literal["file", "inline", "calendar", "tnef", "message"]
 class Attachment(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    filename: str
-    content_type: str
+    filename: Line
+    content_type: Line
     size: int
     kind: AttachmentKind = "file"
-    content_id: str | None = None
+    content_id: Line | None = None
     data: bytes = b""
 
 
@@ -33,27 +40,32 @@ class InboundMessage(BaseModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     channel: Channel = "email"
-    external_id: str = Field(description="Message-ID without brackets, or Slack channel:ts")
-    sender: str = Field(description="lower-cased address (email) or Slack user id")
-    display_name: str = ""
-    to: list[str] = Field(default_factory=list)
-    cc: list[str] = Field(default_factory=list)
-    subject: str = ""
-    text: str = ""
-    quoted: str = ""
-    html: str = ""
+    external_id: Line = Field(description="Message-ID without brackets, or Slack channel:ts")
+    sender: Line = Field(description="lower-cased address (email) or Slack user id")
+    identity_problem: Line | None = Field(
+        default=None,
+        description="why there is no sender (email: not exactly one From address); "
+        "the pipeline quarantines such a message",
+    )
+    display_name: Line = ""
+    to: list[Line] = Field(default_factory=list)
+    cc: list[Line] = Field(default_factory=list)
+    subject: Line = ""
+    text: Text = ""
+    quoted: Text = ""
+    html: Text = ""
     attachments: list[Attachment] = Field(default_factory=list)
-    in_reply_to: str | None = None
-    references: list[str] = Field(default_factory=list)
-    thread_ts: str | None = None
+    in_reply_to: Line | None = None
+    references: list[Line] = Field(default_factory=list)
+    thread_ts: Line | None = None
     sent_at: datetime | None = None
     received_at: datetime | None = None
-    headers: dict[str, str] = Field(
+    headers: dict[Line, Text] = Field(
         default_factory=dict,
         description="headers the guard and contact steps read: lower-cased names, "
         "repeated values joined by newlines",
     )
     content_hash: str = ""
     raw: bytes = b""
-    raw_ref: str = ""
-    defects: list[str] = Field(default_factory=list)
+    raw_ref: Line = ""
+    defects: list[Line] = Field(default_factory=list)

@@ -19,13 +19,14 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 
 from intake.errors import Transient
 from intake.models import InboundMessage
-from intake.pipeline import classify, contact, decide, dedup, guard, persist, thread
+from intake.pipeline import classify, contact, decide, dedup, guard, identity, persist, thread
 from intake.pipeline.batch import Batch
 from intake.pipeline.context import Context, Deps, Disposition, Hit, Stop
+from intake.storable import line, text
 
 log = logging.getLogger(__name__)
 
-STEPS: tuple[ModuleType, ...] = (guard, dedup, thread, contact, classify, decide, persist)
+STEPS: tuple[ModuleType, ...] = (guard, identity, dedup, thread, contact, classify, decide, persist)
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,8 @@ def quarantine_row(raw: bytes, reason: str, source: str, channel: str, deps: Dep
     return {
         "created_at": deps.clock.now(),
         "channel": channel,
-        "source": source,
-        "reason": reason,
+        "source": line(source),
+        "reason": text(reason),
         "sha256": hashlib.sha256(raw).hexdigest(),
         "raw": raw,
     }
@@ -68,11 +69,11 @@ def _run_steps(ctx: Context) -> Outcome:
         try:
             stop = step.run(ctx)
         except Exception as exc:
-            reason = f"pipeline error in {step.NAME}: {type(exc).__name__}: {exc}"
+            reason = line(f"pipeline error in {step.NAME}: {type(exc).__name__}: {exc}")
             log.exception("%s quarantined: %s", ctx.inbound.external_id or "(no id)", reason)
             ctx.batch.quarantine(
                 quarantine_row(
-                    ctx.inbound.raw or ctx.inbound.model_dump_json().encode(),
+                    _raw_of(ctx.inbound),
                     reason + "\n" + traceback.format_exc(limit=3),
                     ctx.inbound.raw_ref,
                     ctx.inbound.channel,
@@ -94,11 +95,15 @@ def _run_steps(ctx: Context) -> Outcome:
 def _stopped(ctx: Context, stop: Stop) -> Outcome:
     ctx.hits.append(stop.hit)
     if stop.disposition == "dropped":
-        if not ctx.batch.claim_key(ctx.dedup_key):
-            return Outcome(
-                "duplicate", reason=f"already have {ctx.dedup_key}", external_id=ctx.inbound.external_id
-            )
+        duplicate = dedup.claim(ctx)
+        if duplicate is not None:
+            return Outcome("duplicate", reason=duplicate.hit.reason, external_id=ctx.inbound.external_id)
         persist.stage_stopped(ctx)
+    elif stop.disposition == "quarantined":
+        # Set aside, never dropped: the raw message is kept with the step's reason.
+        reason = line(stop.hit.reason)
+        msg = ctx.inbound
+        ctx.batch.quarantine(quarantine_row(_raw_of(msg), reason, msg.raw_ref, msg.channel, ctx.deps))
     log.info("%s %s: %s", ctx.inbound.external_id or "(no id)", stop.disposition, stop.hit.reason)
     return Outcome(stop.disposition, reason=stop.hit.reason, external_id=ctx.inbound.external_id)
 
@@ -148,10 +153,13 @@ def _finish(results: list[Outcome | Context]) -> list[Outcome]:
 def ingest(items: Sequence[Item], deps: Deps, *, _retried: bool = False) -> list[Outcome]:
     """Run a batch through the pipeline and commit it in one transaction.
 
-    If the batch's commit hits a conflict (another worker stored one of these
-    messages meanwhile), each message is retried on its own, so one bad message
-    never holds back the rest. A database that is unavailable raises Transient:
-    nothing was acknowledged, so the source keeps the messages.
+    If the batch's write fails for any reason but an unavailable database (a
+    conflict with another worker, a row the store refuses, a value a driver
+    cannot encode), each message is retried on its own, and the one that still
+    fails is quarantined with the reason: one bad message never holds back the
+    rest, and the innocent messages of its batch commit. A database that is
+    unavailable raises Transient: nothing was acknowledged, so the source keeps
+    the messages.
     """
     session = deps.session
     try:
@@ -162,12 +170,19 @@ def ingest(items: Sequence[Item], deps: Deps, *, _retried: bool = False) -> list
     except (OperationalError, InterfaceError) as exc:
         session.rollback()
         raise Transient(f"database unavailable: {exc.orig}") from exc
-    except DBAPIError as exc:
-        # A conflict with another worker, or a row the store refuses (a value too long):
-        # retry each message on its own, so one bad message never holds back the rest.
+    except Transient:
         session.rollback()
+        raise
+    except Exception as exc:
+        session.rollback()
+        detail = exc.orig if isinstance(exc, DBAPIError) else exc
         if len(items) > 1:
-            log.warning("batch of %d failed (%s); retrying one message at a time", len(items), exc.orig)
+            log.warning(
+                "batch of %d failed (%s: %s); retrying one message at a time",
+                len(items),
+                type(exc).__name__,
+                detail,
+            )
             outcomes: list[Outcome] = []
             for item in items:
                 outcomes.extend(ingest([item], deps))
@@ -176,8 +191,17 @@ def ingest(items: Sequence[Item], deps: Deps, *, _retried: bool = False) -> list
             return ingest(items, deps, _retried=True)
         item = items[0]
         if isinstance(item, Rejected):
-            raise
-        return ingest([Rejected(item.raw, f"store refused the message: {exc.orig}", item.raw_ref)], deps)
+            raise  # even the quarantine row could not be written: let the source keep the message
+        reason = line(f"store refused the message: {type(exc).__name__}: {detail}")[:2000]
+        log.error("%s quarantined: %s", item.external_id or "(no id)", reason)
+        return ingest([Rejected(_raw_of(item), reason, item.raw_ref, item.channel)], deps)
+
+
+def _raw_of(msg: InboundMessage) -> bytes:
+    """The bytes to keep in quarantine: the raw message, or (Slack) the model as JSON."""
+    if msg.raw:
+        return msg.raw
+    return msg.model_dump_json().encode("utf-8", "replace")
 
 
 __all__ = ["STEPS", "Deps", "Hit", "Item", "Outcome", "Rejected", "Stop", "ingest"]

@@ -91,6 +91,8 @@ class Staged:
 class Batch:
     session: Session
     known_keys: set[str] = field(default_factory=set)
+    # The content hash stored (or claimed in this batch) with each known key; None when unknown.
+    key_hashes: dict[str, str | None] = field(default_factory=dict)
     tickets_by_id: dict[int, TicketView] = field(default_factory=dict)
     ticket_by_message_id: dict[str, TicketView] = field(default_factory=dict)
     new_tickets: list[TicketView] = field(default_factory=list)
@@ -102,9 +104,11 @@ class Batch:
     def load_known_keys(self, keys: Iterable[str]) -> None:
         wanted = sorted(set(keys) - self.known_keys)
         for chunk in _chunks(wanted):
-            self.known_keys.update(
-                self.session.scalars(select(Message.dedup_key).where(Message.dedup_key.in_(chunk)))
-            )
+            for key, digest in self.session.execute(
+                select(Message.dedup_key, Message.content_hash).where(Message.dedup_key.in_(chunk))
+            ):
+                self.known_keys.add(key)
+                self.key_hashes[key] = digest
 
     def load_tickets(self, ids: Iterable[int]) -> None:
         wanted = sorted(set(ids) - set(self.tickets_by_id))
@@ -139,11 +143,12 @@ class Batch:
             self.ticket_by_message_id[message_id] = self.tickets_by_id[ticket_id]
 
     # staging ---------------------------------------------------------------
-    def claim_key(self, key: str) -> bool:
+    def claim_key(self, key: str, content_hash: str = "") -> bool:
         """Reserve a dedup key; False when the store or this batch already has it."""
         if key in self.known_keys:
             return False
         self.known_keys.add(key)
+        self.key_hashes[key] = content_hash or None
         return True
 
     def open_ticket(self, view: TicketView) -> None:

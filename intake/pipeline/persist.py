@@ -20,6 +20,7 @@ def message_row(ctx: Context, disposition: str) -> dict[str, Any]:
     return {
         "disposition": disposition,
         "dedup_key": ctx.dedup_key,
+        "content_hash": msg.content_hash or None,
         "channel": msg.channel,
         "external_id": msg.external_id[:500],
         "sender": msg.sender[:320],

@@ -152,6 +152,8 @@ class Message(Base):
     dedup_key: Mapped[str] = mapped_column(String(600), unique=True)
     channel: Mapped[str] = mapped_column(String(10))
     external_id: Mapped[str] = mapped_column(String(500), index=True)
+    # sha256 of what the author wrote (channels/email_parse.content_hash); None on rows from before it.
+    content_hash: Mapped[str | None] = mapped_column(String(64))
     sender: Mapped[str] = mapped_column(String(320))
     display_name: Mapped[str] = mapped_column(String(200), default="")
     subject: Mapped[str] = mapped_column(Text, default="")

@@ -34,7 +34,8 @@ def acme(runtime: Runtime) -> Runtime:
 
 
 def test_steps_are_in_the_documented_order() -> None:
-    assert [s.NAME for s in STEPS] == ["guard", "dedup", "thread", "contact", "classify", "decide", "persist"]
+    names = ["guard", "identity", "dedup", "thread", "contact", "classify", "decide", "persist"]
+    assert [s.NAME for s in STEPS] == names
 
 
 def test_new_mail_opens_a_ticket_acknowledged_with_an_audit_row(

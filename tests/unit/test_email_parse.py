@@ -148,14 +148,12 @@ def test_same_mail_delivered_twice_hashes_equal() -> None:
     )
 
 
-def test_sender_falls_back_to_sender_then_reply_to() -> None:
+def test_sender_never_falls_back_to_sender_or_reply_to() -> None:
+    """Identity is the one From address (tests/unit/test_parse_edge.py has the variants)."""
     msg = parse(mail(headers=[("From", "Support Team"), ("Sender", "Agent <Agent@Acme.example>")]))
-    assert msg.sender == "agent@acme.example"
+    assert msg.sender == "" and (msg.identity_problem or "").startswith("unreadable From")
     msg = parse(mail(headers=[("From", None), ("Reply-To", "reply@acme.example")]))
-    assert msg.sender == "reply@acme.example"
-    msg = parse(mail(headers=[("From", "undisclosed")]))
-    assert msg.sender == ""
-    assert "no sender address" in msg.defects
+    assert (msg.sender, msg.identity_problem) == ("", "no From field")
 
 
 def test_guard_headers_are_kept_lower_cased_and_repeats_joined() -> None:

@@ -1,0 +1,26 @@
+"""parse: messages keep their content hash, so a reused Message-ID is told from a redelivery
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-12-03 08:40:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0004"
+down_revision: str | None = "0003"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("messages") as batch_op:
+        batch_op.add_column(sa.Column("content_hash", sa.String(64), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("messages") as batch_op:
+        batch_op.drop_column("content_hash")
