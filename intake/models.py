@@ -56,4 +56,9 @@ class InboundMessage(BaseModel):
     content_hash: str = ""
     raw: bytes = b""
     raw_ref: str = ""
+    authenticated_by: str = Field(
+        default="",
+        description="authserv-id of the Authentication-Results the receiving adapter wrote itself after "
+        "stripping every incoming one (the bot's SMTP server); set by the adapter, never read from the mail",
+    )
     defects: list[str] = Field(default_factory=list)

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from channels.mail_auth import Resolver
 from channels.smtp_server import SmtpServer
 from intake.config import Settings
 from intake.runtime import Runtime
@@ -48,10 +49,16 @@ class LoopThread:
 
 
 @contextmanager
-def intake_smtp(settings: Settings, runtime: Runtime) -> Iterator[SmtpServer]:
-    """The bot's SMTP server, exactly as `intake serve` runs it, on a loop of its own."""
+def intake_smtp(
+    settings: Settings, runtime: Runtime, resolver: Resolver | None = None
+) -> Iterator[SmtpServer]:
+    """The bot's SMTP server, exactly as `intake serve` runs it, on a loop of its own.
+
+    Give a `resolver` (tests/servers/dns.py) whenever a client outside `trusted_networks`
+    connects, so SPF, DKIM and DMARC are checked against local records, not the network.
+    """
     loop = LoopThread()
-    server = SmtpServer(settings, runtime)
+    server = SmtpServer(settings, runtime, resolver)
     loop.run(server.start())
     try:
         yield server
@@ -83,8 +90,9 @@ class RelayHandler:
     responder: Responder | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
-                          options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
         with self.lock:
             reply = self.rcpt_replies.pop(0) if self.rcpt_replies else None
         if reply is not None:
@@ -104,8 +112,9 @@ class RelayHandler:
 class Relay:
     """A real SMTP server standing in for the relay; optional STARTTLS and AUTH."""
 
-    def __init__(self, cert: Cert | None = None, users: dict[str, str] | None = None,
-                 implicit_tls: bool = False) -> None:
+    def __init__(
+        self, cert: Cert | None = None, users: dict[str, str] | None = None, implicit_tls: bool = False
+    ) -> None:
         self.handler = RelayHandler()
         self.port = free_port()
         self.host = "127.0.0.1"
@@ -115,9 +124,12 @@ class Relay:
         elif cert is not None:
             kwargs["tls_context"] = cert.server_context()
         if users:
+
             def check(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
-                ok = (isinstance(data, LoginPassword)
-                      and users.get(data.login.decode()) == data.password.decode())
+                ok = (
+                    isinstance(data, LoginPassword)
+                    and users.get(data.login.decode()) == data.password.decode()
+                )
                 return AuthResult(success=ok, handled=False)
 
             kwargs["authenticator"] = check
@@ -142,5 +154,11 @@ class Relay:
 
     def settings(self, **extra: Any) -> dict[str, Any]:
         """The [relay] section pointing at this server."""
-        return {"host": self.host, "port": self.port, "tls": "none", "timeout": 10,
-                "from_address": "support@vendor.example", **extra}
+        return {
+            "host": self.host,
+            "port": self.port,
+            "tls": "none",
+            "timeout": 10,
+            "from_address": "support@vendor.example",
+            **extra,
+        }

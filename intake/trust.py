@@ -1,0 +1,222 @@
+"""The trust model: which Authentication-Results are believed, and what they must say.
+
+Every header of a message is attacker-chosen until a server we trust vouches for
+it. A sender's From address (one address, decided by `channels.email_parse`; an
+empty sender is never designated) is believed only on the strength of
+Authentication-Results (RFC 8601) written by a *trusted* authserv-id:
+
+- the bot's own SMTP server: it strips every incoming Authentication-Results,
+  verifies SPF, DKIM and DMARC itself and prepends its own header with its own
+  authserv-id (`smtp_server.authserv_id`). The adapter marks such a message
+  (`InboundMessage.authenticated_by`); that id is believed for that message
+  only, never for mail read from IMAP or files, where anyone could have written
+  it. Connections from `smtp_server.trusted_networks` (a local MTA relaying to
+  us) are not verified and keep their incoming headers, which then count like
+  IMAP mail: only under `guard.trusted_authserv_ids`.
+- `guard.trusted_authserv_ids`: the border MX in front of an IMAP mailbox (and
+  files ingested from such a mailbox). The id must match byte for byte, as the
+  MX writes it: a look-alike (`mx.vendor.example.evil`, another case, a comment
+  `mx.vendor.example (forged);`) is another server's header and is ignored.
+
+ARC-Authentication-Results, X-*-Authentication-Results, results quoted in the
+body or in an attached message/rfc822 part are never read.
+
+Several trusted headers (a forged one above or below the real one, or an MX
+whose SPF and DMARC milters each add a header) are merged per method,
+conservatively: a method passes only if every trusted statement about it says
+pass, and a fail anywhere is a fail. So an attacker's added `pass` can never
+outvote the real header; only a missing real header leaves forged ones alone,
+which is why the real MX must be the one writing the configured id.
+
+What a designated contact needs, `guard.require`:
+
+- `dmarc-pass`: a trusted `dmarc=pass`. Anything else (`none`: the domain
+  publishes no DMARC; `permerror`, `temperror`, no DMARC result) is not enough.
+- `not-fail` (default): nothing trusted says the From is forged, and something
+  trusted says it is authentic. `dmarc=pass` is enough; `dmarc=fail` is a fail.
+  Without a DMARC verdict (`none`: no record; `permerror`: the domain's record
+  is broken, which RFC 7489 6.6.3 treats as no policy; `temperror`: the record
+  could not be fetched; or no dmarc result at all) the From must be *aligned*
+  with a pass: `dkim=pass` with header.d in the From's organisational domain,
+  or `spf=pass` with smtp.mailfrom there, stated by every trusted header that
+  reports that method (and `spf=fail` without an aligned `dkim=pass` is a
+  fail). An aligned pass is exactly what DMARC would have passed on, so a
+  temperror cannot hide a real failure, and neither a DKIM signature of another
+  domain nor an SPF pass for the attacker's own MAIL FROM domain makes anyone
+  a designated contact.
+
+With nothing trusted configured (no `trusted_authserv_ids`, and the message did
+not come through our verifying SMTP server), nothing can be verified: under
+`not-fail` the From is taken as claimed unless the topmost header says it
+failed (the pre-trust-model behaviour, for a bare local test set-up; `intake
+doctor` warns about it); under `dmarc-pass` nobody is designated.
+
+The outcomes: `pass` (may be designated), `fail` (never designated:
+`not_designated`), `unverified` (a trusted source exists but does not vouch for
+this From: a designated contact is `unverified`, never `designated`), and
+`unchecked` (nothing is trusted: believed as claimed, see above).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Literal
+
+import authres
+from publicsuffix2 import PublicSuffixList
+
+Require = Literal["not-fail", "dmarc-pass"]
+Verdict = Literal["pass", "fail", "unverified", "unchecked"]
+
+# Worst first: when trusted headers disagree about a method, the worst statement stands.
+_RANK = ("fail", "softfail", "temperror", "permerror", "policy", "neutral", "none", "pass")
+_ID = re.compile(r"^[ \t]*([^\s;()]+)(?:[ \t]+[0-9]+)?[ \t]*;")
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """What the trusted results say about the From, and why (recorded as the contact hit)."""
+
+    verdict: Verdict
+    reason: str
+
+
+@dataclass
+class _Results:
+    """Every trusted header's statements: per header, per method, (result, domain) pairs.
+
+    The domain is header.d for DKIM and smtp.mailfrom's domain for SPF.
+    """
+
+    ids: list[str] = field(default_factory=list)
+    headers: list[dict[str, list[tuple[str, str]]]] = field(default_factory=list)
+
+    def worst(self, method: str) -> str | None:
+        found = [value for h in self.headers for value, _ in h.get(method, [])]
+        if not found:
+            return None
+        return min(found, key=lambda v: _RANK.index(v) if v in _RANK else _RANK.index("neutral"))
+
+    def aligned_pass(self, method: str, from_domain: str) -> str | None:
+        """The domain of a pass aligned with the From, if every trusted header stating `method` has one.
+
+        Requiring it of every header is what keeps a forged trusted-looking header
+        (`dkim=pass header.d=<victim>`) from adding a pass the real one did not see.
+        """
+        stating = [h[method] for h in self.headers if h.get(method)]
+        found: str | None = None
+        for statements in stating:
+            match = next((d for v, d in statements if v == "pass" and aligned(from_domain, d)), None)
+            if match is None:
+                return None
+            found = found or match
+        return found
+
+
+def authserv_id(entry: str) -> str | None:
+    """The authserv-id an Authentication-Results value starts with, written plainly, or None.
+
+    Only `id;` or `id version;` counts: an id followed by a comment, or none at
+    all, is not any server's header we could trust.
+    """
+    match = _ID.match(entry)
+    return match.group(1) if match else None
+
+
+def _entries(header: str) -> list[str]:
+    return [e for e in header.split("\n") if e.strip()]
+
+
+def _domain_of(value: str) -> str:
+    return value.rpartition("@")[2].strip().strip(".").lower()
+
+
+def _collect(entries: list[str], trusted: frozenset[str]) -> _Results:
+    results = _Results()
+    for entry in entries:
+        who = authserv_id(entry)
+        if who is None or who not in trusted:
+            continue
+        try:
+            parsed = authres.AuthenticationResultsHeader.parse_value(entry)
+        except Exception:  # noqa: S112
+            # Unreadable text under a trusted id vouches for nothing, and must not hide
+            # what the readable ones say: skipped, not fatal.
+            continue
+        results.ids.append(who)
+        statements: dict[str, list[tuple[str, str]]] = {}
+        for result in parsed.results:
+            method = str(result.method).lower()
+            props = {f"{p.type}.{p.name}".lower(): str(p.value) for p in result.properties}
+            domain = props.get("header.d", "") if method == "dkim" else props.get("smtp.mailfrom", "")
+            statements.setdefault(method, []).append((str(result.result).lower(), _domain_of(domain)))
+        results.headers.append(statements)
+    return results
+
+
+@cache
+def _psl() -> PublicSuffixList:
+    return PublicSuffixList()
+
+
+def organisational_domain(domain: str) -> str:
+    """The registrable domain (RFC 7489 3.2), from the public suffix list; cached, no network."""
+    domain = domain.strip(".").lower()
+    return str(_psl().get_public_suffix(domain) or domain)
+
+
+def aligned(from_domain: str, other: str) -> bool:
+    """Relaxed identifier alignment (RFC 7489 3.1): the same organisational domain."""
+    if not from_domain or not other:
+        return False
+    return organisational_domain(from_domain) == organisational_domain(other)
+
+
+def assess(header: str, sender: str, trusted: frozenset[str], require: Require) -> Assessment:
+    """Judge the From `sender` by the Authentication-Results `header` (values joined by newlines).
+
+    `trusted` holds the authserv-ids believed for this message (configured ones,
+    plus our SMTP server's own where it verified the message itself).
+    """
+    entries = _entries(header)
+    if not trusted:
+        return _untrusted(entries, require)
+    results = _collect(entries, trusted)
+    if not results.ids:
+        return Assessment("unverified", f"no Authentication-Results from {', '.join(sorted(trusted))}")
+    by = ", ".join(dict.fromkeys(results.ids))
+    dmarc = results.worst("dmarc")
+    if dmarc == "fail":
+        return Assessment("fail", f"dmarc=fail from {by}")
+    if dmarc == "pass":
+        return Assessment("pass", f"dmarc=pass from {by}")
+    if require == "dmarc-pass":
+        return Assessment("unverified", f"dmarc={dmarc or 'absent'} from {by}; dmarc=pass is required")
+    from_domain = _domain_of(sender)
+    dkim = results.aligned_pass("dkim", from_domain)
+    if results.worst("spf") == "fail" and dkim is None:
+        return Assessment("fail", f"spf=fail without an aligned dkim=pass from {by}")
+    if dkim is not None:
+        return Assessment("pass", f"dkim=pass for {dkim} from {by} (dmarc={dmarc or 'absent'})")
+    spf = results.aligned_pass("spf", from_domain)
+    if spf is not None:
+        return Assessment("pass", f"spf=pass for {spf} from {by} (dmarc={dmarc or 'absent'})")
+    return Assessment(
+        "unverified",
+        f"dmarc={dmarc or 'absent'} and no pass aligned with {from_domain or 'the From'} from {by}",
+    )
+
+
+def _untrusted(entries: list[str], require: Require) -> Assessment:
+    if require == "dmarc-pass":
+        return Assessment("unverified", "no trusted authserv-id configured; dmarc=pass is required")
+    if entries:
+        top = entries[0]
+        lowered = top.lower()
+        if re.search(r"\bdmarc\s*=\s*fail\b", lowered):
+            return Assessment("fail", "dmarc=fail in the topmost Authentication-Results")
+        if re.search(r"\bspf\s*=\s*fail\b", lowered) and not re.search(r"\bdkim\s*=\s*pass\b", lowered):
+            return Assessment("fail", "spf=fail without dkim=pass in the topmost Authentication-Results")
+    return Assessment("unchecked", "no trusted authserv-id configured: the From is taken as written")
