@@ -33,17 +33,23 @@ What a designated contact needs, `guard.require`:
 - `dmarc-pass`: a trusted `dmarc=pass`. Anything else (`none`: the domain
   publishes no DMARC; `permerror`, `temperror`, no DMARC result) is not enough.
 - `not-fail` (default): nothing trusted says the From is forged, and something
-  trusted says it is authentic. `dmarc=pass` is enough; `dmarc=fail` is a fail.
-  Without a DMARC verdict (`none`: no record; `permerror`: the domain's record
-  is broken, which RFC 7489 6.6.3 treats as no policy; `temperror`: the record
-  could not be fetched; or no dmarc result at all) the From must be *aligned*
-  with a pass: `dkim=pass` with header.d in the From's organisational domain,
-  or `spf=pass` with smtp.mailfrom there, stated by every trusted header that
-  reports that method (and `spf=fail` without an aligned `dkim=pass` is a
-  fail). An aligned pass is exactly what DMARC would have passed on, so a
-  temperror cannot hide a real failure, and neither a DKIM signature of another
-  domain nor an SPF pass for the attacker's own MAIL FROM domain makes anyone
-  a designated contact.
+  trusted says it is authentic. `dmarc=pass` is enough. Without a DMARC verdict
+  (`none`: no record; `permerror`: the domain's record is broken, which RFC 7489
+  6.6.3 treats as no policy; `temperror`: the record could not be fetched; or
+  no dmarc result at all) the From must be *aligned* with a pass: `dkim=pass`
+  with header.d in the From's organisational domain, or `spf=pass` with
+  smtp.mailfrom there, stated by every trusted header that reports that method,
+  and not by a header that overstates DMARC or SPF (says `pass` where another
+  trusted header says worse). An aligned pass is exactly what DMARC would have
+  passed on, so a temperror cannot hide a real failure, and neither a DKIM
+  signature of another domain nor an SPF pass for the attacker's own MAIL FROM
+  domain makes anyone a designated contact.
+
+Under both, `dmarc=fail`, or `spf=fail` without an aligned `dkim=pass`, is a
+fail. A limit, stated: a forged header with the trusted id that reports a
+method the real server does not report at all (an MX that never checks DKIM,
+say) is not contradicted; the MX removing headers that claim its id, as RFC
+8601 section 5 asks, closes that.
 
 With nothing trusted configured (no `trusted_authserv_ids`, and the message did
 not come through our verifying SMTP server), nothing can be verified: under
@@ -98,6 +104,17 @@ class _Results:
         if not found:
             return None
         return min(found, key=lambda v: _RANK.index(v) if v in _RANK else _RANK.index("neutral"))
+
+    def credible(self) -> _Results:
+        """The headers that do not overstate DMARC or SPF: one saying `pass` where another trusted
+        header says worse has lied (or is forged), so none of its statements count."""
+        worst = {m: self.worst(m) for m in ("dmarc", "spf")}
+        kept = _Results()
+        for who, statements in zip(self.ids, self.headers, strict=True):
+            if all(v == worst[m] for m in worst for v, _ in statements.get(m, [])):
+                kept.ids.append(who)
+                kept.headers.append(statements)
+        return kept
 
     def aligned_pass(self, method: str, from_domain: str) -> str | None:
         """The domain of a pass aligned with the From, if every trusted header stating `method` has one.
@@ -164,7 +181,11 @@ def _psl() -> PublicSuffixList:
 def organisational_domain(domain: str) -> str:
     """The registrable domain (RFC 7489 3.2), from the public suffix list; cached, no network."""
     domain = domain.strip(".").lower()
-    return str(_psl().get_public_suffix(domain) or domain)
+    if _psl().get_tld(domain, strict=True) is None:
+        # A top-level domain the list does not know (.example, .internal): the list's default
+        # rule "*" makes it the public suffix, so the organisational domain has two labels.
+        return ".".join(domain.split(".")[-2:])
+    return str(_psl().get_sld(domain) or domain)
 
 
 def aligned(from_domain: str, other: str) -> bool:
@@ -192,15 +213,16 @@ def assess(header: str, sender: str, trusted: frozenset[str], require: Require) 
         return Assessment("fail", f"dmarc=fail from {by}")
     if dmarc == "pass":
         return Assessment("pass", f"dmarc=pass from {by}")
-    if require == "dmarc-pass":
-        return Assessment("unverified", f"dmarc={dmarc or 'absent'} from {by}; dmarc=pass is required")
+    credible = results.credible()
     from_domain = _domain_of(sender)
-    dkim = results.aligned_pass("dkim", from_domain)
+    dkim = credible.aligned_pass("dkim", from_domain)
     if results.worst("spf") == "fail" and dkim is None:
         return Assessment("fail", f"spf=fail without an aligned dkim=pass from {by}")
+    if require == "dmarc-pass":
+        return Assessment("unverified", f"dmarc={dmarc or 'absent'} from {by}; dmarc=pass is required")
     if dkim is not None:
         return Assessment("pass", f"dkim=pass for {dkim} from {by} (dmarc={dmarc or 'absent'})")
-    spf = results.aligned_pass("spf", from_domain)
+    spf = credible.aligned_pass("spf", from_domain)
     if spf is not None:
         return Assessment("pass", f"spf=pass for {spf} from {by} (dmarc={dmarc or 'absent'})")
     return Assessment(
