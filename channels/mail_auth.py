@@ -300,8 +300,8 @@ class Verifier:
 def strip_authentication_results(raw: bytes) -> bytes:
     """`raw` without any Authentication-Results field (and its continuation lines) in the header block.
 
-    Lone CRs count as line ends here, so a field hidden behind one is removed
-    too; the body is left byte for byte.
+    Lone CRs count as line ends here (and become CRLF), so a field hidden
+    behind one is removed too; the body is left byte for byte.
     """
     block = split_headers(raw)
     head, body = raw[: block.body_start], raw[block.body_start :]
@@ -317,7 +317,8 @@ def strip_authentication_results(raw: bytes) -> bytes:
             continue
         dropping = bool(_AR_FIELD.match(line))
         if not dropping:
-            out.append(head[pos:end])
+            # A lone CR becomes CRLF: the field it hid is gone, the one after it stays a field.
+            out.append(line + (b"\r\n" if match.group() == b"\r" else match.group()))
         pos = end
     tail = head[pos:]
     if tail and not (_AR_FIELD.match(tail) or (dropping and tail[:1] in (b" ", b"\t"))):

@@ -186,3 +186,28 @@ def test_authserv_id_is_read_plainly() -> None:
     assert authserv_id("mx.vendor.example (c); none") is None
     assert authserv_id("; dmarc=pass") is None
     assert authserv_id("mx.vendor.example") is None
+
+
+def test_doctor_warns_where_nothing_can_be_verified() -> None:
+    from intake.config import Settings
+    from intake.doctor import trust_warnings
+
+    def warnings(**sections: object) -> list[str]:
+        return trust_warnings(Settings.model_validate(sections))
+
+    imap = [{"name": "support", "username": "support@vendor.example"}]
+    assert warnings() == []
+    [unsafe] = warnings(imap=imap)
+    assert "IMAP" in unsafe and "trusted_authserv_ids" in unsafe and "believed" in unsafe
+    [nobody] = warnings(imap=imap, guard={"require": "dmarc-pass"})
+    assert "nobody" in nobody
+    assert warnings(imap=imap, guard={"trusted_authserv_ids": ["mx.vendor.example"]}) == []
+    # the SMTP server alone verifies what it receives; relayed mail from trusted_networks does not
+    assert warnings(smtp_server={"trusted_networks": []}) == []
+    [relayed] = warnings(smtp_server={})
+    assert "127.0.0.0/8" in relayed and "taken as written" in relayed
+    [own] = warnings(
+        smtp_server={"trusted_networks": [], "authserv_id": "intake.vendor.example"},
+        guard={"trusted_authserv_ids": ["intake.vendor.example"]},
+    )
+    assert "own id" in own
