@@ -14,6 +14,7 @@ import logging
 import smtplib
 import threading
 import time
+import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from email.message import EmailMessage
@@ -569,3 +570,38 @@ def test_verification_runs_off_the_event_loop(direct: Runtime, make_mail: MailBu
     with smtp_server(direct, resolver) as server:
         send(server, signed(make_mail))
     assert seen and "test-loop" not in seen
+
+
+# ------------------------------------------------------- the shared hostile-mail files of this area
+
+HOSTILE = Path(__file__).resolve().parents[1] / "hostile" / "trust"
+
+
+def expected_for(channel: str) -> dict[str, dict[str, str]]:
+    manifest = tomllib.loads((HOSTILE / "expected.toml").read_text())
+    out = {}
+    for name, entry in manifest.items():
+        merged = {k: v for k, v in entry.items() if not isinstance(v, dict)}
+        merged.update(entry.get(channel, {}))
+        out[name] = merged
+    return out
+
+
+def test_every_hostile_trust_file_has_an_expectation() -> None:
+    assert sorted(p.stem for p in HOSTILE.glob("*.eml")) == sorted(expected_for("ingest"))
+
+
+@pytest.mark.parametrize("channel", ["ingest", "smtp"])
+def test_the_hostile_trust_files(behind_mx: Runtime, channel: str) -> None:
+    expected = expected_for(channel)
+    got: dict[str, tuple[str, str]] = {}
+    files = sorted(HOSTILE.glob("*.eml"))
+    if channel == "ingest":
+        outcomes = run(behind_mx, [p.read_bytes() for p in files])
+        for path, outcome in zip(files, outcomes, strict=True):
+            got[path.stem] = (outcome.disposition, status_of(behind_mx, outcome))
+    else:
+        with smtp_server(behind_mx, FakeResolver()) as server:
+            for path in files:
+                got[path.stem] = ("ticket", stored(behind_mx, send(server, path.read_bytes()))[0])
+    assert got == {name: (e["outcome"], e["contact_status"]) for name, e in expected.items()}
