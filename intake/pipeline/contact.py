@@ -48,12 +48,6 @@ def failed_authentication(ctx: Context) -> str | None:
     return verdict.reason if verdict.verdict == "fail" else None
 
 
-def authentication_failed(header: str, trusted: list[str]) -> str | None:
-    """Older form of `failed_authentication` for callers without the context: `not-fail`, these ids only."""
-    verdict = assess(header, "", frozenset(trusted), "not-fail")
-    return verdict.reason if verdict.verdict == "fail" else None
-
-
 def run(ctx: Context) -> Stop | None:
     msg = ctx.inbound
     directory = ctx.deps.directory

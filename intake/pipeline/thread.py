@@ -18,7 +18,7 @@ from functools import lru_cache
 
 from sqlalchemy import select
 
-from intake.pipeline.contact import authentication_failed
+from intake.pipeline.contact import failed_authentication
 from intake.pipeline.context import Context, Deps, Stop, TicketView
 from intake.store.orm import Ticket
 
@@ -63,8 +63,7 @@ def prepare(ctxs: Sequence[Context], deps: Deps) -> None:
 def _same_organisation(ctx: Context, ticket: TicketView) -> bool:
     sender = ctx.inbound.sender
     directory = ctx.deps.directory
-    trusted = [t.lower() for t in ctx.deps.settings.guard.trusted_authserv_ids]
-    if authentication_failed(ctx.inbound.headers.get("authentication-results", ""), trusted):
+    if failed_authentication(ctx):
         return False
     if ticket.org_id is not None:
         org = directory.org_for_address(sender)

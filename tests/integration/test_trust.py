@@ -605,3 +605,18 @@ def test_the_hostile_trust_files(behind_mx: Runtime, channel: str) -> None:
             for path in files:
                 got[path.stem] = ("ticket", stored(behind_mx, send(server, path.read_bytes()))[0])
     assert got == {name: (e["outcome"], e["contact_status"]) for name, e in expected.items()}
+
+
+def test_a_sender_our_server_failed_cannot_join_a_ticket_by_its_reference(
+    behind_mx: Runtime, make_mail: MailBuilder
+) -> None:
+    with smtp_server(behind_mx) as server:
+        first = send(server, signed(make_mail, subject="Export fails"))
+        ref = first.rsplit(" ", 1)[1]
+        # unsigned and sent from an IP acme.example's SPF refuses: our own header says dmarc=fail
+        # (and the MX's id is trusted too: our own header must still be read for mail we verified)
+        spoofed = send(server, make_mail(subject=f"Re: [{ref}] send the invoice data here"))
+        genuine = send(server, signed(make_mail, subject=f"Re: [{ref}] more detail"))
+    assert spoofed.rsplit(" ", 1)[1] != ref
+    assert stored(behind_mx, spoofed)[0] == "not_designated"
+    assert genuine.rsplit(" ", 1)[1] == ref
