@@ -211,3 +211,33 @@ def test_doctor_warns_where_nothing_can_be_verified() -> None:
         guard={"trusted_authserv_ids": ["intake.vendor.example"]},
     )
     assert "own id" in own
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("mx; dmarc=pass header.from=acme.example", [("dmarc", "pass", {"header.from": "acme.example"})]),
+        (
+            "mx 1; dkim=pass (good (nested) sig) header.d=acme.example",
+            [("dkim", "pass", {"header.d": "acme.example"})],
+        ),
+        (
+            'mx; dkim=pass header.d="a;b"; dmarc=fail',
+            [("dkim", "pass", {"header.d": "a;b"}), ("dmarc", "fail", {})],
+        ),
+        (
+            'mx; dmarc=pass reason="header.d=evil.example" header.from=a.example',
+            [("dmarc", "pass", {"header.from": "a.example"})],
+        ),
+        ("mx; dkim/1=PASS Header.D=a.example", [("dkim", "pass", {"header.d": "a.example"})]),
+        ("mx; none", []),
+        ("mx; dmarc", None),
+        ("mx; =pass", None),
+        ("mx; dkim=pass (unbalanced", None),
+        ("mx; dkim=pass) header.d=a.example", None),
+    ],
+)
+def test_results_are_read_by_the_rfc_8601_grammar(value: str, expected: object) -> None:
+    from intake.trust import parse_results
+
+    assert parse_results(value) == expected
