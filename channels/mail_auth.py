@@ -71,7 +71,13 @@ class DnsPythonResolver:
     """The system's resolvers through dnspython, each query bounded by `lifetime` seconds."""
 
     def __init__(self, lifetime: float = 3.0) -> None:
-        self.resolver = dns.resolver.Resolver()
+        try:
+            self.resolver = dns.resolver.Resolver()
+        except dns.resolver.NoResolverConfiguration:
+            # No /etc/resolv.conf: every lookup is a temperror (nobody is verified) rather than
+            # a server that does not start.
+            log.warning("no DNS resolver configured: SPF, DKIM and DMARC will all be temperror")
+            self.resolver = dns.resolver.Resolver(configure=False)
         self.resolver.lifetime = lifetime
 
     def resolve(self, name: str, rdtype: str) -> list[str]:

@@ -33,6 +33,7 @@ import logging
 import secrets
 import ssl
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from email.utils import format_datetime
 from typing import Any
@@ -59,6 +60,8 @@ TRY_AGAIN_LATER = "451 4.3.0 Temporary failure storing the message, try again la
 # Issued by aiosmtpd itself when data_size_limit is exceeded (checked in tests):
 TOO_BIG = "552"
 SHUTTING_DOWN = "421 4.3.2 Service shutting down, try again later"
+# Messages verified at once (each mostly waits on DNS); more wait for a thread, within verify_timeout.
+VERIFY_THREADS = 16
 
 
 def accepts(accept: list[str], address: str) -> bool:
@@ -144,6 +147,8 @@ class IntakeHandler:
             resolver or DnsPythonResolver(lifetime=min(3.0, settings.verify_timeout)),
             settings.verify_timeout,
         )
+        # Its own threads: slow DNS must not take the default pool the store's batches run in.
+        self._verify_pool = ThreadPoolExecutor(VERIFY_THREADS, thread_name_prefix="smtp-verify")
         self.inflight = 0
         self.closing = False
         self.batches = GroupCommit(self._store)
@@ -202,10 +207,10 @@ class IntakeHandler:
         helo = str(session.host_name or "")
         mail_from = str(envelope.mail_from or "")
         try:
-            header = await asyncio.wait_for(
-                asyncio.to_thread(self.verifier.authenticate, original, ip, mail_from, helo),
-                self.settings.verify_timeout,
+            check = asyncio.get_running_loop().run_in_executor(
+                self._verify_pool, self.verifier.authenticate, original, ip, mail_from, helo
             )
+            header = await asyncio.wait_for(check, self.settings.verify_timeout)
         except TimeoutError:
             log.warning("smtp: verifying mail from %s at %s ran out of time: temperror", mail_from, ip)
             header = self.verifier.temperror()
@@ -349,5 +354,6 @@ class SmtpServer:
         while self.handler.inflight and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.05)
         await self._server.wait_closed()
+        self.handler._verify_pool.shutdown(wait=False, cancel_futures=True)
         self._server = None
         log.info("smtp: stopped")
