@@ -653,7 +653,9 @@ def _kept_headers(block: HeaderBlock) -> dict[str, str]:
     for name, raw_value in block.fields:
         if name in HEADERS_KEPT:
             value = unfold(raw_value)
-            if "=?" in value and name != "content-type":
+            # Structured fields are never RFC 2047-decoded: an encoded word hiding a newline
+            # would forge a second Authentication-Results entry (see intake/trust.py).
+            if "=?" in value and name not in ("content-type", "authentication-results"):
                 value = decode_words(value)
             value = storable.line(value)  # one line each: the newline below separates repeats
             kept[name] = f"{kept[name]}\n{value}" if name in kept else value

@@ -11,10 +11,11 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict, SettingsError
 
 from intake.errors import BadInput
@@ -46,6 +47,10 @@ class TicketSettings(_Section):
     default_policy: str = "resource-optimizer"
 
 
+def _loopback() -> list[IPv4Network | IPv6Network]:
+    return [IPv4Network("127.0.0.0/8"), IPv6Network("::1/128")]
+
+
 class SmtpServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = 2525
@@ -62,6 +67,18 @@ class SmtpServerSettings(_Section):
     auth_users: dict[str, SecretStr] = Field(default_factory=dict)
     auth_required: bool = False
     hostname: str = ""
+    # The trust model (intake/trust.py): the server writes its own Authentication-Results.
+    authserv_id: str = Field(
+        default="", pattern=r"^[A-Za-z0-9._-]*$", description="our Authentication-Results id; empty: hostname"
+    )
+    trusted_networks: list[IPvAnyNetwork] = Field(
+        default_factory=_loopback,
+        description="clients whose Authentication-Results are kept and who are not verified",
+    )
+    verify_timeout: float = Field(default=10.0, gt=0, description="seconds for SPF+DKIM+DMARC per message")
+
+    def own_authserv_id(self) -> str:
+        return self.authserv_id or self.hostname or "intake"
 
 
 class RelaySettings(_Section):
@@ -142,7 +159,10 @@ class GuardSettings(_Section):
     )
     trusted_authserv_ids: list[str] = Field(
         default_factory=list,
-        description="Authentication-Results from these hosts are believed; empty: the first header",
+        description="authserv-ids whose Authentication-Results are believed, matched exactly",
+    )
+    require: Literal["not-fail", "dmarc-pass"] = Field(
+        default="not-fail", description="what the trusted results must say for a designated contact"
     )
 
 

@@ -20,6 +20,7 @@ class Check:
     name: str
     ok: bool
     detail: str
+    warning: bool = False  # ok, but configured in a way that is probably not meant (printed WARN)
 
 
 def _run(name: str, probe: Callable[[], str]) -> Check:
@@ -79,6 +80,34 @@ def _mailbox(index: int, settings: Settings) -> str:
     return f"{mailbox.username}@{mailbox.host}:{mailbox.port}, folders {', '.join(mailbox.all_folders())}"
 
 
+def trust_warnings(settings: Settings) -> list[str]:
+    """Where the trust model (intake/trust.py) is configured so that it cannot do its job."""
+    guard, smtp = settings.guard, settings.smtp_server
+    found: list[str] = []
+    if settings.imap and not guard.trusted_authserv_ids:
+        found.append(
+            f"{len(settings.imap)} IMAP mailbox(es) read with no guard.trusted_authserv_ids: anyone writing "
+            "a designated contact's address in From is believed; set it to your MX's authserv-id"
+            if guard.require == "not-fail"
+            else "IMAP mailboxes read with require = dmarc-pass and no guard.trusted_authserv_ids: "
+            "nobody writing to them can be a designated contact"
+        )
+    if smtp is not None and smtp.trusted_networks and not guard.trusted_authserv_ids:
+        found.append(
+            f"mail relayed to the SMTP server from {', '.join(str(n) for n in smtp.trusted_networks)} is not "
+            "verified and no guard.trusted_authserv_ids is set: its From is taken as written"
+            if guard.require == "not-fail"
+            else "mail relayed to the SMTP server from trusted_networks can never be designated "
+            "(require = dmarc-pass, no guard.trusted_authserv_ids)"
+        )
+    if smtp is not None and smtp.own_authserv_id() in guard.trusted_authserv_ids:
+        found.append(
+            f"guard.trusted_authserv_ids names the SMTP server's own id {smtp.own_authserv_id()!r}: "
+            "mail read from IMAP or files that claims it would be believed"
+        )
+    return found
+
+
 def run_checks(runtime: Runtime) -> list[Check]:
     settings = runtime.settings
     checks = [
@@ -91,4 +120,7 @@ def run_checks(runtime: Runtime) -> list[Check]:
         checks.append(_run("smtp server", lambda: _smtp_port(settings)))
     for index, mailbox in enumerate(settings.imap):
         checks.append(_run(f"imap {mailbox.name}", lambda i=index: _mailbox(i, settings)))  # type: ignore[misc]
+    warnings = trust_warnings(settings)
+    if warnings:
+        checks.append(Check("trust", True, "; ".join(warnings), warning=True))
     return checks

@@ -68,4 +68,9 @@ class InboundMessage(BaseModel):
     content_hash: str = ""
     raw: bytes = b""
     raw_ref: Line = ""
+    authenticated_by: str = Field(
+        default="",
+        description="authserv-id of the Authentication-Results the receiving adapter wrote itself after "
+        "stripping every incoming one (the bot's SMTP server); set by the adapter, never read from the mail",
+    )
     defects: list[Line] = Field(default_factory=list)

@@ -1,43 +1,51 @@
 """Contact: which organisation wrote, and is the sender one of its designated contacts?
 
-A From header is only as good as its authentication: with `dmarc=fail`, or
-`spf=fail` without a `dkim=pass`, in the Authentication-Results our own
-receiving server added (RFC 8601), the sender is never treated as designated.
+The organisation comes from the ticket being followed up, the Slack channel, or
+the sender's domain. Whether the sender is *designated* takes two things: the
+address is one of the organisation's designated contacts, and, for mail, the
+trust model (intake/trust.py) vouches for the From: only Authentication-Results
+written by a trusted authserv-id count (`guard.trusted_authserv_ids`, plus our
+own SMTP server's for mail it received and verified itself), and they must meet
+`guard.require`.
+
+contact_status is then:
+- `unknown`: no organisation for the sender;
+- `not_designated`: the address is no designated contact, or trusted results
+  say the From failed authentication (a forgery is not the contact it names);
+- `unverified`: the address is a designated contact, but no trusted result
+  vouches for it (no header from a trusted server, `dmarc=none` under
+  `dmarc-pass`, no aligned pass, a temperror ...): treated as not designated;
+- `designated`: both hold.
+An empty sender (From missing, or not exactly one valid address) is never designated.
+Slack users are who Slack's signed request says; the trust model is for mail.
 """
 
 from __future__ import annotations
 
-import re
-
 from intake.pipeline.context import Context, Stop
+from intake.trust import Assessment, assess
 
 NAME = "contact"
 
-_RESULT = re.compile(r"\b(dmarc|spf|dkim)\s*=\s*([a-z]+)", re.I)
+
+def authenticate(ctx: Context) -> Assessment:
+    """The trust model's verdict on this message's From, under the configured settings."""
+    msg = ctx.inbound
+    guard = ctx.deps.settings.guard
+    trusted = set(guard.trusted_authserv_ids)
+    if msg.authenticated_by:
+        trusted.add(msg.authenticated_by)
+    return assess(
+        msg.headers.get("authentication-results", ""), msg.sender, frozenset(trusted), guard.require
+    )
 
 
-def authentication_failed(header: str, trusted: list[str]) -> str | None:
-    """The reason the From failed authentication, or None.
-
-    Only the topmost Authentication-Results header is read (the one our own
-    border server prepends), unless `trusted` names the authserv-ids to believe.
-    """
-    if not header:
+def failed_authentication(ctx: Context) -> str | None:
+    """Why trusted results say this message's From is forged, or None (also for unverified mail)."""
+    if ctx.inbound.channel == "slack":
         return None
-    entries = header.split("\n")
-    if trusted:
-        entries = [e for e in entries if e.strip().split(";", 1)[0].strip().lower() in trusted]
-    else:
-        entries = entries[:1]
-    for entry in entries:
-        results: dict[str, set[str]] = {}
-        for method, value in _RESULT.findall(entry):
-            results.setdefault(method.lower(), set()).add(value.lower())
-        if "fail" in results.get("dmarc", set()):
-            return "dmarc=fail"
-        if "fail" in results.get("spf", set()) and "pass" not in results.get("dkim", set()):
-            return "spf=fail without dkim=pass"
-    return None
+    verdict = authenticate(ctx)
+    return verdict.reason if verdict.verdict == "fail" else None
 
 
 def run(ctx: Context) -> Stop | None:
@@ -51,21 +59,35 @@ def run(ctx: Context) -> Stop | None:
         ctx.org = directory.org_for_address(msg.sender)
     if ctx.org is None:
         ctx.contact_status = "unknown"
-        ctx.hit("contact.unknown-org", f"no organisation for {msg.sender}")
+        ctx.hit("contact.unknown-org", f"no organisation for {msg.sender or 'an empty sender'}")
         return None
-    trusted = [t.lower() for t in ctx.deps.settings.guard.trusted_authserv_ids]
-    failed = authentication_failed(msg.headers.get("authentication-results", ""), trusted)
-    if failed:
-        ctx.contact_status = "not_designated"
-        ctx.hit("contact.auth-failed", f"From {msg.sender} failed authentication ({failed})")
-        return None
-    person = ctx.org.contacts.get(msg.sender)
     if msg.channel == "slack":
         person = next((c for c in ctx.org.contacts.values() if c.slack_user == msg.sender), None)
-    if person is not None and person.designated_at(ctx.now):
-        ctx.contact_status = "designated"
-        ctx.hit("contact.designated", f"{person.email} is a {person.role} contact of {ctx.org.name}")
+        verdict = Assessment("pass", "Slack's signed request names the user")
     else:
+        person = ctx.org.contacts.get(msg.sender) if msg.sender else None
+        verdict = authenticate(ctx)
+    if verdict.verdict == "fail":
         ctx.contact_status = "not_designated"
-        ctx.hit("contact.not-designated", f"{msg.sender} is not a designated contact of {ctx.org.name}")
+        ctx.hit("contact.auth-failed", f"From {msg.sender} failed authentication ({verdict.reason})")
+        return None
+    if person is None or not msg.sender or not person.designated_at(ctx.now):
+        ctx.contact_status = "not_designated"
+        ctx.hit(
+            "contact.not-designated",
+            f"{msg.sender or 'an empty sender'} is not a designated contact of {ctx.org.name}",
+        )
+        return None
+    if verdict.verdict == "unverified":
+        ctx.contact_status = "unverified"
+        ctx.hit(
+            "contact.unverified",
+            f"{msg.sender} is a contact of {ctx.org.name}, but unverified: {verdict.reason}",
+        )
+        return None
+    ctx.contact_status = "designated"
+    ctx.hit(
+        "contact.designated",
+        f"{person.email} is a {person.role} contact of {ctx.org.name} ({verdict.reason})",
+    )
     return None

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from intake.pipeline.directory import Directory, OrgView
 
 Disposition = Literal["ticket", "followup", "dropped", "duplicate", "quarantined"]
-ContactStatus = Literal["designated", "not_designated", "unknown"]
+ContactStatus = Literal["designated", "not_designated", "unknown", "unverified"]
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from functools import lru_cache
 
 from sqlalchemy import select
 
-from intake.pipeline.contact import authentication_failed
+from intake.pipeline.contact import failed_authentication
 from intake.pipeline.context import Context, Deps, Stop, TicketView
 from intake.pipeline.directory import Directory, OrgView
 from intake.store.orm import Ticket
@@ -139,12 +139,7 @@ def run(ctx: Context) -> Stop | None:
     if found is None:
         return None
     msg = ctx.inbound
-    trusted = [t.lower() for t in ctx.deps.settings.guard.trusted_authserv_ids]
-    failure = (
-        authentication_failed(msg.headers.get("authentication-results", ""), trusted)
-        if msg.channel == "email"
-        else None
-    )
+    failure = failed_authentication(ctx) if msg.channel == "email" else None
     why = refusal(msg.sender, _sender_org(ctx, ctx.deps.directory), found.ticket, failure)
     label = found.ticket.id or "opened in this batch"
     if why is None:

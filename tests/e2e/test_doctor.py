@@ -49,8 +49,10 @@ def test_doctor_reports_each_check_and_fails_on_a_dead_relay(
     assert "FAIL database" in failing and "intake init" in failing
     cli("init")
     checks = {c["check"]: c for c in cli.json("doctor")}
-    assert set(checks) == {"database", "policies", "triage model", "relay", "smtp server"}
+    assert set(checks) == {"database", "policies", "triage model", "relay", "smtp server", "trust"}
     assert all(c["ok"] for c in checks.values()), checks
+    # loopback relays to the SMTP server, and no trusted authserv-id: their From is taken as written
+    assert checks["trust"]["warning"] and "trusted_authserv_ids" in checks["trust"]["detail"]
     monkeypatch.setenv("INTAKE_RELAY__PORT", str(_free_port()))
     dead = cli("doctor", code=1)
     assert "FAIL relay" in dead and "ok   database" in dead

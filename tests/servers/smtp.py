@@ -22,9 +22,11 @@ from typing import Any, TypeVar
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from channels.mail_auth import Resolver
 from channels.smtp_server import SmtpServer
 from intake.config import Settings
 from intake.runtime import Runtime
+from tests.servers.dns import FakeResolver
 from tests.servers.net import Cert, free_port
 
 T = TypeVar("T")
@@ -48,10 +50,16 @@ class LoopThread:
 
 
 @contextmanager
-def intake_smtp(settings: Settings, runtime: Runtime) -> Iterator[SmtpServer]:
-    """The bot's SMTP server, exactly as `intake serve` runs it, on a loop of its own."""
+def intake_smtp(
+    settings: Settings, runtime: Runtime, resolver: Resolver | None = None
+) -> Iterator[SmtpServer]:
+    """The bot's SMTP server, exactly as `intake serve` runs it, on a loop of its own.
+
+    DNS never leaves the machine: SPF, DKIM and DMARC of clients outside `trusted_networks`
+    are checked against `resolver` (tests/servers/dns.py), by default one with no records.
+    """
     loop = LoopThread()
-    server = SmtpServer(settings, runtime)
+    server = SmtpServer(settings, runtime, resolver if resolver is not None else FakeResolver())
     loop.run(server.start())
     try:
         yield server
