@@ -125,9 +125,9 @@ class Batch:
             pairs.extend(
                 (r.external_id, r.ticket_id)
                 for r in self.session.execute(
-                    select(Message.external_id, Message.ticket_id).where(
-                        Message.external_id.in_(chunk), Message.ticket_id.is_not(None)
-                    )
+                    select(Message.external_id, Message.ticket_id)
+                    .where(Message.external_id.in_(chunk), Message.ticket_id.is_not(None))
+                    .order_by(Message.id)
                 )
             )
             pairs.extend(
@@ -140,7 +140,8 @@ class Batch:
             )
         self.load_tickets(ticket_id for _, ticket_id in pairs)
         for message_id, ticket_id in pairs:
-            self.ticket_by_message_id[message_id] = self.tickets_by_id[ticket_id]
+            # A Message-ID reused by a later, different message keeps naming the first one's ticket.
+            self.ticket_by_message_id.setdefault(message_id, self.tickets_by_id[ticket_id])
 
     # staging ---------------------------------------------------------------
     def claim_key(self, key: str, content_hash: str = "") -> bool:
