@@ -10,15 +10,24 @@ the queue without taking the same row; on SQLite the database lock does the
 same. A worker that dies mid-batch leaves its rows to come due again after
 the lease: a send may repeat at most once, recognisable by its Message-ID.
 
+Building: each row becomes bytes before anything is sent (channels/smtp_send.py
+validates every header value); a row that cannot be built fails with the
+reason and the others of the batch go on.
+
 Loop protection (what Zammad, RT and OTRS do, together): no automatic mail to
 our own addresses or domains, to a suppressed address (it bounced), or beyond
-`max_auto_per_recipient` per `recipient_window` and `max_auto_per_ticket` per
-`ticket_window`. Such rows end as state "suppressed" with the reason in
-`last_error`. Mail a person wrote (`automatic` false) is never held back. The
-team's own `[escalation] notify` addresses may sit in a domain we accept and
-receive bursts of notices when many tickets breach at once: the own-domain
-rule and the per-recipient cap do not apply to them (bounces and the
-per-ticket cap still do).
+`max_auto_per_recipient` per `recipient_window` to one mailbox (lower case,
+`+tag` dropped: robot+1@ and robot+2@ are one), `max_auto_per_domain` per
+`domain_window` to one registrable domain (random local parts and rotating
+subdomains collapse; `uncapped_domains` lifts this for freemail), and
+`max_auto_per_ticket` per `ticket_window`. The caps are counted in the store and
+admitted one row at a time under a lock per cap key (see `admit`), so any
+number of workers together never exceed them. Rows held back end as state
+"suppressed" with the reason in `last_error`. Mail a person wrote (`automatic`
+false) is never held back. The team's own `[escalation] notify` addresses may
+sit in a domain we accept and receive bursts of notices when many tickets
+breach at once: the own-domain rule and the per-recipient and per-domain caps
+do not apply to them (bounces and the per-ticket cap still do).
 
 Failures: a 5xx reply fails the row for good; a 4xx reply or an unreachable
 relay retries it after `retry_base * 2**(attempts-1)` seconds (at most
@@ -27,17 +36,19 @@ relay retries it after `retry_base * 2**(attempts-1)` seconds (at most
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
-from collections import Counter
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from channels.smtp_send import DeliveryError, Relay, RelayUnavailable, build_message
+from channels.safe_values import address_key, domain_key, preview
+from channels.smtp_send import DeliveryError, Outgoing, Relay, RelayUnavailable, Unbuildable, build
 from channels.smtp_server import accepts
 from intake.clock import Clock
 from intake.config import OutboxSettings, Settings
@@ -90,91 +101,138 @@ def claim(session: Session, now: datetime, cfg: OutboxSettings) -> list[Outbox]:
     return list(rows)
 
 
-def _automatic_sent(
-    session: Session, column: Any, values: list[Any], since: datetime
-) -> list[tuple[Any, int]]:
-    """(value, count) of automatic mail sent since `since`, grouped by `column` (recipient or ticket)."""
-    if not values:
-        return []
-    rows = session.execute(
-        select(column, func.count())
-        .where(column.in_(values), Outbox.automatic.is_(True), Outbox.state == SENT, Outbox.sent_at > since)
-        .group_by(column)
+def own_address(settings: Settings, address: str) -> bool:
+    """One of ours, an address we accept, or (unless it is the team's) in a domain we accept."""
+    accept = settings.smtp_server.accept if settings.smtp_server else []
+    if address in settings.own_addresses() or accepts([a for a in accept if "@" in a], address):
+        return True
+    return address not in team(settings) and accepts(accept, address)
+
+
+def team(settings: Settings) -> set[str]:
+    return {a.lower() for a in settings.escalation.notify}
+
+
+def _uncapped(cfg: OutboxSettings, address: str) -> bool:
+    domain = address.rpartition("@")[2].lower()
+    return any(domain == d.lower() or domain.endswith("." + d.lower()) for d in cfg.uncapped_domains)
+
+
+def _lock_id(key: str) -> int:
+    """A signed 64-bit advisory-lock id for a cap key (a collision only serialises a little more)."""
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+def _lock(session: Session, keys: list[str]) -> None:
+    """Hold every cap key of a row until this transaction ends, so its counts cannot go stale.
+
+    The thing counted is rows that may not exist yet, which no row lock covers:
+    PostgreSQL takes one transaction-scoped advisory lock per key, in a fixed
+    order (no deadlock between workers); SQLite needs none here, because the
+    first statement of `admit` is a write and takes the database's write lock.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for lock in sorted({_lock_id(k) for k in keys}):
+        session.execute(select(func.pg_advisory_xact_lock(lock)))
+
+
+def _counted(
+    session: Session, column: InstrumentedAttribute[Any], value: object, since: datetime, row_id: int
+) -> int:
+    """Automatic rows other than `row_id` that took a place under a cap on `column` since `since`."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Outbox)
+            .where(
+                column == value,
+                Outbox.automatic.is_(True),
+                Outbox.counted_at > since,
+                Outbox.id != row_id,
+            )
+        )
+        or 0
     )
-    return [(value, int(count)) for value, count in rows if value is not None]
 
 
-class LoopGuard:
-    """Why an automatic row must not go out, or None; the counts of one batch are fetched at once."""
-
-    def __init__(self, session: Session, now: datetime, settings: Settings, rows: list[Outbox]) -> None:
-        cfg = settings.outbox
-        self.settings = settings
-        self.cfg = cfg
-        auto = [r for r in rows if r.automatic]
-        recipients = sorted({r.recipient for r in auto})
-        lowered = sorted({r.lower() for r in recipients})
-        tickets = sorted({r.ticket_id for r in auto if r.ticket_id is not None})
-        self.suppressed: dict[str, Suppression] = (
-            {
-                s.address: s
-                for s in session.scalars(
-                    select(Suppression).where(Suppression.address.in_(lowered), Suppression.until > now)
-                )
-            }
-            if lowered
-            else {}
+def _refusal(session: Session, row: Outbox, address: str, now: datetime, settings: Settings) -> str | None:
+    cfg = settings.outbox
+    lowered = address.lower()
+    if own_address(settings, lowered):
+        return f"loop: {lowered} is one of our own addresses"
+    found = session.scalars(
+        select(Suppression).where(Suppression.address == lowered, Suppression.until > now)
+    ).first()
+    if found is not None:
+        return f"suppressed until {found.until.isoformat()}: {found.reason}"
+    if lowered not in team(settings):
+        mailbox = address_key(address)
+        sent = _counted(
+            session, Outbox.rcpt_key, mailbox, now - timedelta(seconds=cfg.recipient_window), row.id
         )
-        self.per_recipient: Counter[str] = Counter()
-        for recipient, count in _automatic_sent(
-            session, Outbox.recipient, recipients, now - timedelta(seconds=cfg.recipient_window)
-        ):
-            self.per_recipient[recipient.lower()] += count
-        self.per_ticket: Counter[int] = Counter(
-            dict(
-                _automatic_sent(
-                    session, Outbox.ticket_id, tickets, now - timedelta(seconds=cfg.ticket_window)
+        if sent >= cfg.max_auto_per_recipient:
+            return (
+                f"loop: per-recipient cap, {sent} automatic mails to {mailbox} "
+                f"in the last {cfg.recipient_window:.0f} s"
+            )
+        if not _uncapped(cfg, address):
+            domain = domain_key(address)
+            sent = _counted(
+                session, Outbox.rcpt_domain, domain, now - timedelta(seconds=cfg.domain_window), row.id
+            )
+            if sent >= cfg.max_auto_per_domain:
+                return (
+                    f"loop: per-domain cap, {sent} automatic mails to {domain} "
+                    f"in the last {cfg.domain_window:.0f} s"
                 )
-            )
+    if row.ticket_id is not None:
+        sent = _counted(
+            session, Outbox.ticket_id, row.ticket_id, now - timedelta(seconds=cfg.ticket_window), row.id
         )
-
-    def own(self, address: str) -> bool:
-        """One of ours, an address we accept, or (unless it is the team's) in a domain we accept."""
-        accept = self.settings.smtp_server.accept if self.settings.smtp_server else []
-        if address in self.settings.own_addresses() or accepts([a for a in accept if "@" in a], address):
-            return True
-        return address not in self.team and accepts(accept, address)
-
-    @property
-    def team(self) -> set[str]:
-        return {a.lower() for a in self.settings.escalation.notify}
-
-    def refuse(self, row: Outbox) -> str | None:
-        if not row.automatic:
-            return None
-        address = row.recipient.lower()
-        if self.own(address):
-            return f"loop: {address} is one of our own addresses"
-        found = self.suppressed.get(address)
-        if found is not None:
-            return f"suppressed until {found.until.isoformat()}: {found.reason}"
-        if address not in self.team and self.per_recipient[address] >= self.cfg.max_auto_per_recipient:
+        if sent >= cfg.max_auto_per_ticket:
             return (
-                f"loop: per-recipient cap, {self.per_recipient[address]} automatic mails to {address} "
-                f"in the last {self.cfg.recipient_window:.0f} s"
+                f"loop: per-ticket cap, {sent} automatic mails on this ticket "
+                f"in the last {cfg.ticket_window:.0f} s"
             )
-        if row.ticket_id is not None and self.per_ticket[row.ticket_id] >= self.cfg.max_auto_per_ticket:
-            return (
-                f"loop: per-ticket cap, {self.per_ticket[row.ticket_id]} automatic mails on this ticket "
-                f"in the last {self.cfg.ticket_window:.0f} s"
-            )
+    return None
+
+
+def admit(session: Session, row: Outbox, address: str, now: datetime, settings: Settings) -> str | None:
+    """Take this row's place under every loop cap, or say why it must not go out; commits.
+
+    One short transaction per automatic row: lock its cap keys, mark it counted
+    (the write that takes SQLite's lock), count the others, and either keep the
+    mark or suppress the row. A row counted before (a retry, or a worker that
+    died after admitting it) keeps its place and is not counted again.
+    """
+    if not row.automatic:
         return None
-
-    def count(self, row: Outbox) -> None:
-        if row.automatic:
-            self.per_recipient[row.recipient.lower()] += 1
-            if row.ticket_id is not None:
-                self.per_ticket[row.ticket_id] += 1
+    mailbox, domain = address_key(address), domain_key(address)
+    keys = [f"ticket:{row.ticket_id}"] if row.ticket_id is not None else []
+    if address.lower() not in team(settings):
+        keys += [f"rcpt:{mailbox}", f"domain:{domain}"]
+    _lock(session, keys)
+    took = session.scalars(
+        update(Outbox)
+        .where(Outbox.id == row.id, Outbox.counted_at.is_(None))
+        .values(counted_at=now, rcpt_key=mailbox, rcpt_domain=domain)
+        .returning(Outbox.id)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if took is None:
+        session.commit()
+        return None
+    reason = _refusal(session, row, address, now, settings)
+    if reason is not None:
+        session.execute(
+            update(Outbox)
+            .where(Outbox.id == row.id)
+            .values(state=SUPPRESSED, counted_at=None, last_error=reason[:2000])
+            .execution_options(synchronize_session=False)
+        )
+    session.commit()
+    return reason
 
 
 def _mark(session: Session, row: Outbox, **values: Any) -> None:
@@ -213,56 +271,91 @@ def _retry_or_fail(
 def deliver_batch(
     session: Session, clock: Clock, settings: Settings, rows: list[Outbox], summary: DeliverySummary
 ) -> None:
-    """Guard, send and mark the claimed rows, committing after each one."""
-    now = clock.now()
-    guard = LoopGuard(session, now, settings, rows)
+    """Build, admit, send and mark the claimed rows one by one, committing after each.
+
+    The relay session opens at the first row that may go out; if the relay is
+    unreachable, that row and the rest of the batch wait for a retry.
+    """
     prefix = settings.tickets.ref_prefix
-    sender = settings.relay.from_address
-    sendable: list[Outbox] = []
-    for row in rows:
-        reason = guard.refuse(row)
-        if reason is not None:
-            log.warning("%s to %s: suppressed: %s", row.message_id, row.recipient, reason)
-            _mark(session, row, state=SUPPRESSED, last_error=reason[:2000])
-            summary.suppressed += 1
-            continue
-        guard.count(row)  # counts the rows about to go out, so one batch cannot pass a cap
-        sendable.append(row)
-    if not sendable:
-        return
-    remaining = list(sendable)
-    try:
-        with Relay(settings.relay) as relay:
+    remaining = list(rows)
+    with ExitStack() as stack:
+        relay: Relay | None = None
+        try:
             while remaining:
                 row = remaining[0]
                 ref = ticket_ref(prefix, row.ticket_id) if row.ticket_id is not None else None
-                msg = build_message(row, from_address=sender, ticket=ref, now=clock.now())
-                try:
-                    relay.send(msg, sender, row.recipient)
-                except DeliveryError as exc:
+                message = _build(session, row, settings, ref, clock.now(), summary)
+                if message is None:
                     remaining.pop(0)
-                    if exc.permanent:
-                        log.error(
-                            "%s to %s (%s): refused for good: %s", row.message_id, row.recipient, ref, exc
-                        )
-                        _mark(
-                            session, row, state=FAILED, attempts=row.attempts + 1, last_error=str(exc)[:2000]
-                        )
-                        summary.failed += 1
-                    else:
-                        _retry_or_fail(
-                            session, row, clock.now(), cfg=settings.outbox, error=str(exc), summary=summary
-                        )
                     continue
+                reason = admit(session, row, message.recipient, clock.now(), settings)
+                if reason is not None:
+                    remaining.pop(0)
+                    log.warning("%s to %s: suppressed: %s", row.message_id, message.recipient, reason)
+                    summary.suppressed += 1
+                    continue
+                if relay is None:
+                    relay = stack.enter_context(Relay(settings.relay))
+                _send(session, relay, row, message, ref, clock, settings, summary)
                 remaining.pop(0)
-                _mark(
-                    session, row, state=SENT, attempts=row.attempts + 1, sent_at=clock.now(), last_error=None
+        except RelayUnavailable as exc:
+            for row in remaining:
+                _retry_or_fail(
+                    session, row, clock.now(), cfg=settings.outbox, error=str(exc), summary=summary
                 )
-                summary.sent += 1
-                log.info("%s to %s (%s): sent", row.message_id, row.recipient, ref or "no ticket")
-    except RelayUnavailable as exc:
-        for row in remaining:
+
+
+def _build(
+    session: Session,
+    row: Outbox,
+    settings: Settings,
+    ref: str | None,
+    now: datetime,
+    summary: DeliverySummary,
+) -> Outgoing | None:
+    """The row's message, or None after failing the row with the reason it cannot be built."""
+    try:
+        message = build(row, from_address=settings.relay.from_address, ticket=ref, now=now)
+    except Unbuildable as exc:
+        reason = f"cannot be sent: {exc}"
+        log.error("%s to %s (%s): %s", preview(row.message_id), preview(row.recipient), ref, reason)
+        _mark(session, row, state=FAILED, attempts=row.attempts + 1, last_error=reason[:2000])
+        summary.failed += 1
+        return None
+    if message.omitted:
+        log.warning(
+            "%s (%s): omitted from In-Reply-To/References, not msg-ids: %s",
+            row.message_id,
+            ref,
+            ", ".join(message.omitted[:5]),
+        )
+    return message
+
+
+def _send(
+    session: Session,
+    relay: Relay,
+    row: Outbox,
+    message: Outgoing,
+    ref: str | None,
+    clock: Clock,
+    settings: Settings,
+    summary: DeliverySummary,
+) -> None:
+    """Hand one message to the relay and mark the outcome; RelayUnavailable propagates."""
+    try:
+        relay.send(message)
+    except DeliveryError as exc:
+        if exc.permanent:
+            log.error("%s to %s (%s): refused for good: %s", row.message_id, message.recipient, ref, exc)
+            _mark(session, row, state=FAILED, attempts=row.attempts + 1, last_error=str(exc)[:2000])
+            summary.failed += 1
+        else:
             _retry_or_fail(session, row, clock.now(), cfg=settings.outbox, error=str(exc), summary=summary)
+        return
+    _mark(session, row, state=SENT, attempts=row.attempts + 1, sent_at=clock.now(), last_error=None)
+    summary.sent += 1
+    log.info("%s to %s (%s): sent", row.message_id, message.recipient, ref or "no ticket")
 
 
 def deliver_due(

@@ -267,6 +267,7 @@ def test_workers_in_parallel_send_each_mail_once(bot: Runtime, relay: Relay) -> 
     bot.settings.outbox.batch_size = 3
     bot.settings.outbox.max_auto_per_recipient = 100
     bot.settings.outbox.max_auto_per_ticket = 100
+    bot.settings.outbox.max_auto_per_domain = 100
     ids = [add_outbox(bot, ticket, recipient=f"p{i}@acme.example")[0] for i in range(40)]
     errors: list[BaseException] = []
 
