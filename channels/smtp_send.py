@@ -105,12 +105,14 @@ def build(row: Outbox, *, from_address: str, ticket: str | None, now: datetime) 
     refuses (a CPython with the CVE-2024-6923 fix raises HeaderWriteError)
     fails this one row, never the outbox pass.
     """
-    msg, recipient, omitted = _compose(row, from_address=from_address, ticket=ticket, now=now)
-    sender = str(msg["From"])
     try:
+        msg, recipient, omitted = _compose(row, from_address=from_address, ticket=ticket, now=now)
         data = msg.as_bytes()
+    except Unbuildable:
+        raise
     except Exception as exc:  # the email package's refusal, whatever its class in this CPython
         raise Unbuildable(f"the email package refused the message: {type(exc).__name__}: {exc}") from exc
+    sender = str(msg["From"])
     verify_headers(data)
     return Outgoing(sender, recipient, data, omitted)
 

@@ -12,6 +12,7 @@ nor hold back the rows claimed with them.
 
 from __future__ import annotations
 
+import email.errors
 import re
 import smtplib
 from collections.abc import Iterator
@@ -331,3 +332,34 @@ def test_mail_to_an_invalid_address_is_never_queued_as_pending(
     assert deliver(bot)["claimed"] == 0 and relay.received == []
     clock.advance(days=1)
     assert deliver(bot)["claimed"] == 0
+
+
+def test_a_message_the_email_package_refuses_fails_alone(
+    bot: Runtime, relay: Relay, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CPython with the CVE-2024-6923 fix raises HeaderWriteError while serialising such a message.
+
+    This CPython (3.11.7) predates the fix, so the refusal is emulated where the fix lives, in the
+    generator's header writer, for one row; the pass goes on and the other rows are sent.
+    """
+    import email.generator
+
+    original = email.generator.BytesGenerator._write_headers
+
+    def refusing(self: email.generator.BytesGenerator, msg: EmailMessage) -> None:
+        if "REFUSE-ME" in str(msg.get("Subject", "")):
+            raise email.errors.MessageError("folded header contains newline")  # HeaderWriteError's base
+        original(self, msg)
+
+    monkeypatch.setattr(email.generator.BytesGenerator, "_write_headers", refusing)
+    ticket = make_ticket(bot)
+    first = add_outbox(bot, ticket, recipient="a1@acme.example")
+    [refused] = add_outbox(bot, ticket, recipient="a2@acme.example", subject="REFUSE-ME")
+    last = add_outbox(bot, ticket, recipient="a3@acme.example")
+    assert deliver(bot) == {"claimed": 3, "sent": 2, "retried": 0, "failed": 1, "suppressed": 0}
+    assert sorted(r.rcpt_tos[0] for r in relay.received) == ["a1@acme.example", "a3@acme.example"]
+    with bot.sessions() as session:
+        row = session.get(Outbox, refused)
+        assert row is not None and row.state == "failed"
+        assert "the email package refused the message: MessageError" in (row.last_error or "")
+        assert {session.get(Outbox, i).state for i in first + last} == {"sent"}  # type: ignore[union-attr]
