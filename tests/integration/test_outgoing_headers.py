@@ -363,3 +363,29 @@ def test_a_message_the_email_package_refuses_fails_alone(
         assert row is not None and row.state == "failed"
         assert "the email package refused the message: MessageError" in (row.last_error or "")
         assert {session.get(Outbox, i).state for i in first + last} == {"sent"}  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"\r\n",
+        b"junk without any header\r\n",
+        b"Subject: no sender at all\r\n\r\nhello\r\n",
+        b"From: <>\r\nSubject: null path\r\n\r\nhello\r\n",
+        b"From: \r\nSubject: empty From\r\n\r\nhello\r\n",
+        b"From: undisclosed-recipients:;\r\nSubject: a group\r\n\r\nhello\r\n",
+    ],
+)
+def test_junk_data_over_smtp_is_never_answered_to_the_null_path(
+    bot: Runtime, relay: Relay, data: bytes
+) -> None:
+    """Issue 8, defect 6: junk DATA with MAIL FROM:<> became a ticket whose replies went to <>."""
+    with intake_smtp(bot.settings, bot) as server, smtplib.SMTP("127.0.0.1", server.port) as client:
+        client.sendmail("", ["support@vendor.example"], data)
+    deliver(bot)
+    assert relay.received == []
+    with bot.sessions() as session:
+        rows = session.scalars(select(Outbox)).all()
+    for r in rows:  # a row may record that nobody could be answered; none is pending or sent
+        assert r.state == "failed" and (r.last_error or "").startswith("not sent: recipient"), r.recipient
