@@ -21,7 +21,7 @@ our own addresses or domains, to a suppressed address (it bounced), or beyond
 `domain_window` to one registrable domain (random local parts and rotating
 subdomains collapse; `uncapped_domains` lifts this for freemail), and
 `max_auto_per_ticket` per `ticket_window`. The caps are counted in the store and
-admitted one row at a time under a lock per cap key (see `admit`), so any
+admitted a claimed batch at a time under a lock per cap key (see `admit_batch`), so any
 number of workers together never exceed them. Rows held back end as state
 "suppressed" with the reason in `last_error`. Mail a person wrote (`automatic`
 false) is never held back. The team's own `[escalation] notify` addresses may
@@ -39,7 +39,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from contextlib import ExitStack
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -137,102 +137,153 @@ def _lock(session: Session, keys: list[str]) -> None:
         session.execute(select(func.pg_advisory_xact_lock(lock)))
 
 
-def _counted(
-    session: Session, column: InstrumentedAttribute[Any], value: object, since: datetime, row_id: int
-) -> int:
-    """Automatic rows other than `row_id` that took a place under a cap on `column` since `since`."""
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(Outbox)
-            .where(
-                column == value,
-                Outbox.automatic.is_(True),
-                Outbox.counted_at > since,
-                Outbox.id != row_id,
-            )
-        )
-        or 0
+def _counts(
+    session: Session, column: InstrumentedAttribute[Any], values: set[Any], since: datetime
+) -> Counter[Any]:
+    """Automatic rows that took a place under a cap on `column` since `since`, per value."""
+    if not values:
+        return Counter()
+    rows = session.execute(
+        select(column, func.count())
+        .where(column.in_(sorted(values)), Outbox.automatic.is_(True), Outbox.counted_at > since)
+        .group_by(column)
     )
+    return Counter({value: int(n) for value, n in rows})
 
 
-def _refusal(session: Session, row: Outbox, address: str, now: datetime, settings: Settings) -> str | None:
-    cfg = settings.outbox
-    lowered = address.lower()
-    if own_address(settings, lowered):
-        return f"loop: {lowered} is one of our own addresses"
-    found = session.scalars(
-        select(Suppression).where(Suppression.address == lowered, Suppression.until > now)
-    ).first()
-    if found is not None:
-        return f"suppressed until {found.until.isoformat()}: {found.reason}"
-    if lowered not in team(settings):
-        mailbox = address_key(address)
-        sent = _counted(
-            session, Outbox.rcpt_key, mailbox, now - timedelta(seconds=cfg.recipient_window), row.id
-        )
-        if sent >= cfg.max_auto_per_recipient:
-            return (
-                f"loop: per-recipient cap, {sent} automatic mails to {mailbox} "
-                f"in the last {cfg.recipient_window:.0f} s"
-            )
-        if not _uncapped(cfg, address):
-            domain = domain_key(address)
-            sent = _counted(
-                session, Outbox.rcpt_domain, domain, now - timedelta(seconds=cfg.domain_window), row.id
-            )
-            if sent >= cfg.max_auto_per_domain:
+@dataclass
+class _Admission:
+    """The counts of every cap key of a batch, read under the locks, updated row by row."""
+
+    settings: Settings
+    now: datetime
+    suppressed: dict[str, Suppression]
+    mailboxes: Counter[str]
+    domains: Counter[str]
+    tickets: Counter[int]
+
+    def refuse(self, row: Outbox, address: str) -> str | None:
+        cfg = self.settings.outbox
+        lowered = address.lower()
+        if own_address(self.settings, lowered):
+            return f"loop: {lowered} is one of our own addresses"
+        found = self.suppressed.get(lowered)
+        if found is not None:
+            return f"suppressed until {found.until.isoformat()}: {found.reason}"
+        if lowered not in team(self.settings):
+            mailbox = address_key(address)
+            if self.mailboxes[mailbox] >= cfg.max_auto_per_recipient:
                 return (
-                    f"loop: per-domain cap, {sent} automatic mails to {domain} "
+                    f"loop: per-recipient cap, {self.mailboxes[mailbox]} automatic mails to {mailbox} "
+                    f"in the last {cfg.recipient_window:.0f} s"
+                )
+            domain = domain_key(address)
+            if not _uncapped(cfg, address) and self.domains[domain] >= cfg.max_auto_per_domain:
+                return (
+                    f"loop: per-domain cap, {self.domains[domain]} automatic mails to {domain} "
                     f"in the last {cfg.domain_window:.0f} s"
                 )
-    if row.ticket_id is not None:
-        sent = _counted(
-            session, Outbox.ticket_id, row.ticket_id, now - timedelta(seconds=cfg.ticket_window), row.id
-        )
-        if sent >= cfg.max_auto_per_ticket:
+        if row.ticket_id is not None and self.tickets[row.ticket_id] >= cfg.max_auto_per_ticket:
             return (
-                f"loop: per-ticket cap, {sent} automatic mails on this ticket "
+                f"loop: per-ticket cap, {self.tickets[row.ticket_id]} automatic mails on this ticket "
                 f"in the last {cfg.ticket_window:.0f} s"
             )
-    return None
+        return None
+
+    def count(self, row: Outbox, address: str) -> None:
+        self.mailboxes[address_key(address)] += 1
+        self.domains[domain_key(address)] += 1
+        if row.ticket_id is not None:
+            self.tickets[row.ticket_id] += 1
 
 
-def admit(session: Session, row: Outbox, address: str, now: datetime, settings: Settings) -> str | None:
-    """Take this row's place under every loop cap, or say why it must not go out; commits.
+def admit_batch(
+    session: Session, items: list[tuple[Outbox, str]], now: datetime, settings: Settings
+) -> dict[int, str | None]:
+    """Take each row's place under every loop cap, or say why it must not go out; commits once.
 
-    One short transaction per automatic row: lock its cap keys, mark it counted
-    (the write that takes SQLite's lock), count the others, and either keep the
-    mark or suppress the row. A row counted before (a retry, or a worker that
-    died after admitting it) keeps its place and is not counted again.
+    `items` are rows with their validated recipient. In one short transaction:
+    lock every cap key of the batch, read the counts of those keys from the
+    store, then admit the rows in order, counting each one admitted, and write
+    the outcome (counted, or suppressed with the reason). Another worker
+    admitting rows under one of these keys waits for the commit and then counts
+    them, so workers together never pass a cap. A row counted before (a retry,
+    or a worker that died after admitting it) keeps its place. Rows admitted
+    here that then cannot reach the relay stay counted: the caps err on the
+    side of sending less.
     """
-    if not row.automatic:
-        return None
-    mailbox, domain = address_key(address), domain_key(address)
-    keys = [f"ticket:{row.ticket_id}"] if row.ticket_id is not None else []
-    if address.lower() not in team(settings):
-        keys += [f"rcpt:{mailbox}", f"domain:{domain}"]
-    _lock(session, keys)
-    took = session.scalars(
+    verdicts: dict[int, str | None] = {row.id: None for row, _ in items}
+    fresh = [(row, address) for row, address in items if row.automatic and row.counted_at is None]
+    if not fresh:
+        return verdicts
+    cfg = settings.outbox
+    exempt = team(settings)
+    keys = {f"ticket:{row.ticket_id}" for row, _ in fresh if row.ticket_id is not None}
+    for _, address in fresh:
+        if address.lower() not in exempt:
+            keys |= {f"rcpt:{address_key(address)}", f"domain:{domain_key(address)}"}
+    _lock(session, sorted(keys))
+    # The first statement writes, so on SQLite it takes the database's write lock before the counts.
+    session.execute(
         update(Outbox)
-        .where(Outbox.id == row.id, Outbox.counted_at.is_(None))
-        .values(counted_at=now, rcpt_key=mailbox, rcpt_domain=domain)
-        .returning(Outbox.id)
+        .where(Outbox.id.in_([row.id for row, _ in fresh]))
+        .values(attempts=Outbox.attempts)
         .execution_options(synchronize_session=False)
-    ).first()
-    if took is None:
-        session.commit()
-        return None
-    reason = _refusal(session, row, address, now, settings)
-    if reason is not None:
+    )
+    lowered = {address.lower() for _, address in fresh}
+    admission = _Admission(
+        settings,
+        now,
+        {
+            s.address: s
+            for s in session.scalars(
+                select(Suppression).where(Suppression.address.in_(sorted(lowered)), Suppression.until > now)
+            )
+        },
+        _counts(
+            session,
+            Outbox.rcpt_key,
+            {address_key(a) for _, a in fresh},
+            now - timedelta(seconds=cfg.recipient_window),
+        ),
+        _counts(
+            session,
+            Outbox.rcpt_domain,
+            {domain_key(a) for _, a in fresh},
+            now - timedelta(seconds=cfg.domain_window),
+        ),
+        _counts(
+            session,
+            Outbox.ticket_id,
+            {row.ticket_id for row, _ in fresh if row.ticket_id is not None},
+            now - timedelta(seconds=cfg.ticket_window),
+        ),
+    )
+    for row, address in fresh:
+        reason = admission.refuse(row, address)
+        verdicts[row.id] = reason
+        if reason is None:
+            admission.count(row, address)
+            values: dict[str, Any] = {
+                "counted_at": now,
+                "rcpt_key": address_key(address),
+                "rcpt_domain": domain_key(address),
+            }
+        else:
+            values = {"state": SUPPRESSED, "last_error": reason[:2000]}
         session.execute(
             update(Outbox)
             .where(Outbox.id == row.id)
-            .values(state=SUPPRESSED, counted_at=None, last_error=reason[:2000])
+            .values(**values)
             .execution_options(synchronize_session=False)
         )
     session.commit()
-    return reason
+    return verdicts
+
+
+def admit(session: Session, row: Outbox, address: str, now: datetime, settings: Settings) -> str | None:
+    """`admit_batch` for one row: None if it may go out, else why not."""
+    return admit_batch(session, [(row, address)], now, settings)[row.id]
 
 
 def _mark(session: Session, row: Outbox, **values: Any) -> None:
@@ -271,38 +322,42 @@ def _retry_or_fail(
 def deliver_batch(
     session: Session, clock: Clock, settings: Settings, rows: list[Outbox], summary: DeliverySummary
 ) -> None:
-    """Build, admit, send and mark the claimed rows one by one, committing after each.
+    """Build every claimed row, admit the buildable ones under the caps, send and mark those admitted.
 
     The relay session opens at the first row that may go out; if the relay is
     unreachable, that row and the rest of the batch wait for a retry.
     """
     prefix = settings.tickets.ref_prefix
-    remaining = list(rows)
-    with ExitStack() as stack:
-        relay: Relay | None = None
-        try:
+    built: list[tuple[Outbox, Outgoing, str | None]] = []
+    for row in rows:
+        ref = ticket_ref(prefix, row.ticket_id) if row.ticket_id is not None else None
+        message = _build(session, row, settings, ref, clock.now(), summary)
+        if message is not None:
+            built.append((row, message, ref))
+    if not built:
+        return
+    verdicts = admit_batch(
+        session, [(row, message.recipient) for row, message, _ in built], clock.now(), settings
+    )
+    remaining: list[tuple[Outbox, Outgoing, str | None]] = []
+    for row, message, ref in built:
+        reason = verdicts[row.id]
+        if reason is None:
+            remaining.append((row, message, ref))
+            continue
+        log.warning("%s to %s: suppressed: %s", row.message_id, message.recipient, reason)
+        summary.suppressed += 1
+    if not remaining:
+        return
+    try:
+        with Relay(settings.relay) as relay:
             while remaining:
-                row = remaining[0]
-                ref = ticket_ref(prefix, row.ticket_id) if row.ticket_id is not None else None
-                message = _build(session, row, settings, ref, clock.now(), summary)
-                if message is None:
-                    remaining.pop(0)
-                    continue
-                reason = admit(session, row, message.recipient, clock.now(), settings)
-                if reason is not None:
-                    remaining.pop(0)
-                    log.warning("%s to %s: suppressed: %s", row.message_id, message.recipient, reason)
-                    summary.suppressed += 1
-                    continue
-                if relay is None:
-                    relay = stack.enter_context(Relay(settings.relay))
+                row, message, ref = remaining[0]
                 _send(session, relay, row, message, ref, clock, settings, summary)
                 remaining.pop(0)
-        except RelayUnavailable as exc:
-            for row in remaining:
-                _retry_or_fail(
-                    session, row, clock.now(), cfg=settings.outbox, error=str(exc), summary=summary
-                )
+    except RelayUnavailable as exc:
+        for row, _, _ in remaining:
+            _retry_or_fail(session, row, clock.now(), cfg=settings.outbox, error=str(exc), summary=summary)
 
 
 def _build(
