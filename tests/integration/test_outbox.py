@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+import subprocess
+import sys
 import threading
 import uuid
 from collections import Counter
@@ -492,3 +495,39 @@ def test_three_admissions_at_the_same_instant_take_no_more_than_the_cap(bot: Run
         assert len(verdicts) == 3
         assert verdicts.count(None) == 2, (round_, verdicts)
         assert count(bot, Outbox, Outbox.id.in_(ids), Outbox.counted_at.is_not(None)) == 2
+
+
+def test_three_outbox_processes_never_exceed_the_caps(bot: Runtime, relay: Relay, tmp_path: Path) -> None:
+    """Three `intake outbox send` processes at once on one store, as three `intake serve` hosts would."""
+    ticket = make_ticket(bot)
+    for group in range(4):
+        for _ in range(8):
+            add_outbox(bot, ticket, recipient=f"{uuid.uuid4().hex[:8]}@robots{group}.example")
+    config = tmp_path / "intake.toml"
+    config.write_text(
+        f'[relay]\nhost = "127.0.0.1"\nport = {relay.port}\nfrom_address = "support@vendor.example"\n'
+        "[outbox]\nbatch_size = 2\nmax_auto_per_domain = 3\nmax_auto_per_ticket = 1000\n"
+    )
+    env = {
+        **os.environ,
+        "INTAKE_CONFIG": str(config),
+        "INTAKE_DATABASE_URL": bot.settings.database.url,
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+    }
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "intake", "outbox", "send", "--json"],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outputs = [w.communicate(timeout=120) for w in workers]
+    assert [w.returncode for w in workers] == [0, 0, 0], [err for _, err in outputs]
+    assert sum(json.loads(out)["claimed"] for out, _ in outputs) == 32
+    sent_to = Counter(domain_key(r.rcpt_tos[0]) for r in relay.received)
+    assert sent_to == {f"robots{g}.example": 3 for g in range(4)}
+    assert count(bot, Outbox, Outbox.state == "suppressed") == 20
