@@ -26,6 +26,7 @@ from channels.safe_values import valid_address, valid_msg_id
 from channels.smtp_send import HEADERS
 from intake.clock import FixedClock
 from intake.ingest_files import parse_one
+from intake.orgs import add_contact, add_org
 from intake.outbox import deliver_due
 from intake.pipeline import ingest
 from intake.replies import reply
@@ -389,3 +390,38 @@ def test_junk_data_over_smtp_is_never_answered_to_the_null_path(
         rows = session.scalars(select(Outbox)).all()
     for r in rows:  # a row may record that nobody could be answered; none is pending or sent
         assert r.state == "failed" and (r.last_error or "").startswith("not sent: recipient"), r.recipient
+
+
+def test_escalation_notices_about_a_hostile_ticket_are_clean(
+    bot: Runtime, relay: Relay, clock: FixedClock
+) -> None:
+    """A designated contact's ticket whose Subject and display name hide headers: the team's notices."""
+    bot.settings.escalation.notify = ["oncall@team.example"]
+    bot.settings.guard.trusted_authserv_ids = ["mx.vendor.example"]
+    with bot.sessions() as session:
+        add_org(session, clock, "Globex", "rezilion", "standard", ["globex.example"])
+        add_contact(session, clock, "Globex", "hank@globex.example", "Hank")
+        session.commit()
+    raw = (
+        b"Authentication-Results: mx.vendor.example; spf=pass smtp.mailfrom=globex.example; "
+        b"dkim=pass header.d=globex.example; dmarc=pass header.from=globex.example\r\n"
+        b"From: =?utf-8?q?Hank=0D=0ABcc:_eve@evil.example?= <hank@globex.example>\r\n"
+        b"To: support@vendor.example\r\n"
+        b"Subject: =?utf-8?q?Production_down=0D=0ABcc:_eve@evil.example=0D=0A=0D=0A<b>EVIL-HTML</b>?=\r\n"
+        b"Message-ID: =?utf-8?q?<d1@globex.example>=0D=0AReply-To:_eve@evil.example?=\r\n"
+        b"Date: Mon, 16 Nov 2026 08:00:00 +0000\r\n\r\n"
+        b"Production is down, nothing works, severity 1.\r\n"
+    )
+    with bot.deps() as deps:
+        [outcome] = ingest([parse_one(raw, "hank", clock.now())], deps)
+    assert outcome.disposition == "ticket"
+    deliver(bot)
+    for _ in range(12):  # warnings and breaches of the first-response and resolution targets
+        clock.advance(hours=8)
+        with bot.sessions() as session:
+            tick(session, clock, bot.settings)
+        deliver(bot)
+    to_team = [r for r in relay.received if r.rcpt_tos == ["oncall@team.example"]]
+    assert to_team, "no escalation notice reached the team"
+    for got in relay.received:
+        assert_clean(got)
