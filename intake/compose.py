@@ -9,6 +9,7 @@ templates, so composing a message on the hot path costs a render, not a parse.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import datetime
 from functools import lru_cache
@@ -19,10 +20,23 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFo
 from markupsafe import Markup, escape
 
 import templates as bundled
+from channels.safe_values import (
+    address_key,
+    address_problem,
+    clean_text,
+    domain_key,
+    msg_ids,
+    one_line,
+    valid_address,
+    valid_msg_id,
+)
 from intake.config import Settings
 from intake.policies.schema import Policy
 
 BUNDLED = Path(bundled.__file__).parent
+log = logging.getLogger(__name__)
+# Template variables that end up on one line (the Subject, a greeting); the others may span lines.
+ONE_LINE = frozenset({"subject", "name", "requester", "org", "ref", "vendor", "policy_title"})
 
 
 @lru_cache(maxsize=8)
@@ -66,16 +80,24 @@ def render(settings: Settings, policy: str, name: str, variables: dict[str, Any]
     text_template = _pick(env, policy, name, "txt")
     if text_template is None:
         raise LookupError(f"no template {name!r} for policy {policy}")
+    variables = {key: _variable(key, value) for key, value in variables.items()}
     rendered = text_template.render(**variables)
     subject = ""
     if rendered.startswith("Subject:"):
         first, _, rendered = rendered.partition("\n")
-        subject = first.removeprefix("Subject:").strip()
+        subject = one_line(first.removeprefix("Subject:"))
         rendered = rendered.lstrip("\n")
     html_template = _pick(_html_environment(settings.templates.dir), policy, name, "html")
     text = rendered.rstrip() + "\n"
     html = html_template.render(**variables) if html_template is not None else html_from_text(text)
     return subject, text, html
+
+
+def _variable(key: str, value: Any) -> Any:
+    """What customers wrote, made safe to render: one line where a header takes it, no controls."""
+    if not isinstance(value, str):
+        return value
+    return one_line(value, 1000) if key in ONE_LINE else clean_text(value)
 
 
 def html_from_text(text: str) -> str:
@@ -111,13 +133,18 @@ def escalation_variables(
 
 
 def new_message_id(settings: Settings, ref: str) -> str:
+    """Our own msg-id, `<hex>.<ref>@<our domain>`; without the ref where it is no dot-atom."""
     domain = settings.relay.from_address.rpartition("@")[2] or "intake.invalid"
-    return f"{uuid.uuid4().hex}.{ref}@{domain}"
+    unique = uuid.uuid4().hex
+    for candidate in (f"{unique}.{ref}@{domain}", f"{unique}@{domain}"):
+        if valid_msg_id(candidate) is not None:
+            return candidate
+    return f"{unique}@intake.invalid"
 
 
 def clean_subject(subject: str, ref: str) -> str:
-    """The ticket's subject without reply prefixes or our own reference."""
-    text = subject.replace(f"[{ref}]", "").strip()
+    """The ticket's subject on one line, without reply prefixes or our own reference."""
+    text = one_line(subject).replace(f"[{ref}]", "").strip()
     while True:
         head, sep, rest = text.partition(":")
         if sep and head.strip().lower() in {"re", "aw", "sv", "fw", "fwd", "wg", "tr", "antw"}:
@@ -140,27 +167,46 @@ def outbox_row(
     automatic: bool = True,
     channel: str = "email",
 ) -> dict[str, Any]:
-    """A ready-to-send outbox row; the outbox worker only delivers it."""
+    """A ready-to-send outbox row; the outbox worker only delivers it.
+
+    Every value a header takes is validated here: the recipient must be one
+    plain address (a row for an empty, `<>` or otherwise invalid one is created
+    already failed, with the reason, so nothing is silently dropped and nothing
+    goes out); In-Reply-To and References keep only strict msg-ids, the others
+    are omitted and logged.
+    """
     values = {"ref": ref, "vendor": policy.vendor, "policy_title": policy.title, **variables}
     subject, text, html = render(settings, policy.name, template, values)
-    refs = list(references or [])
-    if in_reply_to and in_reply_to not in refs:
-        refs.append(in_reply_to)
+    address = valid_address(recipient)
+    parent = valid_msg_id(in_reply_to) if in_reply_to else None
+    chain = msg_ids([*(references or []), *([in_reply_to] if in_reply_to else [])])
+    if chain.omitted:
+        log.warning(
+            "%s %s: omitted from In-Reply-To/References, not msg-ids: %s",
+            ref,
+            template,
+            ", ".join(chain.omitted[:5]),
+        )
+    problem = None if address is not None else f"not sent: recipient: {address_problem(recipient)}"
+    if problem is not None:
+        log.error("%s %s: %s", ref, template, problem)
     return {
         "template": template,
         "channel": channel,
-        "recipient": recipient,
+        "recipient": address if address is not None else one_line(recipient, 300),
+        "rcpt_key": address_key(address) if address is not None else None,
+        "rcpt_domain": domain_key(address) if address is not None else None,
         "subject": subject,
         "body_text": text,
         "body_html": html,
         "message_id": new_message_id(settings, ref),
-        "in_reply_to": in_reply_to,
-        "references": refs[-20:],
+        "in_reply_to": parent,
+        "references": chain.kept,
         "automatic": automatic,
-        "state": "pending",
+        "state": "pending" if problem is None else "failed",
         "attempts": 0,
         "next_attempt_at": now,
-        "last_error": None,
+        "last_error": problem,
         "created_at": now,
         "sent_at": None,
     }

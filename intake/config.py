@@ -175,6 +175,12 @@ class OutboxSettings(_Section):
     claim_lease: float = Field(default=600.0, gt=0)
     max_auto_per_recipient: int = Field(default=5, ge=0)
     recipient_window: float = Field(default=3600.0, gt=0)
+    max_auto_per_domain: int = Field(default=20, ge=0)
+    domain_window: float = Field(default=3600.0, gt=0)
+    uncapped_domains: list[str] = Field(
+        default_factory=list,
+        description="domains many unrelated customers share (freemail): no per-domain cap there",
+    )
     max_auto_per_ticket: int = Field(default=10, ge=0)
     ticket_window: float = Field(default=86400.0, gt=0)
     bounce_suppress: float = Field(default=7 * 86400.0, ge=0)

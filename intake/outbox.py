@@ -10,15 +10,24 @@ the queue without taking the same row; on SQLite the database lock does the
 same. A worker that dies mid-batch leaves its rows to come due again after
 the lease: a send may repeat at most once, recognisable by its Message-ID.
 
+Building: each row becomes bytes before anything is sent (channels/smtp_send.py
+validates every header value); a row that cannot be built fails with the
+reason and the others of the batch go on.
+
 Loop protection (what Zammad, RT and OTRS do, together): no automatic mail to
 our own addresses or domains, to a suppressed address (it bounced), or beyond
-`max_auto_per_recipient` per `recipient_window` and `max_auto_per_ticket` per
-`ticket_window`. Such rows end as state "suppressed" with the reason in
-`last_error`. Mail a person wrote (`automatic` false) is never held back. The
-team's own `[escalation] notify` addresses may sit in a domain we accept and
-receive bursts of notices when many tickets breach at once: the own-domain
-rule and the per-recipient cap do not apply to them (bounces and the
-per-ticket cap still do).
+`max_auto_per_recipient` per `recipient_window` to one mailbox (lower case,
+`+tag` dropped: robot+1@ and robot+2@ are one), `max_auto_per_domain` per
+`domain_window` to one registrable domain (random local parts and rotating
+subdomains collapse; `uncapped_domains` lifts this for freemail), and
+`max_auto_per_ticket` per `ticket_window`. The caps are counted in the store and
+admitted a claimed batch at a time under a lock per cap key (see `admit_batch`), so any
+number of workers together never exceed them. Rows held back end as state
+"suppressed" with the reason in `last_error`. Mail a person wrote (`automatic`
+false) is never held back. The team's own `[escalation] notify` addresses may
+sit in a domain we accept and receive bursts of notices when many tickets
+breach at once: the own-domain rule and the per-recipient and per-domain caps
+do not apply to them (bounces and the per-ticket cap still do).
 
 Failures: a 5xx reply fails the row for good; a 4xx reply or an unreachable
 relay retries it after `retry_base * 2**(attempts-1)` seconds (at most
@@ -27,6 +36,7 @@ relay retries it after `retry_base * 2**(attempts-1)` seconds (at most
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from collections import Counter
@@ -35,9 +45,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from channels.smtp_send import DeliveryError, Relay, RelayUnavailable, build_message
+from channels.safe_values import address_key, domain_key, preview
+from channels.smtp_send import DeliveryError, Outgoing, Relay, RelayUnavailable, Unbuildable, build
 from channels.smtp_server import accepts
 from intake.clock import Clock
 from intake.config import OutboxSettings, Settings
@@ -90,91 +101,189 @@ def claim(session: Session, now: datetime, cfg: OutboxSettings) -> list[Outbox]:
     return list(rows)
 
 
-def _automatic_sent(
-    session: Session, column: Any, values: list[Any], since: datetime
-) -> list[tuple[Any, int]]:
-    """(value, count) of automatic mail sent since `since`, grouped by `column` (recipient or ticket)."""
+def own_address(settings: Settings, address: str) -> bool:
+    """One of ours, an address we accept, or (unless it is the team's) in a domain we accept."""
+    accept = settings.smtp_server.accept if settings.smtp_server else []
+    if address in settings.own_addresses() or accepts([a for a in accept if "@" in a], address):
+        return True
+    return address not in team(settings) and accepts(accept, address)
+
+
+def team(settings: Settings) -> set[str]:
+    return {a.lower() for a in settings.escalation.notify}
+
+
+def _uncapped(cfg: OutboxSettings, address: str) -> bool:
+    domain = address.rpartition("@")[2].lower()
+    return any(domain == d.lower() or domain.endswith("." + d.lower()) for d in cfg.uncapped_domains)
+
+
+def _lock_id(key: str) -> int:
+    """A signed 64-bit advisory-lock id for a cap key (a collision only serialises a little more)."""
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+def _lock(session: Session, keys: list[str]) -> None:
+    """Hold every cap key of a row until this transaction ends, so its counts cannot go stale.
+
+    The thing counted is rows that may not exist yet, which no row lock covers:
+    PostgreSQL takes one transaction-scoped advisory lock per key, in a fixed
+    order (no deadlock between workers); SQLite needs none here, because the
+    first statement of `admit` is a write and takes the database's write lock.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for lock in sorted({_lock_id(k) for k in keys}):
+        session.execute(select(func.pg_advisory_xact_lock(lock)))
+
+
+def _counts(
+    session: Session, column: InstrumentedAttribute[Any], values: set[Any], since: datetime
+) -> Counter[Any]:
+    """Automatic rows that took a place under a cap on `column` since `since`, per value."""
     if not values:
-        return []
+        return Counter()
     rows = session.execute(
         select(column, func.count())
-        .where(column.in_(values), Outbox.automatic.is_(True), Outbox.state == SENT, Outbox.sent_at > since)
+        .where(column.in_(sorted(values)), Outbox.automatic.is_(True), Outbox.counted_at > since)
         .group_by(column)
     )
-    return [(value, int(count)) for value, count in rows if value is not None]
+    return Counter({value: int(n) for value, n in rows})
 
 
-class LoopGuard:
-    """Why an automatic row must not go out, or None; the counts of one batch are fetched at once."""
+@dataclass
+class _Admission:
+    """The counts of every cap key of a batch, read under the locks, updated row by row."""
 
-    def __init__(self, session: Session, now: datetime, settings: Settings, rows: list[Outbox]) -> None:
-        cfg = settings.outbox
-        self.settings = settings
-        self.cfg = cfg
-        auto = [r for r in rows if r.automatic]
-        recipients = sorted({r.recipient for r in auto})
-        lowered = sorted({r.lower() for r in recipients})
-        tickets = sorted({r.ticket_id for r in auto if r.ticket_id is not None})
-        self.suppressed: dict[str, Suppression] = (
-            {
-                s.address: s
-                for s in session.scalars(
-                    select(Suppression).where(Suppression.address.in_(lowered), Suppression.until > now)
-                )
-            }
-            if lowered
-            else {}
-        )
-        self.per_recipient: Counter[str] = Counter()
-        for recipient, count in _automatic_sent(
-            session, Outbox.recipient, recipients, now - timedelta(seconds=cfg.recipient_window)
-        ):
-            self.per_recipient[recipient.lower()] += count
-        self.per_ticket: Counter[int] = Counter(
-            dict(
-                _automatic_sent(
-                    session, Outbox.ticket_id, tickets, now - timedelta(seconds=cfg.ticket_window)
-                )
-            )
-        )
+    settings: Settings
+    now: datetime
+    suppressed: dict[str, Suppression]
+    mailboxes: Counter[str]
+    domains: Counter[str]
+    tickets: Counter[int]
 
-    def own(self, address: str) -> bool:
-        """One of ours, an address we accept, or (unless it is the team's) in a domain we accept."""
-        accept = self.settings.smtp_server.accept if self.settings.smtp_server else []
-        if address in self.settings.own_addresses() or accepts([a for a in accept if "@" in a], address):
-            return True
-        return address not in self.team and accepts(accept, address)
-
-    @property
-    def team(self) -> set[str]:
-        return {a.lower() for a in self.settings.escalation.notify}
-
-    def refuse(self, row: Outbox) -> str | None:
-        if not row.automatic:
-            return None
-        address = row.recipient.lower()
-        if self.own(address):
-            return f"loop: {address} is one of our own addresses"
-        found = self.suppressed.get(address)
+    def refuse(self, row: Outbox, address: str) -> str | None:
+        cfg = self.settings.outbox
+        lowered = address.lower()
+        if own_address(self.settings, lowered):
+            return f"loop: {lowered} is one of our own addresses"
+        found = self.suppressed.get(lowered)
         if found is not None:
             return f"suppressed until {found.until.isoformat()}: {found.reason}"
-        if address not in self.team and self.per_recipient[address] >= self.cfg.max_auto_per_recipient:
+        if lowered not in team(self.settings):
+            mailbox = address_key(address)
+            if self.mailboxes[mailbox] >= cfg.max_auto_per_recipient:
+                return (
+                    f"loop: per-recipient cap, {self.mailboxes[mailbox]} automatic mails to {mailbox} "
+                    f"in the last {cfg.recipient_window:.0f} s"
+                )
+            domain = domain_key(address)
+            if not _uncapped(cfg, address) and self.domains[domain] >= cfg.max_auto_per_domain:
+                return (
+                    f"loop: per-domain cap, {self.domains[domain]} automatic mails to {domain} "
+                    f"in the last {cfg.domain_window:.0f} s"
+                )
+        if row.ticket_id is not None and self.tickets[row.ticket_id] >= cfg.max_auto_per_ticket:
             return (
-                f"loop: per-recipient cap, {self.per_recipient[address]} automatic mails to {address} "
-                f"in the last {self.cfg.recipient_window:.0f} s"
-            )
-        if row.ticket_id is not None and self.per_ticket[row.ticket_id] >= self.cfg.max_auto_per_ticket:
-            return (
-                f"loop: per-ticket cap, {self.per_ticket[row.ticket_id]} automatic mails on this ticket "
-                f"in the last {self.cfg.ticket_window:.0f} s"
+                f"loop: per-ticket cap, {self.tickets[row.ticket_id]} automatic mails on this ticket "
+                f"in the last {cfg.ticket_window:.0f} s"
             )
         return None
 
-    def count(self, row: Outbox) -> None:
-        if row.automatic:
-            self.per_recipient[row.recipient.lower()] += 1
-            if row.ticket_id is not None:
-                self.per_ticket[row.ticket_id] += 1
+    def count(self, row: Outbox, address: str) -> None:
+        self.mailboxes[address_key(address)] += 1
+        self.domains[domain_key(address)] += 1
+        if row.ticket_id is not None:
+            self.tickets[row.ticket_id] += 1
+
+
+def admit_batch(
+    session: Session, items: list[tuple[Outbox, str]], now: datetime, settings: Settings
+) -> dict[int, str | None]:
+    """Take each row's place under every loop cap, or say why it must not go out; commits once.
+
+    `items` are rows with their validated recipient. In one short transaction:
+    lock every cap key of the batch, read the counts of those keys from the
+    store, then admit the rows in order, counting each one admitted, and write
+    the outcome (counted, or suppressed with the reason). Another worker
+    admitting rows under one of these keys waits for the commit and then counts
+    them, so workers together never pass a cap. A row counted before (a retry,
+    or a worker that died after admitting it) keeps its place. Rows admitted
+    here that then cannot reach the relay stay counted: the caps err on the
+    side of sending less.
+    """
+    verdicts: dict[int, str | None] = {row.id: None for row, _ in items}
+    fresh = [(row, address) for row, address in items if row.automatic and row.counted_at is None]
+    if not fresh:
+        return verdicts
+    cfg = settings.outbox
+    exempt = team(settings)
+    keys = {f"ticket:{row.ticket_id}" for row, _ in fresh if row.ticket_id is not None}
+    for _, address in fresh:
+        if address.lower() not in exempt:
+            keys |= {f"rcpt:{address_key(address)}", f"domain:{domain_key(address)}"}
+    _lock(session, sorted(keys))
+    # The first statement writes, so on SQLite it takes the database's write lock before the counts.
+    session.execute(
+        update(Outbox)
+        .where(Outbox.id.in_([row.id for row, _ in fresh]))
+        .values(attempts=Outbox.attempts)
+        .execution_options(synchronize_session=False)
+    )
+    lowered = {address.lower() for _, address in fresh}
+    admission = _Admission(
+        settings,
+        now,
+        {
+            s.address: s
+            for s in session.scalars(
+                select(Suppression).where(Suppression.address.in_(sorted(lowered)), Suppression.until > now)
+            )
+        },
+        _counts(
+            session,
+            Outbox.rcpt_key,
+            {address_key(a) for _, a in fresh},
+            now - timedelta(seconds=cfg.recipient_window),
+        ),
+        _counts(
+            session,
+            Outbox.rcpt_domain,
+            {domain_key(a) for _, a in fresh},
+            now - timedelta(seconds=cfg.domain_window),
+        ),
+        _counts(
+            session,
+            Outbox.ticket_id,
+            {row.ticket_id for row, _ in fresh if row.ticket_id is not None},
+            now - timedelta(seconds=cfg.ticket_window),
+        ),
+    )
+    for row, address in fresh:
+        reason = admission.refuse(row, address)
+        verdicts[row.id] = reason
+        if reason is None:
+            admission.count(row, address)
+            values: dict[str, Any] = {
+                "counted_at": now,
+                "rcpt_key": address_key(address),
+                "rcpt_domain": domain_key(address),
+            }
+        else:
+            values = {"state": SUPPRESSED, "last_error": reason[:2000]}
+        session.execute(
+            update(Outbox)
+            .where(Outbox.id == row.id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+    session.commit()
+    return verdicts
+
+
+def admit(session: Session, row: Outbox, address: str, now: datetime, settings: Settings) -> str | None:
+    """`admit_batch` for one row: None if it may go out, else why not."""
+    return admit_batch(session, [(row, address)], now, settings)[row.id]
 
 
 def _mark(session: Session, row: Outbox, **values: Any) -> None:
@@ -213,56 +322,95 @@ def _retry_or_fail(
 def deliver_batch(
     session: Session, clock: Clock, settings: Settings, rows: list[Outbox], summary: DeliverySummary
 ) -> None:
-    """Guard, send and mark the claimed rows, committing after each one."""
-    now = clock.now()
-    guard = LoopGuard(session, now, settings, rows)
+    """Build every claimed row, admit the buildable ones under the caps, send and mark those admitted.
+
+    The relay session opens at the first row that may go out; if the relay is
+    unreachable, that row and the rest of the batch wait for a retry.
+    """
     prefix = settings.tickets.ref_prefix
-    sender = settings.relay.from_address
-    sendable: list[Outbox] = []
+    built: list[tuple[Outbox, Outgoing, str | None]] = []
     for row in rows:
-        reason = guard.refuse(row)
-        if reason is not None:
-            log.warning("%s to %s: suppressed: %s", row.message_id, row.recipient, reason)
-            _mark(session, row, state=SUPPRESSED, last_error=reason[:2000])
-            summary.suppressed += 1
-            continue
-        guard.count(row)  # counts the rows about to go out, so one batch cannot pass a cap
-        sendable.append(row)
-    if not sendable:
+        ref = ticket_ref(prefix, row.ticket_id) if row.ticket_id is not None else None
+        message = _build(session, row, settings, ref, clock.now(), summary)
+        if message is not None:
+            built.append((row, message, ref))
+    if not built:
         return
-    remaining = list(sendable)
+    verdicts = admit_batch(
+        session, [(row, message.recipient) for row, message, _ in built], clock.now(), settings
+    )
+    remaining: list[tuple[Outbox, Outgoing, str | None]] = []
+    for row, message, ref in built:
+        reason = verdicts[row.id]
+        if reason is None:
+            remaining.append((row, message, ref))
+            continue
+        log.warning("%s to %s: suppressed: %s", row.message_id, message.recipient, reason)
+        summary.suppressed += 1
+    if not remaining:
+        return
     try:
         with Relay(settings.relay) as relay:
             while remaining:
-                row = remaining[0]
-                ref = ticket_ref(prefix, row.ticket_id) if row.ticket_id is not None else None
-                msg = build_message(row, from_address=sender, ticket=ref, now=clock.now())
-                try:
-                    relay.send(msg, sender, row.recipient)
-                except DeliveryError as exc:
-                    remaining.pop(0)
-                    if exc.permanent:
-                        log.error(
-                            "%s to %s (%s): refused for good: %s", row.message_id, row.recipient, ref, exc
-                        )
-                        _mark(
-                            session, row, state=FAILED, attempts=row.attempts + 1, last_error=str(exc)[:2000]
-                        )
-                        summary.failed += 1
-                    else:
-                        _retry_or_fail(
-                            session, row, clock.now(), cfg=settings.outbox, error=str(exc), summary=summary
-                        )
-                    continue
+                row, message, ref = remaining[0]
+                _send(session, relay, row, message, ref, clock, settings, summary)
                 remaining.pop(0)
-                _mark(
-                    session, row, state=SENT, attempts=row.attempts + 1, sent_at=clock.now(), last_error=None
-                )
-                summary.sent += 1
-                log.info("%s to %s (%s): sent", row.message_id, row.recipient, ref or "no ticket")
     except RelayUnavailable as exc:
-        for row in remaining:
+        for row, _, _ in remaining:
             _retry_or_fail(session, row, clock.now(), cfg=settings.outbox, error=str(exc), summary=summary)
+
+
+def _build(
+    session: Session,
+    row: Outbox,
+    settings: Settings,
+    ref: str | None,
+    now: datetime,
+    summary: DeliverySummary,
+) -> Outgoing | None:
+    """The row's message, or None after failing the row with the reason it cannot be built."""
+    try:
+        message = build(row, from_address=settings.relay.from_address, ticket=ref, now=now)
+    except Unbuildable as exc:
+        reason = f"cannot be sent: {exc}"
+        log.error("%s to %s (%s): %s", preview(row.message_id), preview(row.recipient), ref, reason)
+        _mark(session, row, state=FAILED, attempts=row.attempts + 1, last_error=reason[:2000])
+        summary.failed += 1
+        return None
+    if message.omitted:
+        log.warning(
+            "%s (%s): omitted from In-Reply-To/References, not msg-ids: %s",
+            row.message_id,
+            ref,
+            ", ".join(message.omitted[:5]),
+        )
+    return message
+
+
+def _send(
+    session: Session,
+    relay: Relay,
+    row: Outbox,
+    message: Outgoing,
+    ref: str | None,
+    clock: Clock,
+    settings: Settings,
+    summary: DeliverySummary,
+) -> None:
+    """Hand one message to the relay and mark the outcome; RelayUnavailable propagates."""
+    try:
+        relay.send(message)
+    except DeliveryError as exc:
+        if exc.permanent:
+            log.error("%s to %s (%s): refused for good: %s", row.message_id, message.recipient, ref, exc)
+            _mark(session, row, state=FAILED, attempts=row.attempts + 1, last_error=str(exc)[:2000])
+            summary.failed += 1
+        else:
+            _retry_or_fail(session, row, clock.now(), cfg=settings.outbox, error=str(exc), summary=summary)
+        return
+    _mark(session, row, state=SENT, attempts=row.attempts + 1, sent_at=clock.now(), last_error=None)
+    summary.sent += 1
+    log.info("%s to %s (%s): sent", row.message_id, message.recipient, ref or "no ticket")
 
 
 def deliver_due(

@@ -88,7 +88,7 @@ class TicketOps:
         in_reply_to, references = self._last_inbound(ticket) if to == ticket.requester else (None, [])
         values = {
             "subject": clean_subject(ticket.subject, ref),
-            "name": (ticket.requester_name or ticket.requester.partition("@")[0]).split(maxsplit=1)[0],
+            "name": next(iter((ticket.requester_name or ticket.requester.partition("@")[0]).split()), ""),
             **variables,
         }
         row = outbox_row(

@@ -242,6 +242,8 @@ class Outbox(Base):
     __table_args__ = (
         Index("ix_outbox_state_next", "state", "next_attempt_at"),
         Index("ix_outbox_recipient_created", "recipient", "created_at"),
+        Index("ix_outbox_rcpt_key_counted", "rcpt_key", "counted_at"),
+        Index("ix_outbox_rcpt_domain_counted", "rcpt_domain", "counted_at"),
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
@@ -262,6 +264,11 @@ class Outbox(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    # Loop caps (intake/outbox.py): when an automatic row took its place under the caps, and what
+    # it is counted against: the mailbox (lower case, no +tag) and the registrable domain.
+    counted_at: Mapped[datetime | None]
+    rcpt_key: Mapped[str | None] = mapped_column(String(320))
+    rcpt_domain: Mapped[str | None] = mapped_column(String(253))
 
 
 class Quarantine(Base):

@@ -16,6 +16,8 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
+from collections import Counter
 from collections.abc import Iterator
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -23,13 +25,13 @@ from pathlib import Path
 
 import aiosmtplib
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from channels.smtp_server import SmtpServer
 from intake.clock import FixedClock
 from intake.outbox import deliver_due
 from intake.runtime import Runtime
-from intake.store.orm import Message, Outbox, Suppression
+from intake.store.orm import Message, Outbox, Suppression, Ticket
 from tests.conftest import MailBuilder
 from tests.servers.net import free_port
 from tests.servers.smtp import Received, Relay, intake_smtp
@@ -49,9 +51,13 @@ def relay() -> Iterator[Relay]:
 @pytest.fixture
 def bot(tmp_path: Path, clock: FixedClock, relay: Relay) -> Iterator[tuple[Runtime, SmtpServer]]:
     """Our side: store, SMTP server and outbox settings (cap: 5 automatic mails per hour)."""
-    rt = make_runtime(sqlite_url(tmp_path), clock, relay=relay.settings(),
-                      smtp_server={"host": "127.0.0.1", "port": 0, "accept": ["support@vendor.example"]},
-                      outbox={"max_auto_per_recipient": 5, "recipient_window": 3600})
+    rt = make_runtime(
+        sqlite_url(tmp_path),
+        clock,
+        relay=relay.settings(),
+        smtp_server={"host": "127.0.0.1", "port": 0, "accept": ["support@vendor.example"]},
+        outbox={"max_auto_per_recipient": 5, "recipient_window": 3600},
+    )
     add_customers(rt)
     with intake_smtp(rt.settings, rt) as server:
         yield rt, server
@@ -94,8 +100,11 @@ def run_outbox(rt: Runtime, rounds: int = 30) -> int:
 def open_loop(rt: Runtime, server: SmtpServer, make_mail: MailBuilder) -> None:
     """The robot writes in first; the pipeline opens a ticket and queues its acknowledgement."""
     with smtplib.SMTP("127.0.0.1", server.port) as client:
-        client.sendmail(ROBOT, ["support@vendor.example"],
-                        make_mail(sender=ROBOT, subject="Our monitoring reports an outage"))
+        client.sendmail(
+            ROBOT,
+            ["support@vendor.example"],
+            make_mail(sender=ROBOT, subject="Our monitoring reports an outage"),
+        )
     with rt.sessions() as session:
         assert session.scalars(select(Outbox.recipient)).all() == [ROBOT], "the pipeline wrote no answer"
 
@@ -133,6 +142,72 @@ def test_a_robot_honouring_rfc3834_ends_the_loop_at_once(
         assert [m.disposition for m in answers] == ["ticket", "dropped"]  # the guard stopped the reply
 
 
+ROTATIONS = {
+    "sub-addresses": lambda n: f"robot+{uuid.uuid4().hex[:8]}@robot.example",
+    "random local parts": lambda n: f"{uuid.uuid4().hex[:10]}@robot.example",
+    "all of them": lambda n: [
+        f"Robot+{n}@ROBOT.example",
+        f"r{uuid.uuid4().hex[:8]}@robot.example",
+        f"robot@{uuid.uuid4().hex[:6]}.robot.example",
+    ][n % 3],
+}
+
+
+@pytest.fixture
+def any_store_bot(db_url: str, clock: FixedClock, relay: Relay) -> Iterator[tuple[Runtime, SmtpServer]]:
+    """Our side on SQLite and PostgreSQL; caps 5 per mailbox and 8 per domain an hour."""
+    rt = make_runtime(
+        db_url,
+        clock,
+        relay=relay.settings(),
+        smtp_server={"host": "127.0.0.1", "port": 0, "accept": ["support@vendor.example"]},
+        outbox={"max_auto_per_recipient": 5, "max_auto_per_domain": 8},
+    )
+    add_customers(rt)
+    with intake_smtp(rt.settings, rt) as server:
+        yield rt, server
+    rt.engine.dispose()
+
+
+@pytest.mark.parametrize("rotation", list(ROTATIONS))
+def test_a_rotating_robot_is_stopped_by_the_per_domain_cap(
+    any_store_bot: tuple[Runtime, SmtpServer], relay: Relay, make_mail: MailBuilder, rotation: str
+) -> None:
+    """Issue 8, defect 9: a responder answering every mail from a new address of its domain.
+
+    The real loop: our SMTP server -> pipeline -> outbox -> relay stand-in -> the robot's
+    answer back into our SMTP server, until the outbox has nothing left to send.
+    """
+    rt, server = any_store_bot
+    counter = iter(range(1, 1000))
+
+    async def answer(got: Received) -> None:
+        n = next(counter)
+        reply = EmailMessage()
+        reply["From"] = ROTATIONS[rotation](n)
+        reply["To"] = "support@vendor.example"
+        reply["Message-ID"] = make_msgid(idstring=f"rot{n}", domain="robot.example")
+        reply["Subject"] = f"Robots Inc. ticket #{n} opened"
+        reply.set_content(f"Thank you for your message. We opened ticket #{n} for you.")
+        await aiosmtplib.send(reply, hostname="127.0.0.1", port=server.port)
+
+    relay.handler.responder = answer
+    with smtplib.SMTP("127.0.0.1", server.port) as client:
+        client.sendmail(ROBOT, ["support@vendor.example"], make_mail(sender=ROBOT, subject="Outage"))
+    rounds = run_outbox(rt)
+    to_robots = [r for r in relay.received if r.rcpt_tos[0].lower().endswith("robot.example")]
+    with rt.sessions() as session:
+        tickets = session.scalar(select(func.count()).select_from(Ticket)) or 0
+        states = Counter(session.scalars(select(Outbox.state)).all())
+        held = select(Outbox.last_error).where(Outbox.state == "suppressed")
+        reasons = [r or "" for r in session.scalars(held)]
+    print(f"{rotation}: {len(to_robots)} mails to the robot, {tickets} tickets, {rounds} rounds, {states}")
+    assert len(to_robots) == 8  # the per-domain cap, whichever addresses the robot used
+    assert tickets <= 9  # the first message and one per mail it answered
+    assert states["pending"] == 0 and states["suppressed"] >= 1
+    assert all("per-domain cap" in r or "per-recipient cap" in r for r in reasons), reasons
+
+
 def wait_port(port: int, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -143,8 +218,9 @@ def wait_port(port: int, timeout: float = 30) -> None:
     raise AssertionError(f"nothing listens on {port}")
 
 
-def test_serve_runs_every_part_and_stops_cleanly_on_sigterm(tmp_path: Path, relay: Relay, clock: FixedClock,
-                                                            make_mail: MailBuilder) -> None:
+def test_serve_runs_every_part_and_stops_cleanly_on_sigterm(
+    tmp_path: Path, relay: Relay, clock: FixedClock, make_mail: MailBuilder
+) -> None:
     url = sqlite_url(tmp_path)
     add_customers(make_runtime(url, clock))
     port = free_port()
@@ -155,13 +231,22 @@ def test_serve_runs_every_part_and_stops_cleanly_on_sigterm(tmp_path: Path, rela
         "[outbox]\npoll_interval = 0.2\n[service]\ntick_interval = 0.5\n"
     )
     env = {**os.environ, "INTAKE_CONFIG": str(config), "INTAKE_DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
-    serve = subprocess.Popen([sys.executable, "-m", "intake", "serve"], env=env, cwd=tmp_path,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "intake", "serve"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wait_port(port)
         with smtplib.SMTP("127.0.0.1", port) as client:
-            client.sendmail("dana@acme.example", ["support@vendor.example"],
-                            make_mail(subject="Exports fail", message_id="<serve-1@acme.example>"))
+            client.sendmail(
+                "dana@acme.example",
+                ["support@vendor.example"],
+                make_mail(subject="Exports fail", message_id="<serve-1@acme.example>"),
+            )
         deadline = time.monotonic() + 30
         while not relay.received and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -191,15 +276,21 @@ def test_a_bounce_coming_in_suppresses_the_next_acknowledgement(
 ) -> None:
     rt, server = bot
     with smtplib.SMTP("127.0.0.1", server.port) as client:
-        client.sendmail("dana@acme.example", ["support@vendor.example"],
-                        make_mail(subject="Exports fail", message_id="<first@acme.example>"))
+        client.sendmail(
+            "dana@acme.example",
+            ["support@vendor.example"],
+            make_mail(subject="Exports fail", message_id="<first@acme.example>"),
+        )
         run_outbox(rt)
         [ack] = relay.received
         # the customer's server bounces our acknowledgement back: a DSN with a null sender
         bounce = dsn(ack.message["Message-ID"].strip("<>"), "dana@acme.example")
         client.sendmail("", ["support@vendor.example"], bounce)
-        client.sendmail("dana@acme.example", ["support@vendor.example"],
-                        make_mail(subject="Imports fail too", message_id="<second@acme.example>"))
+        client.sendmail(
+            "dana@acme.example",
+            ["support@vendor.example"],
+            make_mail(subject="Imports fail too", message_id="<second@acme.example>"),
+        )
     run_outbox(rt)
     assert len(relay.received) == 1
     with rt.sessions() as session:

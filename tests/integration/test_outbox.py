@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import random
+import subprocess
+import sys
 import threading
+import uuid
+from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -11,9 +17,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from channels.safe_values import domain_key
 from intake.bounces import record_bounce
 from intake.clock import FixedClock
-from intake.outbox import deliver_due
+from intake.outbox import admit, deliver_due
 from intake.runtime import Runtime
 from intake.store.orm import Outbox, Suppression
 from tests.servers.net import make_cert
@@ -31,11 +38,20 @@ def relay() -> Iterator[Relay]:
 @pytest.fixture
 def bot(db_url: str, clock: FixedClock, relay: Relay) -> Iterator[Runtime]:
     """A runtime on both stores whose relay is the stand-in; small caps so tests stay short."""
-    rt = make_runtime(db_url, clock, relay=relay.settings(),
-                      smtp_server={"accept": ["support@vendor.example", "vendor.example"]},
-                      escalation={"notify": ["oncall@vendor.example"]},
-                      outbox={"max_auto_per_recipient": 5, "max_auto_per_ticket": 8, "retry_base": 60,
-                              "max_attempts": 3, "bounce_suppress": 86400})
+    rt = make_runtime(
+        db_url,
+        clock,
+        relay=relay.settings(),
+        smtp_server={"accept": ["support@vendor.example", "vendor.example"]},
+        escalation={"notify": ["oncall@vendor.example"]},
+        outbox={
+            "max_auto_per_recipient": 5,
+            "max_auto_per_ticket": 8,
+            "retry_base": 60,
+            "max_attempts": 3,
+            "bounce_suppress": 86400,
+        },
+    )
     yield rt
     rt.engine.dispose()
 
@@ -54,9 +70,15 @@ def row(rt: Runtime, row_id: int) -> Outbox:
 
 def test_mail_carries_threading_and_loop_headers(bot: Runtime, relay: Relay) -> None:
     ticket = make_ticket(bot)
-    [rid] = add_outbox(bot, ticket, message_id="ack-7@vendor.example", in_reply_to="cust-1@acme.example",
-                       references=["root@acme.example"], subject=f"[support-{ticket}] Re: Export fails",
-                       body_html="<p>We have your request.</p>")
+    [rid] = add_outbox(
+        bot,
+        ticket,
+        message_id="ack-7@vendor.example",
+        in_reply_to="cust-1@acme.example",
+        references=["root@acme.example"],
+        subject=f"[support-{ticket}] Re: Export fails",
+        body_html="<p>We have your request.</p>",
+    )
     [manual] = add_outbox(bot, ticket, automatic=False, in_reply_to=None, references=[])
     assert deliver(bot) == {"claimed": 2, "sent": 2, "retried": 0, "failed": 0, "suppressed": 0}
 
@@ -80,8 +102,9 @@ def test_mail_carries_threading_and_loop_headers(bot: Runtime, relay: Relay) -> 
     assert deliver(bot)["claimed"] == 0  # nothing goes out twice
 
 
-def test_4xx_is_retried_with_exponential_backoff_then_sent(bot: Runtime, relay: Relay,
-                                                          clock: FixedClock) -> None:
+def test_4xx_is_retried_with_exponential_backoff_then_sent(
+    bot: Runtime, relay: Relay, clock: FixedClock
+) -> None:
     [rid] = add_outbox(bot, make_ticket(bot))
     relay.script_rcpt(["451 4.7.1 Greylisted, try again later", "452 4.2.2 Mailbox full"])
     start = clock.now()
@@ -99,8 +122,9 @@ def test_4xx_is_retried_with_exponential_backoff_then_sent(bot: Runtime, relay: 
     assert row(bot, rid).state == "sent" and len(relay.received) == 1
 
 
-def test_5xx_fails_for_good_and_4xx_gives_up_after_max_attempts(bot: Runtime, relay: Relay,
-                                                                clock: FixedClock) -> None:
+def test_5xx_fails_for_good_and_4xx_gives_up_after_max_attempts(
+    bot: Runtime, relay: Relay, clock: FixedClock
+) -> None:
     ticket = make_ticket(bot)
     [dead] = add_outbox(bot, ticket, recipient="gone@acme.example")
     relay.script_rcpt(["550 5.1.1 <gone@acme.example>: no such user"])
@@ -155,14 +179,20 @@ def test_relay_with_starttls_and_auth(tmp_path: Path, clock: FixedClock) -> None
         pytest.skip("openssl is not installed")
     relay = Relay(cert=cert, users={"intake": "relay-secret"}).start()
     try:
-        rt = make_runtime(sqlite_url(tmp_path), clock,
-                          relay=relay.settings(tls="starttls", username="intake", password="relay-secret",
-                                               tls_ca=str(cert.cert)))
+        rt = make_runtime(
+            sqlite_url(tmp_path),
+            clock,
+            relay=relay.settings(
+                tls="starttls", username="intake", password="relay-secret", tls_ca=str(cert.cert)
+            ),
+        )
         add_outbox(rt, make_ticket(rt))
         assert deliver(rt)["sent"] == 1 and len(relay.received) == 1
-        wrong = make_runtime(rt.settings.database.url, clock,
-                             relay=relay.settings(tls="starttls", username="intake", password="wrong",
-                                                  tls_ca=str(cert.cert)))
+        wrong = make_runtime(
+            rt.settings.database.url,
+            clock,
+            relay=relay.settings(tls="starttls", username="intake", password="wrong", tls_ca=str(cert.cert)),
+        )
         [rid] = add_outbox(wrong, make_ticket(wrong))
         assert deliver(wrong)["retried"] == 1  # a login failure is the relay's problem, not the message's
         assert "SMTPAuthenticationError" in (row(wrong, rid).last_error or "")
@@ -212,8 +242,9 @@ def test_caps_roll_over_with_time(bot: Runtime, relay: Relay, clock: FixedClock)
     assert row(bot, later).state == "sent"
 
 
-def test_bounce_suppresses_automatic_mail_to_the_failed_recipient(bot: Runtime, relay: Relay,
-                                                                  clock: FixedClock) -> None:
+def test_bounce_suppresses_automatic_mail_to_the_failed_recipient(
+    bot: Runtime, relay: Relay, clock: FixedClock
+) -> None:
     ticket = make_ticket(bot)
     [acked] = add_outbox(bot, ticket, recipient="gone@acme.example", message_id="ack-1@vendor.example")
     deliver(bot)
@@ -221,10 +252,18 @@ def test_bounce_suppresses_automatic_mail_to_the_failed_recipient(bot: Runtime, 
         # a delay notice and a forged bounce change nothing
         delayed = dsn("ack-1@vendor.example", "gone@acme.example", action="delayed", status="4.4.1")
         assert record_bounce(delayed, session, clock, bot.settings) is None
-        assert record_bounce(dsn("never-sent@vendor.example", "gone@acme.example", ticket="other-1"),
-                             session, clock, bot.settings) is None
-        found = record_bounce(dsn("ack-1@vendor.example", "gone@acme.example", headers_only=False),
-                              session, clock, bot.settings)
+        assert (
+            record_bounce(
+                dsn("never-sent@vendor.example", "gone@acme.example", ticket="other-1"),
+                session,
+                clock,
+                bot.settings,
+            )
+            is None
+        )
+        found = record_bounce(
+            dsn("ack-1@vendor.example", "gone@acme.example", headers_only=False), session, clock, bot.settings
+        )
         session.commit()
     assert found is not None
     assert (found.recipient, found.ticket_id, found.status) == ("gone@acme.example", ticket, "5.1.1")
@@ -250,10 +289,12 @@ def test_bounce_without_a_report_part_matches_by_in_reply_to(bot: Runtime, relay
     ticket = make_ticket(bot)
     add_outbox(bot, ticket, recipient="old@acme.example", message_id="ack-9@vendor.example")
     deliver(bot)
-    raw = (b"From: postmaster@acme.example\r\nTo: support@vendor.example\r\n"
-           b"Subject: Undeliverable: Export\r\n"
-           b"In-Reply-To: <ack-9@vendor.example>\r\nX-Failed-Recipients: old@acme.example\r\n\r\n"
-           b"Delivery has failed to these recipients: old@acme.example\r\n")
+    raw = (
+        b"From: postmaster@acme.example\r\nTo: support@vendor.example\r\n"
+        b"Subject: Undeliverable: Export\r\n"
+        b"In-Reply-To: <ack-9@vendor.example>\r\nX-Failed-Recipients: old@acme.example\r\n\r\n"
+        b"Delivery has failed to these recipients: old@acme.example\r\n"
+    )
     with bot.sessions() as session:
         found = record_bounce(raw, session, bot.clock, bot.settings)
         session.commit()
@@ -267,6 +308,7 @@ def test_workers_in_parallel_send_each_mail_once(bot: Runtime, relay: Relay) -> 
     bot.settings.outbox.batch_size = 3
     bot.settings.outbox.max_auto_per_recipient = 100
     bot.settings.outbox.max_auto_per_ticket = 100
+    bot.settings.outbox.max_auto_per_domain = 100
     ids = [add_outbox(bot, ticket, recipient=f"p{i}@acme.example")[0] for i in range(40)]
     errors: list[BaseException] = []
 
@@ -287,8 +329,13 @@ def test_workers_in_parallel_send_each_mail_once(bot: Runtime, relay: Relay) -> 
     assert all(row(bot, i).state == "sent" for i in ids)
 
 
-def test_outbox_commands(tmp_path: Path, relay: Relay, clock: FixedClock, monkeypatch: pytest.MonkeyPatch,
-                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_outbox_commands(
+    tmp_path: Path,
+    relay: Relay,
+    clock: FixedClock,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     from intake.cli import main
 
     url = sqlite_url(tmp_path)
@@ -316,3 +363,171 @@ def test_outbox_commands(tmp_path: Path, relay: Relay, clock: FixedClock, monkey
     for command in (["poll"], ["serve"], ["outbox"], ["outbox", "list"], ["outbox", "send"]):
         assert "Usage" in intake(*command, "--help"), command
     rt.engine.dispose()
+
+
+def _race(rt: Runtime, workers: int = 3) -> list[dict[str, int]]:
+    """`workers` outbox workers, each with its own session, started together, until the queue is empty."""
+    start = threading.Barrier(workers)
+    errors: list[BaseException] = []
+    results: list[dict[str, int]] = []
+
+    def work() -> None:
+        try:
+            start.wait(10)
+            while True:
+                done = deliver(rt)
+                results.append(done)
+                if done["claimed"] == 0:
+                    return
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+    return results
+
+
+ROTATING = {
+    "sub-addresses": lambda g: f"Robot+{uuid.uuid4().hex[:8]}@robots{g}.example",
+    "random local parts": lambda g: f"{uuid.uuid4().hex[:10]}@robots{g}.example",
+    "rotating subdomains": lambda g: f"robot@{uuid.uuid4().hex[:6]}.robots{g}.example",
+    "mixed case and tags": lambda g: random.choice(
+        ["robot+a@Robots{}.Example", "ROBOT@robots{}.example"]
+    ).format(g),
+}
+
+
+@pytest.mark.parametrize("how", list(ROTATING))
+def test_three_workers_together_never_exceed_the_caps(bot: Runtime, relay: Relay, how: str) -> None:
+    """Counted in the store and admitted under a lock per cap key, whichever worker sends.
+
+    Rows come in runs of one robot each, so the three workers reach each cap at the
+    same moment: counted per worker (issue 8, defect 9) they sent up to three times it.
+
+    """
+    cfg = bot.settings.outbox
+    cfg.batch_size, cfg.max_auto_per_ticket = 1, 1000
+    # caps that are no multiple of the three workers: a wave of three admissions straddles each
+    cap = cfg.max_auto_per_recipient = cfg.max_auto_per_domain = 2
+    ticket = make_ticket(bot)
+    groups, per_group = 8, 9
+    ids = [
+        add_outbox(bot, ticket, recipient=ROTATING[how](g))[0]
+        for g in range(groups)
+        for _ in range(per_group)
+    ]
+    results = _race(bot)
+    assert sum(r["claimed"] for r in results) == groups * per_group
+    sent_to = Counter(domain_key(r.rcpt_tos[0]) for r in relay.received)
+    assert sent_to == {f"robots{g}.example": cap for g in range(groups)}
+    states = Counter(row(bot, i).state for i in ids)
+    assert states == {"sent": cap * groups, "suppressed": (per_group - cap) * groups}
+    # a second round later in the window adds nothing
+    [late] = add_outbox(bot, ticket, recipient=ROTATING[how](0))
+    _race(bot)
+    assert row(bot, late).state == "suppressed" and len(relay.received) == cap * groups
+
+
+def test_three_workers_hold_the_per_ticket_cap(bot: Runtime, relay: Relay) -> None:
+    cfg = bot.settings.outbox
+    cfg.batch_size, cfg.max_auto_per_domain = 1, 1000
+    ticket = make_ticket(bot)
+    for i in range(20):
+        add_outbox(bot, ticket, recipient=f"p{i}@acme.example")
+    _race(bot)
+    assert len(relay.received) == cfg.max_auto_per_ticket == 8
+
+
+def test_caps_count_what_was_admitted_not_what_a_worker_remembers(
+    bot: Runtime, relay: Relay, clock: FixedClock
+) -> None:
+    """A retried row keeps its place; a freemail domain listed in uncapped_domains has no domain cap."""
+    cfg = bot.settings.outbox
+    cfg.max_auto_per_domain, cfg.max_auto_per_ticket = 3, 1000
+    cfg.uncapped_domains = ["freemail.example"]
+    ticket = make_ticket(bot)
+    [retried] = add_outbox(bot, ticket, recipient="a@corp.example")
+    relay.script_rcpt(["451 4.3.0 later"])
+    deliver(bot)
+    clock.advance(seconds=61)
+    others = [add_outbox(bot, ticket, recipient=f"p{i}@corp.example")[0] for i in range(3)]
+    deliver(bot)
+    assert row(bot, retried).state == "sent"  # admitted once, at its first attempt
+    assert [row(bot, i).state for i in others] == ["sent", "sent", "suppressed"]
+    free = [add_outbox(bot, ticket, recipient=f"f{i}@mail.freemail.example")[0] for i in range(6)]
+    deliver(bot)
+    assert all(row(bot, i).state == "sent" for i in free)
+
+
+def test_three_admissions_at_the_same_instant_take_no_more_than_the_cap(bot: Runtime) -> None:
+    """The cap's own race, made to happen: three workers admit rows of one domain at one instant.
+
+    Without the lock per cap key each of the three counts the same committed rows and all
+    go out (this fails every round on PostgreSQL with `_lock` made a no-op).
+    """
+    cfg = bot.settings.outbox
+    cfg.max_auto_per_ticket, cfg.max_auto_per_recipient, cfg.max_auto_per_domain = 1000, 2, 2
+    ticket = make_ticket(bot)
+    for round_ in range(10):
+        ids = [
+            add_outbox(bot, ticket, recipient=f"{uuid.uuid4().hex[:8]}@r{round_}.example")[0]
+            for _ in range(3)
+        ]
+        start = threading.Barrier(3)
+        verdicts: list[str | None] = []
+
+        def work(rid: int, start: threading.Barrier = start, verdicts: list[str | None] = verdicts) -> None:
+            with bot.sessions() as session:
+                found = session.get(Outbox, rid)
+                assert found is not None
+                start.wait(10)
+                verdicts.append(admit(session, found, found.recipient, bot.clock.now(), bot.settings))
+
+        threads = [threading.Thread(target=work, args=(rid,)) for rid in ids]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert len(verdicts) == 3
+        assert verdicts.count(None) == 2, (round_, verdicts)
+        assert count(bot, Outbox, Outbox.id.in_(ids), Outbox.counted_at.is_not(None)) == 2
+
+
+def test_three_outbox_processes_never_exceed_the_caps(bot: Runtime, relay: Relay, tmp_path: Path) -> None:
+    """Three `intake outbox send` processes at once on one store, as three `intake serve` hosts would."""
+    ticket = make_ticket(bot)
+    for group in range(4):
+        for _ in range(8):
+            add_outbox(bot, ticket, recipient=f"{uuid.uuid4().hex[:8]}@robots{group}.example")
+    config = tmp_path / "intake.toml"
+    config.write_text(
+        f'[relay]\nhost = "127.0.0.1"\nport = {relay.port}\nfrom_address = "support@vendor.example"\n'
+        "[outbox]\nbatch_size = 2\nmax_auto_per_domain = 3\nmax_auto_per_ticket = 1000\n"
+    )
+    env = {
+        **os.environ,
+        "INTAKE_CONFIG": str(config),
+        "INTAKE_DATABASE_URL": bot.settings.database.url,
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+    }
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "intake", "outbox", "send", "--json"],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outputs = [w.communicate(timeout=120) for w in workers]
+    assert [w.returncode for w in workers] == [0, 0, 0], [err for _, err in outputs]
+    assert sum(json.loads(out)["claimed"] for out, _ in outputs) == 32
+    sent_to = Counter(domain_key(r.rcpt_tos[0]) for r in relay.received)
+    assert sent_to == {f"robots{g}.example": 3 for g in range(4)}
+    assert count(bot, Outbox, Outbox.state == "suppressed") == 20

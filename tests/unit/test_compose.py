@@ -54,3 +54,45 @@ def test_html_twin_escapes_what_customers_wrote() -> None:
 def test_a_missing_variable_is_an_error_not_an_empty_string() -> None:
     with pytest.raises(UndefinedError):
         render(Settings(), "revalize", "reply", {"ref": "support-1", "vendor": "V", "subject": "S"})
+
+
+@pytest.mark.parametrize(
+    "recipient",
+    ["", "<>", '"victim@x.example,eve"@stranger.example', "a@b.example, c@d.example", "a@b\r\nBcc: c@d"],
+)
+def test_a_row_for_no_valid_recipient_is_created_failed_with_the_reason(recipient: str) -> None:
+    row = outbox_row(
+        Settings(),
+        load_all()["rezilion"],
+        "reply",
+        ref="support-3",
+        recipient=recipient,
+        now=NOW,
+        variables={"subject": "S", "name": "N", "text": "T"},
+    )
+    assert row["state"] == "failed" and row["last_error"].startswith("not sent: recipient: ")
+    assert "\n" not in row["recipient"] and "\r" not in row["recipient"] and row["rcpt_key"] is None
+
+
+def test_threading_ids_subject_and_greeting_are_validated_when_the_row_is_made() -> None:
+    row = outbox_row(
+        Settings(),
+        load_all()["rezilion"],
+        "reply",
+        ref="support-3",
+        recipient="Robot+x@Robots.example",
+        now=NOW,
+        in_reply_to="=?utf-8?q?a@b=0D=0ABcc:_eve@evil.example?=",
+        references=["ok@acme.example", "bad\r\nBcc: eve@evil.example", "<ok2@acme.example>"],
+        variables={
+            "subject": clean_subject("Re: Help\r\nBcc: eve@evil.example\x00", "support-3"),
+            "name": "Eve\r\nBcc:",
+            "text": "line\r\nline\x00",
+        },
+    )
+    assert row["state"] == "pending" and row["recipient"] == "Robot+x@robots.example"
+    assert (row["rcpt_key"], row["rcpt_domain"]) == ("robot@robots.example", "robots.example")
+    assert row["in_reply_to"] is None and row["references"] == ["ok@acme.example", "ok2@acme.example"]
+    assert row["subject"] == "[support-3] Help Bcc: eve@evil.example"
+    assert "\x00" not in row["body_text"] and "\r" not in row["body_text"]
+    assert "Eve Bcc:" in row["body_text"]
