@@ -124,6 +124,8 @@ def test_acknowledgements_of_hostile_mail_carry_only_our_headers(bot: Runtime, r
     # NUL in a header is the parse edge's to make storable (issue 8, defect 10); until then
     # PostgreSQL quarantines those two, and they have no acknowledgement to check.
     nul = {"subject_nul", "msgid_whitespace_nul"}
+    # a From whose display name decodes to CRLF + headers is no identity: quarantined, never answered
+    assert dispositions.pop("display_name_encoded_crlf") == "quarantined"
     assert all(d == "ticket" for name, d in dispositions.items() if name not in nul), dispositions
     assert all(dispositions[name] in ("ticket", "quarantined") for name in nul), dispositions
     summary = deliver(bot)
@@ -138,7 +140,7 @@ def test_acknowledgements_of_hostile_mail_carry_only_our_headers(bot: Runtime, r
         # every sender that is one plain address got its answer, and only there
         answered = sorted(r.recipient for r in rows if r.state == "sent")
         assert answered == sorted(got.rcpt_tos[0] for got in received)
-        expected = {f"u{i}@initech.example" for i in (1, 2, 3, 4, 5, 6, 8, 9, 12, 14)}
+        expected = {f"u{i}@initech.example" for i in (1, 2, 3, 4, 5, 6, 8, 12, 14)}
         expected |= {"u7@initech.example"} if dispositions["subject_nul"] == "ticket" else set()
         expected |= {"u13@initech.example"} if dispositions["msgid_whitespace_nul"] == "ticket" else set()
         assert set(answered) == expected
@@ -405,7 +407,7 @@ def test_escalation_notices_about_a_hostile_ticket_are_clean(
     raw = (
         b"Authentication-Results: mx.vendor.example; spf=pass smtp.mailfrom=globex.example; "
         b"dkim=pass header.d=globex.example; dmarc=pass header.from=globex.example\r\n"
-        b"From: =?utf-8?q?Hank=0D=0ABcc:_eve@evil.example?= <hank@globex.example>\r\n"
+        b"From: =?utf-8?q?Hank=E2=80=A8Bcc:=09eve@evil.example?= <hank@globex.example>\r\n"
         b"To: support@vendor.example\r\n"
         b"Subject: =?utf-8?q?Production_down=0D=0ABcc:_eve@evil.example=0D=0A=0D=0A<b>EVIL-HTML</b>?=\r\n"
         b"Message-ID: =?utf-8?q?<d1@globex.example>=0D=0AReply-To:_eve@evil.example?=\r\n"

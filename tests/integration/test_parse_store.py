@@ -240,7 +240,10 @@ def test_the_acknowledgement_goes_to_the_one_stored_address_with_clean_headers(
         with rt.sessions() as session:
             assert session.scalars(select(Message.sender)).one() == recipient
             deliver_due(session, clock, rt.settings)
-        assert relay.received, "an acknowledgement or notice went out"
+        quoted = recipient.startswith('"')
+        # a quoted local part is stored as written, but the outbox sends only to plain addresses
+        # (channels/safe_values.py): its reply fails with the reason, and nothing goes elsewhere
+        assert bool(relay.received) is not quoted, "an acknowledgement or notice went out"
         for got in relay.received:
             assert got.rcpt_tos == [recipient]
             head = got.data.split(b"\r\n\r\n", 1)[0]
