@@ -81,11 +81,33 @@ def quarantine_json(row: Quarantine) -> dict[str, Any]:
     }
 
 
+# What each outgoing template is, in a support engineer's words.
+MAIL_KINDS: dict[str, str] = {
+    "ack": "acknowledgement",
+    "reminder": "reminder",
+    "reply": "engineer reply",
+    "info_request": "engineer reply (information requested)",
+    "closing": "closing mail",
+    "csat_survey": "satisfaction survey",
+    "escalation": "team notice",
+    "not_a_contact": "notice: not a designated contact",
+    "contacts_notice": "notice to the designated contacts",
+    "portal_redirect": "portal redirect",
+    "reopened": "reopen notice",
+}
+
+
+def mail_kind(template: str) -> str:
+    return MAIL_KINDS.get(template, template.replace("_", " "))
+
+
 def outbox_json(row: Outbox) -> dict[str, Any]:
     return {
         "id": row.id,
         "ticket_id": row.ticket_id,
         "template": row.template,
+        "kind": mail_kind(row.template),
+        "automatic": row.automatic,
         "channel": row.channel,
         "recipient": row.recipient,
         "subject": row.subject,
