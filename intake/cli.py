@@ -50,6 +50,26 @@ quarantine_app = typer.Typer(
     help="Input that could not be processed, kept with the reason.", no_args_is_help=True
 )
 policies_app = typer.Typer(help="The bundled support policies.", no_args_is_help=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from intake import __version__
+
+        out.print(f"intake {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=_version, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Support intake bot: customer mail and Slack in, triaged tickets out, under real support policies."""
+
+
 app.add_typer(tickets_app, name="tickets")
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(policies_app, name="policies")
@@ -113,10 +133,26 @@ def ingest(
     if as_json:
         emit(doc)
         return
-    out.print(", ".join(f"{k} {v}" for k, v in doc.items()))
+    prefix = rt.settings.tickets.ref_prefix
+    out.print(
+        f"{plural(doc['files'], 'file')}: {plural(doc['tickets'], 'new ticket')}, "
+        f"{plural(doc['followups'], 'follow-up')}, {doc['dropped']} dropped, "
+        f"{plural(doc['duplicates'], 'duplicate')}, {doc['quarantined']} quarantined"
+    )
+    for disposition, label in (("ticket", "new tickets"), ("followup", "follow-ups on")):
+        refs = list(
+            dict.fromkeys(
+                f"{prefix}-{o.ticket_id}"
+                for _, o in summary.outcomes
+                if o.disposition == disposition and o.ticket_id is not None
+            )
+        )
+        if refs:
+            shown = ", ".join(refs[:12]) + (f" and {len(refs) - 12:,} more" if len(refs) > 12 else "")
+            out.print(f"  {label}: {shown}")
     for source, outcome in summary.outcomes:
         if outcome.disposition == "quarantined":
-            out.print(f"quarantined {source}: {outcome.reason.splitlines()[0]}")
+            out.print(f"  quarantined {source}: {outcome.reason.splitlines()[0]}")
 
 
 def status_values(value: str) -> list[str]:
@@ -333,11 +369,80 @@ def policies_show(name: str, as_json: JsonOpt = False) -> None:
     policies = load_all()
     if name not in policies:
         raise BadInput(f"unknown policy {name!r}; bundled: {', '.join(sorted(policies))}")
-    doc = policies[name].model_dump(mode="json")
+    policy = policies[name]
     if as_json:
-        emit(doc)
+        emit(policy.model_dump(mode="json", by_alias=True))
+        return
+    for line in policy_summary(policy):
+        out.print(line)
+
+
+def _target(value: Any) -> str:
+    return value.describe() if value is not None else "best effort"
+
+
+def policy_summary(policy: Any) -> list[str]:
+    """The policy as a support engineer reads it: levels and targets per plan, hours, contacts, rules."""
+    lines = [f"{policy.name}: {policy.title} ({policy.vendor})", f"  source: {policy.source}"]
+    lines.append("Levels (most severe first)")
+    for level in policy.levels:
+        default = ", the default" if level.key == policy.default_level_key else ""
+        lines.append(f"  {level.key}  {level.label} ({level.canonical}{default}): {level.description}")
+    for plan_name, plan in policy.plans.items():
+        default = ", the default" if plan_name == policy.default_plan else ""
+        lines.append(f"Plan {plan_name}: {plan.label}{default}")
+        calendar = policy.calendars[plan.calendar]
+        lines.append(f"  hours: {plan.availability or calendar.label or plan.calendar} ({calendar.timezone})")
+        for group in calendar.windows:
+            lines.append(f"    {', '.join(group.days)}: {', '.join(group.hours)}")
+        for key, targets in plan.targets.items():
+            lines.append(
+                f"  {key}: first response {_target(targets.first_response)}, "
+                f"resolution {_target(targets.resolution)}"
+            )
+        rules = plan.contacts
+        roles = ", ".join(f"{r} {'any number' if n is None else n}" for r, n in rules.roles.items())
+        extra = f"; at most {rules.max_total} in all" if rules.max_total else ""
+        extra += f"; at least {rules.min_recommended} recommended" if rules.min_recommended else ""
+        notice = f"; transfers take {rules.transfer_notice.describe()}" if rules.transfer_notice else ""
+        lines.append(f"  contacts: {roles}{extra}{notice}")
+        who = "only designated contacts" if rules.only_designated_may_submit else "anyone at the customer"
+        lines.append(
+            f"  who may open tickets: {who}; others: {rules.not_designated.action.replace('_', ' ')}"
+        )
+    lines.append("Rules")
+    ack = policy.acknowledgement
+    within = "within the first-response target" if ack.within == "first_response" else _target(ack.within)
+    lines.append(
+        f"  acknowledgement: {'automatic' if ack.automated else 'by an engineer'}, {within}"
+        f"{'; counts as the first response' if ack.counts_as_first_response else ''}"
+    )
+    channels = policy.channels
+    lines.append(
+        f"  channels: {', '.join(channels.supported)}; others: {channels.unsupported.action}"
+        + (f" to {channels.unsupported.redirect_to}" if channels.unsupported.redirect_to else "")
+    )
+    dropped = policy.dropped
+    if dropped.enabled:
+        reminders = ", ".join(t.describe() for t in dropped.remind_after) or "none"
+        lines.append(
+            f"  silent customer: reminders after {reminders}; closed after {_target(dropped.close_after)}"
+        )
     else:
-        out.print_json(data=doc)
+        lines.append("  silent customer: no automatic reminders or close")
+    reopen = policy.reopen
+    lines.append(
+        f"  reply after close: {reopen.action.replace('_', ' ')}"
+        + (f" within {reopen.within.describe()}" if reopen.within else "")
+    )
+    escalation = policy.escalation
+    lines.append(
+        f"  escalation: on {', '.join(t.replace('_', ' ') for t in escalation.escalate_on)}; "
+        f"tells the {escalation.notify}"
+    )
+    statuses = policy.statuses.model_dump()
+    lines.append("  statuses: " + ", ".join(f"{k} = {v!s}" for k, v in statuses.items() if k != v))
+    return lines
 
 
 @app.command()

@@ -33,6 +33,8 @@ BATCH = 200
 class TickReport:
     fired: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
+    # (ticket id, timer kind, fired?) in firing order, so callers can name the tickets touched
+    touched: list[tuple[int, str, bool]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -187,6 +189,7 @@ def tick(session: Session, clock: Clock, settings: Settings) -> TickReport:
             timer.state = "fired" if fired else "skipped"
             timer.fired_at = now
             (report.fired if fired else report.skipped)[timer.kind] += 1
+            report.touched.append((ticket.id, timer.kind, fired))
             log.info("%s timer %s %s", ops.ref(ticket), timer.kind, timer.state)
         session.commit()
 
