@@ -86,9 +86,10 @@ def register_doctor(app: typer.Typer) -> None:
         rt = runtime(schema=False)
         checks = run_checks(rt)
         if as_json:
-            emit([{"check": c.name, "ok": c.ok, "detail": c.detail} for c in checks])
+            emit([{"check": c.name, "ok": c.ok, "warning": c.warning, "detail": c.detail} for c in checks])
         else:
             for c in checks:
-                out.print(f"{'ok  ' if c.ok else 'FAIL'} {c.name}: {c.detail}")
+                mark = "warn" if c.warning else "ok  " if c.ok else "FAIL"
+                out.print(f"{mark} {c.name}: {c.detail}")
         if not all(c.ok for c in checks):
             raise typer.Exit(1)

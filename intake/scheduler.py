@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, selectinload
 from intake import lifecycle
 from intake.clock import Clock
 from intake.config import Settings
+from intake.pipeline.decide import format_due
 from intake.store.orm import Ticket, Timer
 from intake.ticket_ops import TicketOps
 
@@ -103,9 +104,8 @@ def _remind(ops: TicketOps, ticket: Ticket, timer: Timer) -> bool:
         policy.dropped.reminder_template,
         {
             "waiting_since": ticket.waiting_since.strftime("%d %b %Y") if ticket.waiting_since else "",
-            "close_at": datetime.fromisoformat(close_at).strftime("%a %d %b %Y %H:%M UTC")
-            if close_at
-            else "",
+            # in the policy's zone, as the acknowledgement gave its dates (not GMT there, UTC here)
+            "close_at": format_due(policy, ticket.plan, datetime.fromisoformat(close_at)) if close_at else "",
         },
     )
     return True
