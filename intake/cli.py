@@ -258,7 +258,12 @@ def tickets_list(
             ]
         )
     print_table(
-        table(["ref", "status", "sev", "org", "age", "due", "subject"], rows, flexible=("org", "subject"))
+        table(
+            ["ref", "status", "sev", "org", "age", "due", "subject"],
+            rows,
+            flexible=("org", "subject"),
+            caps={"org": 16},
+        )
     )
     out.print(plural(len(docs), "ticket") + (" (cut at --limit)" if more else ""))
 

@@ -71,7 +71,14 @@ def org_list(now: NowOpt = None, as_json: JsonOpt = False) -> None:
         ]
         for d in docs
     ]
-    print_table(table(["name", "policy", "plan", "domains", "contacts"], rows, flexible=("name", "domains")))
+    print_table(
+        table(
+            ["name", "policy", "plan", "domains", "contacts"],
+            rows,
+            flexible=("name", "domains"),
+            caps={"name": 24},
+        )
+    )
     out.print(plural(len(docs), "organisation"))
 
 
@@ -109,7 +116,7 @@ def org_show(name: str, now: NowOpt = None, as_json: JsonOpt = False) -> None:
     out.print(f"  contacts ({plural(len(doc['contacts']), 'contact')}):")
     for c in doc["contacts"]:
         label = f"{c['name']} <{c['email']}>" if c["name"] else c["email"]
-        out.print(f"    {label}, {c['role']}: {c['state']}")
+        out.print(f"    {label}, {c['role']}; designated: {c['state']}")
 
 
 @org_app.command("set")
@@ -186,10 +193,10 @@ def contact_add(
     if as_json:
         emit(doc)
         return
-    out.print(f"added {doc['email']} as {doc['role']} contact of {doc['org']}: {doc['state']}")
+    out.print(f"added {doc['email']} as {doc['role']} contact of {doc['org']}; designated: {doc['state']}")
     if doc["replaced"] is not None:
         gone = doc["replaced"]
-        out.print(f"{gone['email']} is replaced: {gone['state']}")
+        out.print(f"{gone['email']} is replaced; designated: {gone['state']}")
 
 
 @contact_app.command("list")
@@ -212,7 +219,14 @@ def contact_list(
         out.print("no contacts" + (f" for {org}" if org else " yet"))
         return
     rows = [[d["org"], d["email"], d["name"] or "-", d["role"], d["state"]] for d in docs]
-    print_table(table(["org", "email", "name", "role", "state"], rows, flexible=("org", "name", "state")))
+    print_table(
+        table(
+            ["org", "email", "name", "role", "designated"],
+            rows,
+            flexible=("designated", "org", "name"),
+            caps={"org": 16, "name": 16},
+        )
+    )
     out.print(plural(len(docs), "contact"))
 
 

@@ -108,24 +108,32 @@ def outbox_list(
     if not docs:
         out.print("no outgoing mail" + (f" in state {state}" if state else ""))
         return
-    rows = [
-        [
+    errors = any(d["last_error"] for d in docs)
+    rows = []
+    for d in docs:
+        tries = (
+            f" ({plural(d['attempts'], 'try', 'tries')})"
+            if d["attempts"] > 1 or d["state"] == "failed"
+            else ""
+        )
+        row = [
             str(d["id"]),
             f"{prefix}-{d['ticket_id']}" if d["ticket_id"] else "-",
             d["kind"],
-            d["state"],
-            str(d["attempts"]),
+            d["state"] + tries,
             d["recipient"],
             d["subject"] or "-",
-            (d["last_error"] or "-").splitlines()[0] if d["last_error"] else "-",
         ]
-        for d in docs
-    ]
+        if errors:
+            row.append(d["last_error"].splitlines()[0] if d["last_error"] else "-")
+        rows.append(row)
+    headers = ["id", "ticket", "kind", "state", "to", "subject", *(["last error"] if errors else [])]
     print_table(
         table(
-            ["id", "ticket", "kind", "state", "tries", "to", "subject", "last error"],
+            headers,
             rows,
             flexible=("kind", "to", "subject", "last error"),
+            caps={"kind": 16, "to": 24, "subject": 30},
         )
     )
     out.print(plural(len(docs), "mail") + (" (cut at --limit)" if more else ""))

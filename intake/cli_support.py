@@ -124,23 +124,39 @@ def cut_notice(shown: int, limit: int, more: bool, what: str) -> None:
         err.print(f"showing the newest {shown:,} {what}; there are more (raise --limit)")
 
 
-def table(headers: list[str], rows: list[list[str]], *, flexible: tuple[str, ...] = ()) -> Table:
+def table(
+    headers: list[str],
+    rows: list[list[str]],
+    *,
+    flexible: tuple[str, ...] = (),
+    caps: dict[str, int] | None = None,
+) -> Table:
     """A table that fits the terminal: fixed columns keep their width, `flexible` ones share the rest.
 
-    A flexible cell that does not fit ends in an ellipsis instead of wrapping over
-    several lines; on a wide terminal nothing is cut.
+    The room left is handed to the flexible columns in the order given, each up to
+    its widest cell (or its cap, while later ones still want room); a cell that does
+    not fit ends in an ellipsis instead of wrapping over several lines. On a wide
+    terminal nothing is cut.
     """
-    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
-    fixed = sum(w for h, w in zip(headers, widths, strict=True) if h not in flexible)
-    room = max(out.width - fixed - 2 * len(headers), 10 * max(len(flexible), 1))
-    wanted = sum(w for h, w in zip(headers, widths, strict=True) if h in flexible) or 1
-    built = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
-    for header, width in zip(headers, widths, strict=True):
+    caps = caps or {}
+    flexible = tuple(h for h in flexible if h in headers)
+    widths = {h: max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)}
+    fixed = sum(w for h, w in widths.items() if h not in flexible)
+    room = out.width - fixed - 3 * (len(headers) - 1)  # a gap is two of padding and a divider
+    given = {h: min(widths[h], 8) for h in flexible}
+    room -= sum(given.values())
+    for capped in (True, False):
+        for header in flexible:
+            limit = min(widths[header], caps.get(header, widths[header])) if capped else widths[header]
+            extra = max(0, min(room, limit - given[header]))
+            given[header] += extra
+            room -= extra
+    built = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    for header in headers:
         if header in flexible:
-            share = min(width, max(8, room * width // wanted))
-            built.add_column(header, no_wrap=True, overflow="ellipsis", max_width=share, width=share)
+            built.add_column(header, no_wrap=True, overflow="ellipsis", width=given[header])
         else:
-            built.add_column(header, no_wrap=True, min_width=width)
+            built.add_column(header, no_wrap=True, min_width=widths[header])
     for row in rows:
         built.add_row(*row)
     return built

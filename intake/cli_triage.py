@@ -124,6 +124,8 @@ def register(app: typer.Typer) -> None:
 
         if not file.exists():
             raise BadInput(f"no such file: {file}")
+        if file.is_file() and not file.read_bytes().strip():
+            raise BadInput(f"{file} holds no labelled messages: nothing to evaluate")
         try:
             records = read_labelled(file)
         except DataError as exc:

@@ -148,17 +148,22 @@ def add_contact(
     return person, warnings
 
 
+def _when(value: datetime) -> str:
+    """In the viewer's zone (TZ), to the minute, with the UTC offset."""
+    return value.astimezone().strftime("%Y-%m-%d %H:%M %z")
+
+
 def contact_state(person: Contact, now: datetime) -> str:
-    """Whether a contact is designated now, and until or from when."""
+    """Whether a contact is designated now, and until or from when (a transfer's dates)."""
     if not person.active:
-        return f"removed {person.retires_at:%Y-%m-%d}" if person.retires_at else "removed"
+        return f"removed {_when(person.retires_at)}" if person.retires_at else "removed"
     if person.transfer_effective_at is not None and person.transfer_effective_at > now:
-        return f"designated from {person.transfer_effective_at:%Y-%m-%d %H:%M} UTC (transfer)"
+        return f"from {_when(person.transfer_effective_at)}"
     if person.retires_at is not None:
         if person.retires_at > now:
-            return f"designated until {person.retires_at:%Y-%m-%d %H:%M} UTC (transfer)"
-        return f"ended {person.retires_at:%Y-%m-%d %H:%M} UTC (transfer)"
-    return "designated"
+            return f"until {_when(person.retires_at)}"
+        return f"ended {_when(person.retires_at)}"
+    return "yes"
 
 
 def contact_json(person: Contact, now: datetime) -> dict[str, Any]:

@@ -42,7 +42,7 @@ class Entry:
     order: int = 0
 
     def as_json(self) -> dict[str, Any]:
-        return {"at": iso(self.at), "kind": self.kind, "summary": self.summary, **self.data}
+        return {**self.data, "at": iso(self.at), "kind": self.kind, "summary": self.summary}
 
 
 @dataclass
@@ -109,10 +109,11 @@ def _message_entry(message: Message) -> Entry:
 
 def _outbox_entry(row: Outbox) -> Entry:
     doc = outbox_json(row)
+    doc["mail_kind"] = doc.pop("kind")
     state = row.state + (f" {iso(row.sent_at)}" if row.sent_at else "")
     if row.last_error and row.state != "sent":
         state += f": {row.last_error.splitlines()[0]}"
-    summary = f"mail out: {doc['kind']} to {row.recipient} ({state})"
+    summary = f"mail out: {doc['mail_kind']} to {row.recipient} ({state})"
     return Entry(row.created_at, "message_out", summary, doc, 2)
 
 
@@ -139,7 +140,7 @@ def _timer_entries(row: Timer) -> tuple[list[Entry], dict[str, Any] | None]:
         return [], {**data, "what": name}
     if row.fired_at is not None:
         verb = "fired" if row.state == "fired" else row.state
-        return [Entry(row.fired_at, "timer", f"timer {name} {verb} (due {iso(row.due_at)})", data, 3)], None
+        return [Entry(row.fired_at, "timer", f"timer {name} {verb} (due {iso(row.due_at)})", data, 1)], None
     return [
         Entry(row.created_at, "timer", f"timer {name} {row.state} (was due {iso(row.due_at)})", data, 3)
     ], None

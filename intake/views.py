@@ -81,17 +81,17 @@ def quarantine_json(row: Quarantine) -> dict[str, Any]:
     }
 
 
-# What each outgoing template is, in a support engineer's words.
+# What each outgoing template is, in a support engineer's words (short enough for a table column).
 MAIL_KINDS: dict[str, str] = {
     "ack": "acknowledgement",
     "reminder": "reminder",
     "reply": "engineer reply",
-    "info_request": "engineer reply (information requested)",
+    "info_request": "info request",
     "closing": "closing mail",
-    "csat_survey": "satisfaction survey",
+    "csat_survey": "survey",
     "escalation": "team notice",
-    "not_a_contact": "notice: not a designated contact",
-    "contacts_notice": "notice to the designated contacts",
+    "not_a_contact": "not-a-contact",
+    "contacts_notice": "contacts notice",
     "portal_redirect": "portal redirect",
     "reopened": "reopen notice",
 }
