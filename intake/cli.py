@@ -297,7 +297,11 @@ def _print_story(story: Any, at: datetime) -> None:
     org = f"{d['org']} ({d['policy']}, plan {d['plan'] or 'default'})" if d["org"] else "no organisation"
     out.print(f"  {org}; from {d['requester']} ({d['contact_status'].replace('_', ' ')}) by {d['channel']}")
     out.print(f"  opened {local_time(_dt(d['created_at']))}, {span(at - _dt(d['created_at']))} ago")
+    if d["first_responded_at"]:
+        out.print(f"  first response given {local_time(_dt(d['first_responded_at']))}")
     for key, label in (("first_response_due", "first response due"), ("resolution_due", "resolution due")):
+        if key == "first_response_due" and d["first_responded_at"]:
+            continue
         if d[key]:
             out.print(f"  {label} {local_time(_dt(d[key]))} ({until(_dt(d[key]), at)})")
     if d["closed_at"]:

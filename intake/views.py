@@ -37,6 +37,7 @@ def ticket_json(ticket: Ticket, prefix: str, *, with_messages: bool = False) -> 
         "created_at": iso(ticket.created_at),
         "updated_at": iso(ticket.updated_at),
         "acknowledged_at": iso(ticket.acknowledged_at),
+        "first_responded_at": iso(ticket.first_responded_at),
         "first_response_due": iso(ticket.first_response_due),
         "resolution_due": iso(ticket.resolution_due),
         "closed_at": iso(ticket.closed_at),
