@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Annotated, Any, NoReturn
 
 import typer
-from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, selectinload
@@ -351,10 +350,15 @@ def quarantine_list(as_json: JsonOpt = False) -> None:
     if as_json:
         emit(docs)
         return
-    table = Table("id", "source", "size", "reason")
-    for d in docs:
-        table.add_row(str(d["id"]), d["source"], str(d["size"]), d["reason"])
-    out.print(table)
+    if not docs:
+        out.print("nothing is quarantined")
+        return
+    rows = [
+        [str(d["id"]), local_time(_dt(d["created_at"])), d["source"] or "-", f"{d['size']:,}", d["reason"]]
+        for d in docs
+    ]
+    print_table(table(["id", "kept", "source", "bytes", "reason"], rows, flexible=("reason", "source")))
+    out.print(plural(len(docs), "quarantined input"))
 
 
 @policies_app.command("list")

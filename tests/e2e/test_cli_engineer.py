@@ -272,6 +272,29 @@ def test_without_the_postgresql_driver_says_how_to_install_it() -> None:
     ]
 
 
+def test_serve_stops_at_start_when_sqlite_cannot_write_beside_its_file(tmp_path: Path) -> None:
+    """An -shm SQLite cannot map kills the process with SIGBUS later; refuse at start instead."""
+    done = _run({"INTAKE_DATABASE_URL": "sqlite:////proc/self/intake.db"}, "serve")
+    assert done.returncode == 1, done
+    assert done.stderr.strip().splitlines() == [
+        "intake: the database folder /proc/self is not writable by this user: SQLite needs to create "
+        "intake.db-wal and intake.db-shm there (fix its owner or mode)"
+    ]
+    db = tmp_path / "intake.db"
+    env = {"INTAKE_DATABASE_URL": f"sqlite:///{db}"}
+    assert _run(env, "init").returncode == 0
+    for name in ("intake.db-shm", "intake.db-wal"):
+        (tmp_path / name).unlink(missing_ok=True)
+        (tmp_path / name).mkdir()
+        for command in (["serve"], ["tickets", "list"]):
+            done = _run(env, *command)
+            assert done.returncode == 1, done
+            assert (
+                done.stderr.strip() == f"intake: {tmp_path / name} is a folder, not an SQLite database file"
+            )
+        (tmp_path / name).rmdir()
+
+
 def test_not_initialised_older_and_newer_revisions_say_what_to_do(tmp_path: Path) -> None:
     db = tmp_path / "intake.db"
     env = {"INTAKE_DATABASE_URL": f"sqlite:///{db}"}
