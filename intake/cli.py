@@ -508,6 +508,10 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         _fail(1, "aborted")
     except typer.TyperException as exc:  # click's usage errors, as typer vendors them
+        context = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and context is not None:
+            sys.stdout.write(context.get_help() + "\n")  # `intake` or `intake tickets` alone: the help
+            raise SystemExit(0) from None
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         _fail(int(getattr(exc, "exit_code", 2)), message.splitlines()[0] if message else "bad usage")
     except BadInput as exc:

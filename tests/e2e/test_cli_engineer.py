@@ -655,6 +655,9 @@ def test_version_and_policies_show(cli: Cli) -> None:
     from intake import __version__
 
     assert cli("--version").out.strip() == f"intake {__version__}"
+    bare = cli()  # the help, not a one-line usage error
+    assert "Commands:" in bare.out and "tickets" in bare.out and bare.err == ""
+    assert "Commands:" in cli("org").out
     summary = cli("policies", "show", "resource-optimizer").out
     for fragment in (
         "resource-optimizer: ",
