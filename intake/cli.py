@@ -252,7 +252,7 @@ def tickets_list(
                 d["severity"] or "-",
                 d["org"] or "-",
                 span(at - _dt(d["created_at"])),
-                until(_dt(due), at) if due else "-",
+                "paused" if d["status"] == "waiting_on_customer" else until(_dt(due), at) if due else "-",
                 d["subject"] or "(no subject)",
             ]
         )

@@ -642,6 +642,8 @@ def test_tick_names_tickets_and_no_python_reprs(cli: Cli) -> None:
         "--now",
         "2026-11-16T10:00:00+00:00",
     )
+    [waiting] = [line for line in cli("tickets", "list").out.splitlines() if line.startswith("support-1")]
+    assert "paused" in waiting  # the SLA clock stops while the customer is asked
     nothing = cli("tick", "--now", "2026-11-16T10:05:00+00:00").out
     assert nothing.strip() == "no timers were due"
     fired = cli("tick", "--now", "2026-11-18T10:05:00+00:00").out
