@@ -31,10 +31,12 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+GEN = ROOT / "bench" / "gen_corpus.py"  # the project's own generator
+# The django-helpdesk peer recipe is not part of this repository: it lives in the team's shared
+# folder (INTAKE_SHARED, default ../shared beside the checkout). `--peer` needs it; without it the
+# benchmark of our own ingest still runs.
 SHARED = Path(os.environ.get("INTAKE_SHARED", ROOT.parent / "shared"))
-if not SHARED.is_dir():
-    SHARED = Path("/work/shared")
-GEN = SHARED / "bench" / "gen_corpus.py"
+PEER = SHARED / "bench" / "peer" / "run_peer.sh"
 DEFAULT_SHA = "92153f5f6e5536f42e6a429c581a134933ad16f7df48374df3cc5de024a16b1f"
 INTAKE = Path(sys.executable).parent / "intake"
 
@@ -186,8 +188,9 @@ def main() -> None:
         help="also run django-helpdesk via run_peer.sh in this (new or reused) folder",
     )
     args = parser.parse_args()
-    if not GEN.exists():
-        sys.exit(f"the corpus generator is missing: {GEN}")
+    if args.peer is not None and not PEER.is_file():
+        print(f"skipped: --peer needs the django-helpdesk recipe at {PEER} (set INTAKE_SHARED)")
+        return
     args.workdir.mkdir(parents=True, exist_ok=True)
     corpus, manifest = make_corpus(args.workdir, args.n)
     sha = corpus_sha(corpus)
@@ -205,7 +208,7 @@ def main() -> None:
         return
     env = {**os.environ, "OWN_CMD": own_command(template)}
     result = subprocess.run(
-        ["bash", str(SHARED / "bench" / "peer" / "run_peer.sh"), str(args.peer), str(args.n), str(args.runs)],
+        ["bash", str(PEER), str(args.peer), str(args.n), str(args.runs)],
         env=env,
         check=False,
     )

@@ -1,6 +1,6 @@
 """Messages per second for channels.email_parse.parse over the generated benchmark corpus.
 
-    python3 /work/shared/bench/gen_corpus.py /tmp/bench-corpus -n 2000 --seed 1
+    python3 bench/gen_corpus.py /tmp/bench-corpus -n 2000 --seed 1
     .venv/bin/python bench/bench_parse.py /tmp/bench-corpus [--rounds 5] [--baseline]
 
 Prints the best and median of several rounds over all files (read into memory

@@ -9,14 +9,31 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any, NoReturn
 
 import typer
-from rich.table import Table
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, selectinload
 
-from intake.cli_support import JsonOpt, NowOpt, close_all, emit, err, out, runtime
+from intake.cli_support import (
+    JsonOpt,
+    NowOpt,
+    close_all,
+    cut_notice,
+    database_problem,
+    emit,
+    err,
+    local_time,
+    out,
+    plural,
+    print_table,
+    runtime,
+    span,
+    table,
+    until,
+)
 from intake.errors import BadInput, IntakeError, NotFound
 
 app = typer.Typer(
@@ -27,15 +44,31 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-org_app = typer.Typer(help="Customer organisations.", no_args_is_help=True)
-contact_app = typer.Typer(help="Designated contacts of an organisation.", no_args_is_help=True)
 tickets_app = typer.Typer(help="Look at tickets.", no_args_is_help=True)
 quarantine_app = typer.Typer(
     help="Input that could not be processed, kept with the reason.", no_args_is_help=True
 )
 policies_app = typer.Typer(help="The bundled support policies.", no_args_is_help=True)
-app.add_typer(org_app, name="org")
-app.add_typer(contact_app, name="contact")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from intake import __version__
+
+        out.print(f"intake {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=_version, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Support intake bot: customer mail and Slack in, triaged tickets out, under real support policies."""
+
+
 app.add_typer(tickets_app, name="tickets")
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(policies_app, name="policies")
@@ -44,11 +77,18 @@ app.add_typer(policies_app, name="policies")
 @app.command()
 def init(as_json: JsonOpt = False) -> None:
     """Create or migrate the database and check the bundled policies."""
+    from alembic.util.exc import CommandError
+
     from intake.policies.loader import load_all
     from intake.store.migrate import upgrade
 
     rt = runtime(schema=False)
-    revision = upgrade(rt.engine)
+    try:
+        revision = upgrade(rt.engine)
+    except CommandError as exc:
+        raise IntakeError(
+            f"cannot migrate the database: {str(exc).splitlines()[0]} (is it newer than this intake?)"
+        ) from exc
     policies = sorted(load_all())
     doc = {
         "database": rt.engine.url.render_as_string(hide_password=True),
@@ -60,67 +100,6 @@ def init(as_json: JsonOpt = False) -> None:
     else:
         out.print(f"database ready at revision {revision}: {doc['database']}")
         out.print(f"policies: {', '.join(policies)}")
-
-
-@org_app.command("add")
-def org_add(
-    name: str,
-    policy: Annotated[str, typer.Option(help="Bundled policy name, see `intake policies list`.")],
-    plan: Annotated[str | None, typer.Option(help="The organisation's support plan.")] = None,
-    domain: Annotated[
-        list[str] | None, typer.Option(help="Mail domain of the organisation (repeatable).")
-    ] = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Add a customer organisation under a policy."""
-    from intake.orgs import add_org
-
-    rt = runtime()
-    with rt.sessions() as session:
-        org = add_org(session, rt.clock, name, policy, plan, domain or [])
-        session.commit()
-        doc = {
-            "id": org.id,
-            "name": org.name,
-            "policy": org.policy,
-            "plan": org.plan,
-            "domains": [d.domain for d in org.domains],
-        }
-    emit(doc) if as_json else out.print(f"added organisation {doc['name']} ({doc['policy']})")
-
-
-@contact_app.command("add")
-def contact_add(
-    org: str,
-    email: str,
-    name: Annotated[str, typer.Option(help="Full name.")] = "",
-    role: Annotated[
-        str | None, typer.Option(help="primary, backup or designated (default: the first role with room).")
-    ] = None,
-    slack_user: Annotated[str | None, typer.Option(help="Slack user id, e.g. U012ABCDEF.")] = None,
-    replaces: Annotated[
-        str | None,
-        typer.Option(help="Transfer: this contact takes over from another (with the policy's notice)."),
-    ] = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Add a designated contact to an organisation."""
-    from intake.orgs import add_contact
-
-    rt = runtime()
-    with rt.sessions() as session:
-        person, warnings = add_contact(session, rt.clock, org, email, name, role, slack_user, replaces)
-        session.commit()
-        doc = {
-            "org": org,
-            "email": person.email,
-            "name": person.name,
-            "role": person.role,
-            "warnings": warnings,
-        }
-    for warning in warnings:
-        err.print(f"warning: {warning}")
-    emit(doc) if as_json else out.print(f"added {doc['email']} as {doc['role']} contact of {org}")
 
 
 @app.command()
@@ -153,91 +132,210 @@ def ingest(
     if as_json:
         emit(doc)
         return
-    out.print(", ".join(f"{k} {v}" for k, v in doc.items()))
+    prefix = rt.settings.tickets.ref_prefix
+    out.print(
+        f"{plural(doc['files'], 'file')}: {plural(doc['tickets'], 'new ticket')}, "
+        f"{plural(doc['followups'], 'follow-up')}, {doc['dropped']} dropped, "
+        f"{plural(doc['duplicates'], 'duplicate')}, {doc['quarantined']} quarantined"
+    )
+    for disposition, label in (("ticket", "new tickets"), ("followup", "follow-ups on")):
+        refs = list(
+            dict.fromkeys(
+                f"{prefix}-{o.ticket_id}"
+                for _, o in summary.outcomes
+                if o.disposition == disposition and o.ticket_id is not None
+            )
+        )
+        if refs:
+            shown = ", ".join(refs[:12]) + (f" and {len(refs) - 12:,} more" if len(refs) > 12 else "")
+            out.print(f"  {label}: {shown}")
     for source, outcome in summary.outcomes:
         if outcome.disposition == "quarantined":
-            out.print(f"quarantined {source}: {outcome.reason.splitlines()[0]}")
+            out.print(f"  quarantined {source}: {outcome.reason.splitlines()[0]}")
+
+
+def status_values(value: str) -> list[str]:
+    """Canonical statuses for `--status`: a canonical name, a short form, or a policy's own label."""
+    from typing import get_args
+
+    from intake.lifecycle import OPEN_WORK, Status
+    from intake.policies.loader import load_all
+
+    canonical = list(get_args(Status))
+    key = value.strip().lower().replace(" ", "_").replace("-", "_")
+    if key in canonical:
+        return [key]
+    if key in STATUS_SHORT:
+        return [STATUS_SHORT[key]]
+    if key == "open":
+        return [*OPEN_WORK, "new", "pending_authorisation", "waiting_on_customer"]
+    found = {
+        status
+        for policy in load_all().values()
+        for status in canonical
+        if status in type(policy.statuses).model_fields
+        and getattr(policy.statuses, status).strip().lower() == value.strip().lower()
+    }
+    if found:
+        return sorted(found)
+    raise BadInput(
+        f"--status {value!r} is not a ticket status; expected one of: {', '.join(canonical)}, "
+        f"{', '.join(STATUS_SHORT)}, open (or a policy's own label, e.g. Escalated)"
+    )
+
+
+STATUS_SHORT = {"held": "pending_authorisation", "waiting": "waiting_on_customer"}
+STATUS_SHOWN = {v: k for k, v in STATUS_SHORT.items()}
+
+
+def known_org(session: Session, name: str) -> int:
+    """The id of the organisation called `name`, or `BadInput` listing the known ones (exit 2)."""
+    from intake.store.orm import Organisation
+
+    found = session.scalar(select(Organisation.id).where(Organisation.name == name))
+    if found is None:
+        names = sorted(session.scalars(select(Organisation.name)).all())
+        known = ", ".join(names[:10]) + (" ..." if len(names) > 10 else "") if names else "none yet"
+        raise BadInput(f"--org {name!r}: no such organisation (known: {known})")
+    return found
+
+
+def _next_due(d: dict[str, Any]) -> str | None:
+    if d["closed_at"] or d["status"] in ("resolved", "closed"):
+        return None
+    value: str | None = d["first_response_due"] if not d.get("first_responded_at") else d["resolution_due"]
+    return value or d["resolution_due"]
 
 
 @tickets_app.command("list")
 def tickets_list(
-    status: Annotated[str | None, typer.Option(help="Only tickets in this status.")] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(help="Only this status: a lifecycle status, held, waiting, open, or a policy's label."),
+    ] = None,
     org: Annotated[str | None, typer.Option(help="Only tickets of this organisation.")] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")] = 1000,
+    now: NowOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List tickets, newest first."""
-    from intake.store.orm import Organisation, Ticket
+    """List tickets, newest first, with their age and when the next target falls due."""
+    from intake.store.orm import Ticket
     from intake.views import ticket_json
 
-    rt = runtime()
+    statuses = status_values(status) if status is not None else None
+    rt = runtime(now)
     prefix = rt.settings.tickets.ref_prefix
     with rt.sessions() as session:
-        query = select(Ticket).options(selectinload(Ticket.org)).order_by(Ticket.id.desc()).limit(limit)
-        if status:
-            query = query.where(Ticket.status == status)
-        if org:
-            query = query.join(Organisation).where(Organisation.name == org)
+        query = select(Ticket).options(selectinload(Ticket.org)).order_by(Ticket.id.desc()).limit(limit + 1)
+        if statuses:
+            query = query.where(Ticket.status.in_(statuses))
+        if org is not None:
+            query = query.where(Ticket.org_id == known_org(session, org))
         docs = [ticket_json(t, prefix) for t in session.scalars(query)]
+    more = len(docs) > limit
+    docs = docs[:limit]
+    cut_notice(len(docs), limit, more, "tickets")
     if as_json:
         emit(docs)
         return
-    table = Table("ref", "status", "severity", "category", "org", "contact", "subject")
+    if not docs:
+        out.print("no tickets" + (" match" if status or org else " yet"))
+        return
+    at = rt.clock.now()
+    rows = []
     for d in docs:
-        table.add_row(
-            d["ref"],
-            d["status"],
-            d["severity"],
-            d["category"] or "-",
-            d["org"] or "-",
-            d["contact_status"],
-            (d["subject"] or "")[:60],
+        due = _next_due(d)
+        rows.append(
+            [
+                d["ref"],
+                STATUS_SHOWN.get(d["status"], d["status"]),
+                d["severity"] or "-",
+                d["org"] or "-",
+                span(at - _dt(d["created_at"])),
+                "paused" if d["status"] == "waiting_on_customer" else until(_dt(due), at) if due else "-",
+                d["subject"] or "(no subject)",
+            ]
         )
-    out.print(table)
+    print_table(
+        table(
+            ["ref", "status", "sev", "org", "age", "due", "subject"],
+            rows,
+            flexible=("org", "subject"),
+            caps={"org": 16},
+        )
+    )
+    out.print(plural(len(docs), "ticket") + (" (cut at --limit)" if more else ""))
 
 
 @tickets_app.command("show")
-def tickets_show(ref: str, as_json: JsonOpt = False) -> None:
-    """Show one ticket with its messages."""
+def tickets_show(ref: str, now: NowOpt = None, as_json: JsonOpt = False) -> None:
+    """Show one ticket's whole story in time order: mail in and out, status changes, timers, triage."""
     from intake.replies import parse_ref
-    from intake.store.orm import Message, Ticket
-    from intake.views import ticket_json
+    from intake.story import load_story
 
-    rt = runtime()
+    rt = runtime(now)
     prefix = rt.settings.tickets.ref_prefix
     number = parse_ref(ref, prefix)
     with rt.sessions() as session:
-        ticket = session.scalar(
-            select(Ticket)
-            .where(Ticket.id == number)
-            .options(
-                selectinload(Ticket.org), selectinload(Ticket.messages).selectinload(Message.attachments)
-            )
-        )
-        if ticket is None:
-            raise NotFound(f"no ticket {ref}")
-        doc = ticket_json(ticket, prefix, with_messages=True)
+        story = load_story(session, number, prefix, ref)
     if as_json:
-        emit(doc)
+        emit(story.as_json())
         return
-    out.print(f"{doc['ref']}  {doc['subject']}")
-    for key in (
-        "status",
-        "severity",
-        "category",
-        "org",
-        "policy",
-        "contact_status",
-        "created_at",
-        "first_response_due",
-        "resolution_due",
-        "closed_at",
-        "close_reason",
-    ):
-        out.print(f"  {key}: {doc[key]}")
-    for m in doc["messages"]:
-        out.print(f"\n--- {m['sender']} at {m['received_at']} ({m['disposition']})")
-        out.print(m["text"], markup=False)
+    _print_story(story, rt.clock.now())
+
+
+def _print_story(story: Any, at: datetime) -> None:
+    d = story.ticket
+    out.print(f"{d['ref']}  {d['subject'] or '(no subject)'}")
+    review = " (needs review)" if d["needs_review"] else ""
+    confidence = f"{d['confidence']:.2f}" if d["confidence"] is not None else "-"
+    out.print(
+        f"  status {d['status']}; severity {d['severity']} ({d['canonical_severity']}); "
+        f"category {d['category'] or '-'}; confidence {confidence}{review}"
+    )
+    org = f"{d['org']} ({d['policy']}, plan {d['plan'] or 'default'})" if d["org"] else "no organisation"
+    out.print(f"  {org}; from {d['requester']} ({d['contact_status'].replace('_', ' ')}) by {d['channel']}")
+    out.print(f"  opened {local_time(_dt(d['created_at']))}, {span(at - _dt(d['created_at']))} ago")
+    if d["first_responded_at"]:
+        out.print(f"  first response given {local_time(_dt(d['first_responded_at']))}")
+    for key, label in (("first_response_due", "first response due"), ("resolution_due", "resolution due")):
+        if key == "first_response_due" and d["first_responded_at"]:
+            continue
+        if d[key]:
+            out.print(f"  {label} {local_time(_dt(d[key]))} ({until(_dt(d[key]), at)})")
+    if d["closed_at"]:
+        out.print(f"  closed {local_time(_dt(d['closed_at']))}: {d['close_reason'] or '-'}")
+    out.print("")
+    out.print(f"History ({plural(len(story.entries), 'entry', 'entries')})")
+    for entry in story.entries:
+        out.print(f"  {local_time(entry.at)}  {entry.summary}")
+        if entry.kind == "message_in" and entry.data.get("text"):
+            out.print(_indent(entry.data["text"]))
+        elif entry.kind == "message_out" and not entry.data.get("automatic", True) and entry.data.get("body"):
+            out.print(_indent(entry.data["body"]))
+        elif entry.kind == "triage":
+            if entry.data["reasons"]:
+                out.print(f"      because: {', '.join(entry.data['reasons'])}")
+            for hit in entry.data["rules"]:
+                out.print(f"      rule {hit.get('step', '?')}: {hit.get('reason', '')}")
+    if story.pending_timers:
+        out.print("")
+        out.print(f"Pending timers ({plural(len(story.pending_timers), 'timer')})")
+        for timer in story.pending_timers:
+            due = _dt(timer["due_at"])
+            out.print(f"  {local_time(due)}  {timer['what']} ({until(due, at)})")
+
+
+def _dt(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def _indent(text: str, limit: int = 40) -> str:
+    lines = text.strip().splitlines()
+    shown = ["      " + line for line in lines[:limit]]
+    if len(lines) > limit:
+        shown.append(f"      ... {len(lines) - limit} more lines (--json has them all)")
+    return "\n".join(shown)
 
 
 @quarantine_app.command("list")
@@ -252,10 +350,15 @@ def quarantine_list(as_json: JsonOpt = False) -> None:
     if as_json:
         emit(docs)
         return
-    table = Table("id", "source", "size", "reason")
-    for d in docs:
-        table.add_row(str(d["id"]), d["source"], str(d["size"]), d["reason"])
-    out.print(table)
+    if not docs:
+        out.print("nothing is quarantined")
+        return
+    rows = [
+        [str(d["id"]), local_time(_dt(d["created_at"])), d["source"] or "-", f"{d['size']:,}", d["reason"]]
+        for d in docs
+    ]
+    print_table(table(["id", "kept", "source", "bytes", "reason"], rows, flexible=("reason", "source")))
+    out.print(plural(len(docs), "quarantined input"))
 
 
 @policies_app.command("list")
@@ -279,11 +382,80 @@ def policies_show(name: str, as_json: JsonOpt = False) -> None:
     policies = load_all()
     if name not in policies:
         raise BadInput(f"unknown policy {name!r}; bundled: {', '.join(sorted(policies))}")
-    doc = policies[name].model_dump(mode="json")
+    policy = policies[name]
     if as_json:
-        emit(doc)
+        emit(policy.model_dump(mode="json", by_alias=True))
+        return
+    for line in policy_summary(policy):
+        out.print(line)
+
+
+def _target(value: Any) -> str:
+    return value.describe() if value is not None else "best effort"
+
+
+def policy_summary(policy: Any) -> list[str]:
+    """The policy as a support engineer reads it: levels and targets per plan, hours, contacts, rules."""
+    lines = [f"{policy.name}: {policy.title} ({policy.vendor})", f"  source: {policy.source}"]
+    lines.append("Levels (most severe first)")
+    for level in policy.levels:
+        default = ", the default" if level.key == policy.default_level_key else ""
+        lines.append(f"  {level.key}  {level.label} ({level.canonical}{default}): {level.description}")
+    for plan_name, plan in policy.plans.items():
+        default = ", the default" if plan_name == policy.default_plan else ""
+        lines.append(f"Plan {plan_name}: {plan.label}{default}")
+        calendar = policy.calendars[plan.calendar]
+        lines.append(f"  hours: {plan.availability or calendar.label or plan.calendar} ({calendar.timezone})")
+        for group in calendar.windows:
+            lines.append(f"    {', '.join(group.days)}: {', '.join(group.hours)}")
+        for key, targets in plan.targets.items():
+            lines.append(
+                f"  {key}: first response {_target(targets.first_response)}, "
+                f"resolution {_target(targets.resolution)}"
+            )
+        rules = plan.contacts
+        roles = ", ".join(f"{r} {'any number' if n is None else n}" for r, n in rules.roles.items())
+        extra = f"; at most {rules.max_total} in all" if rules.max_total else ""
+        extra += f"; at least {rules.min_recommended} recommended" if rules.min_recommended else ""
+        notice = f"; transfers take {rules.transfer_notice.describe()}" if rules.transfer_notice else ""
+        lines.append(f"  contacts: {roles}{extra}{notice}")
+        who = "only designated contacts" if rules.only_designated_may_submit else "anyone at the customer"
+        lines.append(
+            f"  who may open tickets: {who}; others: {rules.not_designated.action.replace('_', ' ')}"
+        )
+    lines.append("Rules")
+    ack = policy.acknowledgement
+    within = "within the first-response target" if ack.within == "first_response" else _target(ack.within)
+    lines.append(
+        f"  acknowledgement: {'automatic' if ack.automated else 'by an engineer'}, {within}"
+        f"{'; counts as the first response' if ack.counts_as_first_response else ''}"
+    )
+    channels = policy.channels
+    lines.append(
+        f"  channels: {', '.join(channels.supported)}; others: {channels.unsupported.action}"
+        + (f" to {channels.unsupported.redirect_to}" if channels.unsupported.redirect_to else "")
+    )
+    dropped = policy.dropped
+    if dropped.enabled:
+        reminders = ", ".join(t.describe() for t in dropped.remind_after) or "none"
+        lines.append(
+            f"  silent customer: reminders after {reminders}; closed after {_target(dropped.close_after)}"
+        )
     else:
-        out.print_json(data=doc)
+        lines.append("  silent customer: no automatic reminders or close")
+    reopen = policy.reopen
+    lines.append(
+        f"  reply after close: {reopen.action.replace('_', ' ')}"
+        + (f" within {reopen.within.describe()}" if reopen.within else "")
+    )
+    escalation = policy.escalation
+    lines.append(
+        f"  escalation: on {', '.join(t.replace('_', ' ') for t in escalation.escalate_on)}; "
+        f"tells the {escalation.notify}"
+    )
+    statuses = policy.statuses.model_dump()
+    lines.append("  statuses: " + ", ".join(f"{k} = {v!s}" for k, v in statuses.items() if k != v))
+    return lines
 
 
 @app.command()
@@ -298,7 +470,7 @@ def _register_modules() -> None:
     """Commands of the other areas live in their own modules, each with `register(app)`."""
     import importlib
 
-    for name in ("intake.cli_lifecycle", "intake.cli_mail", "intake.cli_triage"):
+    for name in ("intake.cli_admin", "intake.cli_lifecycle", "intake.cli_mail", "intake.cli_triage"):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -336,12 +508,18 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         _fail(1, "aborted")
     except typer.TyperException as exc:  # click's usage errors, as typer vendors them
+        context = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and context is not None:
+            sys.stdout.write(context.get_help() + "\n")  # `intake` or `intake tickets` alone: the help
+            raise SystemExit(0) from None
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         _fail(int(getattr(exc, "exit_code", 2)), message.splitlines()[0] if message else "bad usage")
     except BadInput as exc:
         _fail(2, str(exc).splitlines()[0])
     except (NotFound, IntakeError) as exc:
         _fail(1, str(exc).splitlines()[0])
+    except DBAPIError as exc:
+        _fail(1, database_problem(exc))
     except BrokenPipeError:
         raise SystemExit(1) from None
 

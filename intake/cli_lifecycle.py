@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from intake.cli_support import JsonOpt, NowOpt, emit, out, runtime
+from intake.cli_support import JsonOpt, NowOpt, emit, out, plural, runtime
 
 
 def register(app: typer.Typer) -> None:
@@ -14,15 +14,32 @@ def register(app: typer.Typer) -> None:
     def tick(now: NowOpt = None, as_json: JsonOpt = False) -> None:
         """Run due timers once: SLA warnings and escalations, reminders, auto-closes."""
         from intake.scheduler import tick as run_tick
+        from intake.story import TIMER_KINDS
 
         rt = runtime(now)
         with rt.sessions() as session:
             report = run_tick(session, rt.clock, rt.settings)
+        prefix = rt.settings.tickets.ref_prefix
         doc = report.as_json()
+        doc["tickets"] = [
+            {"ref": f"{prefix}-{ticket_id}", "timer": kind, "fired": fired}
+            for ticket_id, kind, fired in report.touched
+        ]
         if as_json:
             emit(doc)
-        else:
-            out.print(f"fired {dict(report.fired) or 'nothing'}; skipped {dict(report.skipped) or 'nothing'}")
+            return
+        if not report.touched:
+            out.print("no timers were due")
+            return
+        fired_n = sum(report.fired.values())
+        skipped_n = sum(report.skipped.values())
+        out.print(
+            f"{plural(fired_n, 'timer')} fired, {plural(skipped_n, 'timer')} skipped "
+            f"(their reason had passed), on {plural(len({t for t, _, _ in report.touched}), 'ticket')}"
+        )
+        for ticket_id, kind, fired in report.touched:
+            what = TIMER_KINDS.get(kind, kind.replace("_", " "))
+            out.print(f"  {prefix}-{ticket_id}: {what} {'fired' if fired else 'skipped'}")
 
     @app.command()
     def reply(
@@ -72,6 +89,7 @@ def register_doctor(app: typer.Typer) -> None:
             emit([{"check": c.name, "ok": c.ok, "warning": c.warning, "detail": c.detail} for c in checks])
         else:
             for c in checks:
-                out.print(f"{'WARN' if c.warning else 'ok  ' if c.ok else 'FAIL'} {c.name}: {c.detail}")
+                mark = "warn" if c.warning else "ok  " if c.ok else "FAIL"
+                out.print(f"{mark} {c.name}: {c.detail}")
         if not all(c.ok for c in checks):
             raise typer.Exit(1)

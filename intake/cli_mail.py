@@ -6,11 +6,23 @@ import logging
 from typing import Annotated
 
 import typer
-from rich.table import Table
 from sqlalchemy import select
 
-from intake.cli_support import JsonOpt, emit, err, out, runtime
-from intake.errors import BadInput, IntakeError
+from intake.cli_support import (
+    JsonOpt,
+    NowOpt,
+    choice,
+    cut_notice,
+    emit,
+    err,
+    local_time,
+    out,
+    plural,
+    print_table,
+    runtime,
+    table,
+)
+from intake.errors import BadInput, IntakeError, NotFound
 
 outbox_app = typer.Typer(help="Outgoing mail: list it, deliver what is due.", no_args_is_help=True)
 
@@ -59,53 +71,139 @@ def serve(
     run(rt)
 
 
+OUTBOX_STATES = ("pending", "sent", "failed", "suppressed")
+
+
 @outbox_app.command("list")
 def outbox_list(
     state: Annotated[
         str | None, typer.Option(help="Only rows in this state: pending, sent, failed, suppressed.")
     ] = None,
+    ticket: Annotated[str | None, typer.Option(help="Only mail about this ticket, e.g. support-42.")] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")] = 1000,
     as_json: JsonOpt = False,
 ) -> None:
-    """List outgoing mail with its state, attempts and last error."""
+    """List outgoing mail with its kind, state, attempts and last error."""
+    from intake.replies import parse_ref
+    from intake.store.orm import Outbox
+    from intake.views import outbox_json
+
+    if state is not None:
+        choice("--state", state, OUTBOX_STATES)
+    rt = runtime()
+    prefix = rt.settings.tickets.ref_prefix
+    with rt.sessions() as session:
+        query = select(Outbox).order_by(Outbox.id.desc()).limit(limit + 1)
+        if state:
+            query = query.where(Outbox.state == state)
+        if ticket:
+            query = query.where(Outbox.ticket_id == parse_ref(ticket, prefix))
+        docs = [outbox_json(row) for row in session.scalars(query)]
+    more = len(docs) > limit
+    docs = docs[:limit]
+    cut_notice(len(docs), limit, more, "outgoing mails")
+    if as_json:
+        emit(docs)
+        return
+    if not docs:
+        out.print("no outgoing mail" + (f" in state {state}" if state else ""))
+        return
+    errors = any(d["last_error"] for d in docs)
+    rows = []
+    for d in docs:
+        tries = (
+            f" ({plural(d['attempts'], 'try', 'tries')})"
+            if d["attempts"] > 1 or d["state"] == "failed"
+            else ""
+        )
+        row = [
+            str(d["id"]),
+            f"{prefix}-{d['ticket_id']}" if d["ticket_id"] else "-",
+            d["kind"],
+            d["state"] + tries,
+            d["recipient"],
+            d["subject"] or "-",
+        ]
+        if errors:
+            row.append(d["last_error"].splitlines()[0] if d["last_error"] else "-")
+        rows.append(row)
+    headers = ["id", "ticket", "kind", "state", "to", "subject", *(["last error"] if errors else [])]
+    print_table(
+        table(
+            headers,
+            rows,
+            flexible=("kind", "to", "subject", "last error"),
+            caps={"kind": 16, "to": 24, "subject": 30},
+        )
+    )
+    out.print(plural(len(docs), "mail") + (" (cut at --limit)" if more else ""))
+
+
+@outbox_app.command("show")
+def outbox_show(
+    row_id: Annotated[int, typer.Argument(metavar="ID", help="The outbox row, see `intake outbox list`.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Show one outgoing mail in full: headers, state, attempts, error and body."""
     from intake.store.orm import Outbox
     from intake.views import outbox_json
 
     rt = runtime()
     with rt.sessions() as session:
-        query = select(Outbox).order_by(Outbox.id.desc()).limit(limit)
-        if state:
-            query = query.where(Outbox.state == state)
-        docs = [outbox_json(row) for row in session.scalars(query)]
+        row = session.get(Outbox, row_id)
+        if row is None:
+            raise NotFound(f"no outgoing mail with id {row_id}")
+        doc = outbox_json(row)
+        doc["next_attempt_at"] = row.next_attempt_at.isoformat()
+        doc["references"] = list(row.references or [])
     if as_json:
-        emit(docs)
+        emit(doc)
         return
-    table = Table("id", "state", "attempts", "recipient", "subject", "last error")
-    for d in docs:
-        table.add_row(
-            str(d["id"]),
-            d["state"],
-            str(d["attempts"]),
-            d["recipient"],
-            (d["subject"] or "")[:50],
-            (d["last_error"] or "")[:60],
-        )
-    out.print(table)
+    prefix = rt.settings.tickets.ref_prefix
+    out.print(f"outgoing mail {doc['id']}: {doc['kind']} ({'automatic' if doc['automatic'] else 'by hand'})")
+    fields = [
+        ("ticket", f"{prefix}-{doc['ticket_id']}" if doc["ticket_id"] else "-"),
+        ("to", doc["recipient"]),
+        ("subject", doc["subject"]),
+        ("message-id", doc["message_id"]),
+        ("in-reply-to", doc["in_reply_to"] or "-"),
+        ("state", f"{doc['state']} after {plural(doc['attempts'], 'attempt')}"),
+        ("created", local_time(row.created_at)),
+        ("sent", local_time(row.sent_at)),
+        ("next attempt", local_time(row.next_attempt_at) if doc["state"] == "pending" else "-"),
+        ("last error", doc["last_error"] or "-"),
+    ]
+    for name, value in fields:
+        out.print(f"  {name}: {value}")
+    out.print("")
+    out.print(doc["body"] or "(empty body)")
 
 
 @outbox_app.command("send")
-def outbox_send(as_json: JsonOpt = False) -> None:
-    """Deliver every due outgoing mail once through the relay, then exit."""
+def outbox_send(now: NowOpt = None, as_json: JsonOpt = False) -> None:
+    """Deliver every due outgoing mail once through the relay, then exit (exit 1 if none could go)."""
     from intake.outbox import deliver_due
 
-    rt = runtime()
+    rt = runtime(now)
     with rt.sessions() as session:
         summary = deliver_due(session, rt.clock, rt.settings)
     doc = summary.as_json()
     if as_json:
         emit(doc)
+    elif not summary.claimed:
+        out.print("nothing due to send")
     else:
-        out.print(", ".join(f"{k} {v}" for k, v in doc.items()))
+        out.print(
+            f"{plural(summary.claimed, 'mail')} due: {summary.sent} sent, {summary.retried} to retry, "
+            f"{summary.failed} failed, {summary.suppressed} suppressed"
+        )
+    undelivered = summary.claimed - summary.suppressed
+    if undelivered > 0 and summary.sent == 0:
+        relay = f"{rt.settings.relay.host}:{rt.settings.relay.port}"
+        raise IntakeError(
+            f"none of {plural(undelivered, 'mail')} could be delivered through the relay {relay}: "
+            "see `intake outbox list --state pending` for the error"
+        )
 
 
 def register(app: typer.Typer) -> None:

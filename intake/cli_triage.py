@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from intake.cli_support import JsonOpt, emit, err, out, runtime
+from intake.cli_support import JsonOpt, choice, emit, err, out, runtime
 from intake.errors import BadInput
 
 
@@ -27,6 +27,7 @@ def register(app: typer.Typer) -> None:
         from intake.config import load_settings
         from intake.runtime import load_classifier
 
+        choice("--channel", channel, ("email", "slack"))
         settings = load_settings()
         body = sys.stdin.read() if text == "-" else text
         if not body.strip():
@@ -75,10 +76,23 @@ def register(app: typer.Typer) -> None:
 
             with rt.sessions() as session:
                 reviews = review_records(session)
+        if not as_json:
+            err.print(
+                f"training on {data or 'the seed corpus'}"
+                + (f" and {len(reviews)} corrections" if reviews else "")
+                + "; this takes about half a minute"
+            )
         with Progress(console=err, transient=True, disable=as_json or not sys.stderr.isatty()) as bar:
             task = bar.add_task("training", total=None)
+            lines = not as_json and not sys.stderr.isatty()
+
+            def step(name: str) -> None:
+                bar.update(task, description=name)
+                if lines:
+                    err.print(f"train: {name}")
+
             try:
-                result = run_train(data, reviews, progress=lambda step: bar.update(task, description=step))
+                result = run_train(data, reviews, progress=step)
             except ValueError as exc:
                 raise BadInput(f"cannot train on {data or 'the seed corpus'}: {exc}") from exc
         target, _sidecar = save_model(result.model, Path(rt.settings.classifier.model_dir))
@@ -104,12 +118,20 @@ def register(app: typer.Typer) -> None:
         """Score the triage model on labelled messages: macro-F1, per-class figures, confusion matrices."""
         from classifiers.api import evaluate as run_eval
         from classifiers.api import render_report
-        from classifiers.dataset import DataError
+        from classifiers.dataset import DataError, read_labelled
         from intake.config import load_settings
         from intake.runtime import load_classifier
 
         if not file.exists():
             raise BadInput(f"no such file: {file}")
+        if file.is_file() and not file.read_bytes().strip():
+            raise BadInput(f"{file} holds no labelled messages: nothing to evaluate")
+        try:
+            records = read_labelled(file)
+        except DataError as exc:
+            raise BadInput(str(exc).splitlines()[0]) from exc
+        if not records:
+            raise BadInput(f"{file} holds no labelled messages: nothing to evaluate")
         model = load_classifier(load_settings())
         try:
             report = run_eval(file, model)

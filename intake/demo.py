@@ -16,7 +16,6 @@ import shutil
 import smtplib
 import socket
 import threading
-from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -26,18 +25,17 @@ from rich.console import Console
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from intake.clock import FixedClock
+from intake.clock import Clock, SystemClock
 from intake.config import Settings
 from intake.ingest_files import ingest_paths
 from intake.orgs import add_contact, add_org
 from intake.runtime import Runtime
 from intake.store.migrate import upgrade
-from intake.store.orm import Quarantine, Ticket
+from intake.store.orm import Message, Quarantine, Ticket, TriageDecision
 from intake.views import ticket_json
 
 SAMPLES = Path(__file__).parent / "samples"
 DEMO_DIR = Path(".intake/demo")
-DEMO_NOW = datetime(2026, 11, 16, 10, 0, tzinfo=UTC)
 UNREADABLE = "05-garbage.eml"
 
 
@@ -82,7 +80,34 @@ class _BotServer:
         self.loop.close()
 
 
-def run_demo(out: Console, workdir: Path = DEMO_DIR) -> dict[str, object]:
+def _confidence(value: float | None) -> str:
+    return f"{value:.2f}" if value is not None else "none"
+
+
+def _what_became_of(runtime: Runtime, raw: bytes) -> str:
+    """The stored disposition of a sample, with the rule that decided it."""
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    message_id = str(parsed.get("Message-ID", "")).strip().strip("<>")
+    with runtime.sessions() as session:
+        message = session.scalar(
+            select(Message).where(Message.external_id == message_id).order_by(Message.id.desc())
+        )
+        if message is None:
+            return "-> not stored"
+        decision = session.scalar(select(TriageDecision).where(TriageDecision.message_id == message.id))
+        hits = [h for h in (decision.hits if decision else []) if isinstance(h, dict)]
+    disposition = {"ticket": "new ticket", "followup": "follow-up"}.get(
+        message.disposition, message.disposition
+    )
+    deciding = ("guard.", "thread.", "decide.pending")
+    decisive = next((h for h in reversed(hits) if str(h.get("step", "")).startswith(deciding)), None)
+    if decisive is None:
+        return f"-> {disposition}"
+    return f"-> {disposition}: {decisive.get('reason', '')} ({decisive.get('step', '')})"
+
+
+def run_demo(out: Console, workdir: Path = DEMO_DIR, clock: Clock | None = None) -> dict[str, object]:
+    """Run the demo on the real clock (so the promised dates are ahead), or on `clock`."""
     from intake.outbox import deliver_due
 
     if workdir.exists():
@@ -101,7 +126,7 @@ def run_demo(out: Console, workdir: Path = DEMO_DIR) -> dict[str, object]:
             },
         }
     )
-    runtime = Runtime.build(settings, FixedClock(DEMO_NOW))
+    runtime = Runtime.build(settings, clock or SystemClock())
     revision = upgrade(runtime.engine)
     out.print(f"1. store SQLite at {workdir / 'intake.db'} (revision {revision})")
 
@@ -130,6 +155,7 @@ def run_demo(out: Console, workdir: Path = DEMO_DIR) -> dict[str, object]:
                     client.rcpt("support@vendor.example")
                     code, reply = client.data(raw)
                     out.print(f"   {path.name}: {code} {reply.decode(errors='replace')}")
+                    out.print(f"      {_what_became_of(runtime, raw)}", markup=False)
         with runtime.deps() as deps:
             ingest_paths(str(SAMPLES / UNREADABLE), deps)
         out.print(f"   {UNREADABLE}: read from disk with `intake ingest` (not a mail message)")
@@ -157,8 +183,9 @@ def run_demo(out: Console, workdir: Path = DEMO_DIR) -> dict[str, object]:
     for t in tickets:
         out.print(
             f"   {t['ref']}  {t['status']}  severity {t['severity']} ({t['canonical_severity']}), "
-            f"{t['category'] or '-'}, confidence {t['confidence']}  {t['org'] or 'no organisation'} / "
-            f"{t['contact_status']}  {len(t['messages'])} message(s)  {t['subject'][:60]!r}",
+            f"{t['category'] or '-'}, confidence {_confidence(t['confidence'])}  "
+            f"{t['org'] or 'no organisation'} / {t['contact_status'].replace('_', ' ')}  "
+            f'{len(t["messages"])} message(s)  "{t["subject"]}"',
             markup=False,
         )
     for source, reason in quarantined:

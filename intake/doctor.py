@@ -20,7 +20,8 @@ class Check:
     name: str
     ok: bool
     detail: str
-    warning: bool = False  # ok, but configured in a way that is probably not meant (printed WARN)
+    # A warning does not fail doctor: the bot runs, but does less than the policy promises.
+    warning: bool = False
 
 
 def _run(name: str, probe: Callable[[], str]) -> Check:
@@ -108,6 +109,89 @@ def trust_warnings(settings: Settings) -> list[str]:
     return found
 
 
+def _policies_in_use(runtime: Runtime) -> dict[str, list[str]]:
+    """Policy name -> organisations under it (the default policy too); empty if the store is unreadable."""
+    from sqlalchemy import select
+
+    from intake.store.orm import Organisation
+
+    used: dict[str, list[str]] = {runtime.settings.tickets.default_policy: []}
+    try:
+        with runtime.sessions() as session:
+            for name, policy in session.execute(select(Organisation.name, Organisation.policy)):
+                used.setdefault(policy, []).append(name)
+    except Exception:  # the database check reports why; warnings use what is known
+        return used
+    return used
+
+
+def _org_names(runtime: Runtime) -> set[str] | None:
+    from sqlalchemy import select
+
+    from intake.store.orm import Organisation
+
+    try:
+        with runtime.sessions() as session:
+            return set(session.scalars(select(Organisation.name)))
+    except Exception:
+        return None
+
+
+def configuration_warnings(runtime: Runtime) -> list[Check]:
+    """Configuration that makes the bot silently do less than the policy promises."""
+    from intake.policies.loader import load_all
+
+    settings = runtime.settings
+    found: list[Check] = []
+
+    def warn(name: str, detail: str) -> None:
+        found.append(Check(name, True, detail, warning=True))
+
+    if not settings.escalation.notify:
+        warn(
+            "escalation recipients",
+            "[escalation] notify is empty: SLA warnings, breaches and escalations tell nobody; "
+            'set notify = ["leads@your-company.example"]',
+        )
+    if "relay" not in settings.model_fields_set:
+        warn(
+            "relay configured",
+            "no [relay] section: acknowledgements and replies go to "
+            f"{settings.relay.host}:{settings.relay.port} by default; set [relay] host and port",
+        )
+    slack_triage = settings.slack is not None and bool(settings.slack.triage_channel)
+    if not slack_triage and not settings.escalation.notify:
+        policies = load_all()
+        for name, orgs in sorted(_policies_in_use(runtime).items()):
+            policy = policies.get(name)
+            if policy is None:
+                continue
+            promised = [
+                f"{key} {targets.first_response.describe()}"
+                for plan in policy.plans.values()
+                for key, targets in plan.targets.items()
+                if targets.first_response is not None
+            ]
+            if promised:
+                who = f" (used by {', '.join(orgs)})" if orgs else " (the default policy)"
+                warn(
+                    f"engineer channel for {name}",
+                    f"{name}{who} promises a first response ({promised[0]}, ...) but no engineer is told "
+                    "of new tickets: set [slack] triage_channel or [escalation] notify",
+                )
+    if settings.slack is not None and settings.slack.intake_channels:
+        known = _org_names(runtime)
+        if known is not None:
+            for channel, org in sorted(settings.slack.intake_channels.items()):
+                if org not in known:
+                    warn(
+                        f"slack channel {channel}",
+                        f"[slack] intake_channels maps {channel} to {org!r}, which is no organisation: "
+                        "its messages would be held; fix the name or `intake org add` it",
+                    )
+    return found
+
+
 def run_checks(runtime: Runtime) -> list[Check]:
     settings = runtime.settings
     checks = [
@@ -123,4 +207,5 @@ def run_checks(runtime: Runtime) -> list[Check]:
     warnings = trust_warnings(settings)
     if warnings:
         checks.append(Check("trust", True, "; ".join(warnings), warning=True))
+    checks.extend(configuration_warnings(runtime))
     return checks

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from intake.clock import Clock
 from intake.errors import BadInput, NotFound
@@ -92,8 +93,14 @@ def add_contact(
         )
     if role not in rules.roles:
         raise BadInput(f"{policy.name} has no contact role {role!r}; roles: {', '.join(rules.roles)}")
-    if session.scalar(select(Contact.id).where(Contact.email == address)) is not None:
-        raise BadInput(f"{address} is already a contact")
+    existing = session.scalar(select(Contact).where(Contact.email == address))
+    if existing is not None and existing.active:
+        raise BadInput(f"{address} is already a contact of {existing.org.name}")
+    if existing is not None:
+        # removed earlier: the address may be designated again (here or elsewhere)
+        session.delete(existing)
+        session.flush()
+        session.expire(org, ["contacts"])
     leaving: Contact | None = None
     if replaces is not None:
         leaving = next((c for c in org.contacts if c.email == replaces.strip().lower()), None)
@@ -138,4 +145,185 @@ def add_contact(
             f"{policy.name} asks for at least {rules.min_recommended} designated contacts; "
             f"{org.name} now has {total + 1}"
         )
+    return person, warnings
+
+
+def _when(value: datetime) -> str:
+    """In the viewer's zone (TZ), to the minute, with the UTC offset."""
+    return value.astimezone().strftime("%Y-%m-%d %H:%M %z")
+
+
+def contact_state(person: Contact, now: datetime) -> str:
+    """Whether a contact is designated now, and until or from when (a transfer's dates)."""
+    if not person.active:
+        return f"removed {_when(person.retires_at)}" if person.retires_at else "removed"
+    if person.transfer_effective_at is not None and person.transfer_effective_at > now:
+        return f"from {_when(person.transfer_effective_at)}"
+    if person.retires_at is not None:
+        if person.retires_at > now:
+            return f"until {_when(person.retires_at)}"
+        return f"ended {_when(person.retires_at)}"
+    return "yes"
+
+
+def contact_json(person: Contact, now: datetime) -> dict[str, Any]:
+    return {
+        "org": person.org.name,
+        "email": person.email,
+        "name": person.name,
+        "role": person.role,
+        "slack_user": person.slack_user,
+        "active": person.active,
+        "designated_now": person.active
+        and (person.transfer_effective_at is None or person.transfer_effective_at <= now)
+        and (person.retires_at is None or person.retires_at > now),
+        "state": contact_state(person, now),
+        "starts_at": person.transfer_effective_at.isoformat() if person.transfer_effective_at else None,
+        "ends_at": person.retires_at.isoformat() if person.retires_at else None,
+        "created_at": person.created_at.isoformat(),
+    }
+
+
+def org_json(org: Organisation, now: datetime, *, open_tickets: int | None = None) -> dict[str, Any]:
+    policy = load_all().get(org.policy)
+    rules = policy.plan(org.plan).contacts if policy is not None else None
+    doc: dict[str, Any] = {
+        "id": org.id,
+        "name": org.name,
+        "policy": org.policy,
+        "plan": org.plan,
+        "effective_plan": org.plan or (policy.default_plan if policy else None),
+        "domains": sorted(d.domain for d in org.domains),
+        "slack_channel": org.slack_channel,
+        "contacts": [contact_json(c, now) for c in sorted(org.contacts, key=lambda c: c.id)],
+        "contact_limits": (
+            {
+                "roles": dict(rules.roles),
+                "max_total": rules.max_total,
+                "min_recommended": rules.min_recommended,
+                "transfer_notice": rules.transfer_notice.describe() if rules.transfer_notice else None,
+            }
+            if rules is not None
+            else None
+        ),
+        "created_at": org.created_at.isoformat(),
+    }
+    if open_tickets is not None:
+        doc["open_tickets"] = open_tickets
+    return doc
+
+
+def list_orgs(session: Session) -> list[Organisation]:
+    return list(
+        session.scalars(
+            select(Organisation)
+            .options(selectinload(Organisation.domains), selectinload(Organisation.contacts))
+            .order_by(Organisation.name)
+        )
+    )
+
+
+def set_org(
+    session: Session,
+    name: str,
+    *,
+    policy: str | None = None,
+    plan: str | None = None,
+    add_domains: list[str] | None = None,
+    remove_domains: list[str] | None = None,
+    slack_channel: str | None = None,
+) -> list[str]:
+    """Change an organisation's policy, plan, domains or Slack channel; returns what changed."""
+    org = find_org(session, name)
+    policies = load_all()
+    changes: list[str] = []
+    new_policy = policy if policy is not None else org.policy
+    if new_policy not in policies:
+        raise BadInput(f"unknown policy {new_policy!r}; bundled: {', '.join(sorted(policies))}")
+    new_plan = org.plan if plan is None else (None if plan in ("", "default") else plan)
+    if new_plan is not None and new_plan not in policies[new_policy].plans:
+        raise BadInput(
+            f"policy {new_policy} has no plan {new_plan!r}; plans: {', '.join(policies[new_policy].plans)}"
+        )
+    if policy is not None and policy != org.policy:
+        changes.append(f"policy {org.policy} -> {policy}")
+        org.policy = policy
+    if new_plan != org.plan:
+        changes.append(f"plan {org.plan or 'default'} -> {new_plan or 'default'}")
+        org.plan = new_plan
+    current = {d.domain: d for d in org.domains}
+    for domain in add_domains or []:
+        value = domain.strip().lower().lstrip("@")
+        if not _DOMAIN.match(value):
+            raise BadInput(f"not a domain name: {domain!r}")
+        if value in current:
+            continue
+        owner = session.scalar(select(OrgDomain).where(OrgDomain.domain == value))
+        if owner is not None:
+            raise BadInput(f"domain {value} already belongs to {owner.org.name}")
+        org.domains.append(OrgDomain(domain=value))
+        current[value] = org.domains[-1]
+        changes.append(f"domain {value} added")
+    for domain in remove_domains or []:
+        value = domain.strip().lower().lstrip("@")
+        if value not in current:
+            raise BadInput(
+                f"{org.name} has no domain {value!r}; it has: {', '.join(sorted(current)) or 'none'}"
+            )
+        org.domains.remove(current.pop(value))
+        changes.append(f"domain {value} removed")
+    if slack_channel is not None:
+        value_or_none = slack_channel.strip() or None
+        if value_or_none != org.slack_channel:
+            changes.append(f"slack channel {org.slack_channel or '-'} -> {value_or_none or '-'}")
+            org.slack_channel = value_or_none
+    session.flush()
+    return changes
+
+
+def list_contacts(session: Session, org_name: str | None = None) -> list[Contact]:
+    query = select(Contact).options(selectinload(Contact.org)).order_by(Contact.org_id, Contact.id)
+    if org_name is not None:
+        query = query.where(Contact.org_id == find_org(session, org_name).id)
+    return list(session.scalars(query))
+
+
+def remove_contact(
+    session: Session, clock: Clock, org_name: str, email: str, *, force: bool = False
+) -> tuple[Contact, list[str]]:
+    """Stop a contact being designated (the row stays, for the history); returns it and warnings.
+
+    Refused when it would leave the organisation with fewer designated contacts
+    than its policy requires (at least one where only designated contacts may
+    open tickets, and the plan's minimum where the policy warns below it),
+    unless `force`.
+    """
+    org = find_org(session, org_name)
+    address = email.strip().lower()
+    person = next((c for c in org.contacts if c.email == address and c.active), None)
+    if person is None:
+        names = ", ".join(c.email for c in org.contacts if c.active) or "none"
+        raise NotFound(f"{address} is not a contact of {org.name} (its contacts: {names})")
+    policy = load_all()[org.policy]
+    rules = policy.plan(org.plan).contacts
+    now = clock.now()
+    _, remaining = _counts([c for c in org.contacts if c is not person and c.active], now)
+    required = 1 if rules.only_designated_may_submit else 0
+    if rules.warn_below_min and rules.min_recommended:
+        required = max(required, rules.min_recommended)
+    warnings: list[str] = []
+    if remaining < required:
+        reason = (
+            f"{org.name} would have {remaining} designated contact(s); the {policy.name} policy "
+            f"requires at least {required}"
+            + (" (only designated contacts may open tickets)" if rules.only_designated_may_submit else "")
+        )
+        if not force:
+            raise BadInput(
+                f"refused: {reason}; add another contact first, use `contact add --replaces`, or --force"
+            )
+        warnings.append(reason)
+    person.active = False
+    person.retires_at = now
+    session.flush()
     return person, warnings

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake.clock import Clock, SystemClock
@@ -17,6 +18,7 @@ from intake.errors import IntakeError
 from intake.pipeline.context import Deps
 from intake.pipeline.directory import Directory
 from intake.store.migrate import HEAD, current_revision
+from intake.store.problems import describe
 from intake.store.session import make_engine, make_sessionmaker, unavailable_is_transient
 
 log = logging.getLogger(__name__)
@@ -39,12 +41,19 @@ class Runtime:
         """Fail with what to do when `intake init` has not been run on this database."""
         try:
             current = current_revision(self.engine)
-        except Exception as exc:
-            raise IntakeError(f"cannot open the database: {exc}") from exc
+        except DBAPIError as exc:
+            raise IntakeError(describe(exc, self.engine.url)) from exc
         if current is None:
-            raise IntakeError("the database is empty: run `intake init` first")
+            raise IntakeError("the database has no tables yet: run `intake init` first")
         if current != HEAD:
-            raise IntakeError(f"the database is at revision {current}: run `intake init` to migrate it")
+            if current.isdigit() and HEAD.isdigit() and int(current) > int(HEAD):
+                raise IntakeError(
+                    f"the database is at revision {current}, newer than this intake ({HEAD}): upgrade intake"
+                )
+            raise IntakeError(
+                f"the database is at revision {current}, older than this intake ({HEAD}): "
+                "run `intake init` to migrate it"
+            )
 
     @contextmanager
     def deps(self, *, classifier: bool = True) -> Iterator[Deps]:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, selectinload
 from intake import lifecycle
 from intake.clock import Clock
 from intake.config import Settings
+from intake.pipeline.decide import format_due
 from intake.store.orm import Ticket, Timer
 from intake.ticket_ops import TicketOps
 
@@ -33,6 +34,8 @@ BATCH = 200
 class TickReport:
     fired: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
+    # (ticket id, timer kind, fired?) in firing order, so callers can name the tickets touched
+    touched: list[tuple[int, str, bool]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -101,9 +104,8 @@ def _remind(ops: TicketOps, ticket: Ticket, timer: Timer) -> bool:
         policy.dropped.reminder_template,
         {
             "waiting_since": ticket.waiting_since.strftime("%d %b %Y") if ticket.waiting_since else "",
-            "close_at": datetime.fromisoformat(close_at).strftime("%a %d %b %Y %H:%M UTC")
-            if close_at
-            else "",
+            # in the policy's zone, as the acknowledgement gave its dates (not GMT there, UTC here)
+            "close_at": format_due(policy, ticket.plan, datetime.fromisoformat(close_at)) if close_at else "",
         },
     )
     return True
@@ -187,6 +189,7 @@ def tick(session: Session, clock: Clock, settings: Settings) -> TickReport:
             timer.state = "fired" if fired else "skipped"
             timer.fired_at = now
             (report.fired if fired else report.skipped)[timer.kind] += 1
+            report.touched.append((ticket.id, timer.kind, fired))
             log.info("%s timer %s %s", ops.ref(ticket), timer.kind, timer.state)
         session.commit()
 

@@ -37,6 +37,7 @@ def ticket_json(ticket: Ticket, prefix: str, *, with_messages: bool = False) -> 
         "created_at": iso(ticket.created_at),
         "updated_at": iso(ticket.updated_at),
         "acknowledged_at": iso(ticket.acknowledged_at),
+        "first_responded_at": iso(ticket.first_responded_at),
         "first_response_due": iso(ticket.first_response_due),
         "resolution_due": iso(ticket.resolution_due),
         "closed_at": iso(ticket.closed_at),
@@ -81,11 +82,33 @@ def quarantine_json(row: Quarantine) -> dict[str, Any]:
     }
 
 
+# What each outgoing template is, in a support engineer's words (short enough for a table column).
+MAIL_KINDS: dict[str, str] = {
+    "ack": "acknowledgement",
+    "reminder": "reminder",
+    "reply": "engineer reply",
+    "info_request": "info request",
+    "closing": "closing mail",
+    "csat_survey": "survey",
+    "escalation": "team notice",
+    "not_a_contact": "not-a-contact",
+    "contacts_notice": "contacts notice",
+    "portal_redirect": "portal redirect",
+    "reopened": "reopen notice",
+}
+
+
+def mail_kind(template: str) -> str:
+    return MAIL_KINDS.get(template, template.replace("_", " "))
+
+
 def outbox_json(row: Outbox) -> dict[str, Any]:
     return {
         "id": row.id,
         "ticket_id": row.ticket_id,
         "template": row.template,
+        "kind": mail_kind(row.template),
+        "automatic": row.automatic,
         "channel": row.channel,
         "recipient": row.recipient,
         "subject": row.subject,

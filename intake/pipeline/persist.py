@@ -41,6 +41,12 @@ def message_row(ctx: Context, disposition: str) -> dict[str, Any]:
 def decision_row(ctx: Context, disposition: str) -> dict[str, Any]:
     msg = ctx.inbound
     triage = ctx.triage
+    # The decision may ask for review where the model alone did not (the customer's stated
+    # severity disagrees, a reopen under review): the row records what the ticket got.
+    review = triage.needs_review if triage else False
+    if ctx.ticket is not None:
+        review = review or bool((ctx.ticket.row or {}).get("needs_review"))
+        review = review or bool(ctx.ticket.changes.get("needs_review"))
     return {
         "created_at": ctx.now,
         "disposition": disposition,
@@ -48,7 +54,7 @@ def decision_row(ctx: Context, disposition: str) -> dict[str, Any]:
         "canonical_severity": triage.canonical if triage else None,
         "category": triage.category if triage else None,
         "confidence": triage.confidence if triage else None,
-        "needs_review": triage.needs_review if triage else False,
+        "needs_review": review,
         "model_version": triage.model_version if triage else None,
         "inputs": {
             "channel": msg.channel,

@@ -104,9 +104,18 @@ class Target(_Model):
         return due_with_pauses(start, self.amount, self.unit, self.clock, calendar, pauses=pauses)
 
     def describe(self) -> str:
+        """The target as a customer reads it: "8 business hours", "5 business days", "3 calendar days"."""
         amount = int(self.amount) if self.amount == int(self.amount) else self.amount
         unit = self.unit.removesuffix("s") if amount == 1 else self.unit
-        return f"{amount} {unit} ({self.clock.replace('_', ' ')})"
+        if self.clock == "business_days":
+            return f"{amount} business {unit}"
+        if self.clock == "business_hours":
+            if self.unit == "hours":
+                return f"{amount} business {unit}"
+            return f"{amount} {unit} of business hours"
+        if self.clock == "24x7":
+            return f"{amount} {unit}, around the clock"
+        return f"{amount} calendar {unit}"
 
 
 def _best_effort_to_none(value: Any) -> Any:

@@ -10,8 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Engine, inspect, text
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -41,12 +40,15 @@ def upgrade(engine: Engine) -> str:
 
 
 def current_revision(engine: Engine) -> str | None:
-    """The revision the database is at; None for an empty database."""
-    try:
-        with engine.connect() as conn:
-            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    except DBAPIError:
-        return None
+    """The revision the database is at; None for an empty database.
+
+    A database that cannot be reached raises (a `DBAPIError`): it is not empty,
+    and must not be reported as such.
+    """
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def head_revision(engine: Engine) -> str:

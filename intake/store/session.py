@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from intake.errors import BadInput, Transient
+from intake.errors import IntakeError, Transient
+from intake.store.problems import check_driver, parse_url
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -26,13 +26,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def make_engine(url: str) -> Engine:
     """Build the engine; an SQLite file's folder is created if missing."""
-    try:
-        parsed = make_url(url)
-    except Exception as exc:
-        raise BadInput(f"database url is not valid: {exc}") from exc
+    parsed = parse_url(url)
+    check_driver(parsed)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(parsed.database).expanduser().parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise IntakeError(
+                    f"cannot create the database folder {folder}: {exc.strerror}; check INTAKE_DATABASE_URL"
+                ) from exc
         engine = create_engine(parsed, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine

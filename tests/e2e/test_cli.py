@@ -77,6 +77,13 @@ def test_help_on_every_command(capsys: pytest.CaptureFixture[str]) -> None:
         "demo",
         "policies show",
         "contact add",
+        "contact list",
+        "contact remove",
+        "org list",
+        "org show",
+        "org set",
+        "outbox show",
+        "outbox send",
         "quarantine list",
     ):
         assert expected in names

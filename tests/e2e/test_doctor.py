@@ -49,7 +49,8 @@ def test_doctor_reports_each_check_and_fails_on_a_dead_relay(
     assert "FAIL database" in failing and "intake init" in failing
     cli("init")
     checks = {c["check"]: c for c in cli.json("doctor")}
-    assert set(checks) == {"database", "policies", "triage model", "relay", "smtp server", "trust"}
+    plain = {name for name, c in checks.items() if not c["warning"]}
+    assert plain == {"database", "policies", "triage model", "relay", "smtp server"}
     assert all(c["ok"] for c in checks.values()), checks
     # loopback relays to the SMTP server, and no trusted authserv-id: their From is taken as written
     assert checks["trust"]["warning"] and "trusted_authserv_ids" in checks["trust"]["detail"]
