@@ -29,13 +29,13 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
-def upgrade(engine: Engine) -> str:
-    """Bring the schema to the newest revision; returns that revision."""
+def upgrade(engine: Engine, target: str = "head") -> str:
+    """Bring the schema to the newest revision (or `target`); returns the newest revision."""
     from alembic import command
     from alembic.script import ScriptDirectory
 
     config = alembic_config(engine)
-    command.upgrade(config, "head")
+    command.upgrade(config, target)
     return ScriptDirectory.from_config(config).get_current_head() or ""
 
 
