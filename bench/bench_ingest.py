@@ -72,7 +72,7 @@ def company_domains(manifest: Path) -> list[str]:
 
 _ADD_ORGS = """
 import sys
-from intake.orgs import add_org
+from intake.customers.orgs import add_org
 from intake.runtime import Runtime
 rt = Runtime.build()
 with rt.sessions() as session:

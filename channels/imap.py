@@ -41,8 +41,8 @@ from imapclient import IMAPClient
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
+from channels.parse import parse_one
 from intake.config import ImapSettings, Settings
-from intake.ingest_files import parse_one
 from intake.pipeline import Item, ingest
 from intake.runtime import Runtime
 from intake.store.orm import MailboxState

@@ -147,3 +147,19 @@ def _unsafe(ch: str) -> bool:
     if ch.isascii():
         return ch < " " or ch == "\x7f"
     return unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Zl", "Zp", "Co", "Cn"}
+
+def accepts(accept: list[str], address: str) -> bool:
+    """Is `address` one we serve? Entries are full addresses or whole domains; a +tag is ignored."""
+    local, at, domain = address.strip().strip("<>").lower().rpartition("@")
+    if not at or not local:
+        return False
+    base = local.split("+", 1)[0]
+    for given in accept:
+        entry = given.strip().lower().lstrip("@")
+        if "@" in entry:
+            if entry in (f"{local}@{domain}", f"{base}@{domain}"):
+                return True
+        elif domain == entry:
+            return True
+    return False
+

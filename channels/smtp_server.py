@@ -41,13 +41,14 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 from channels.mail_auth import DnsPythonResolver, Resolver, Verifier, strip_authentication_results
+from channels.parse import parse_one
+from channels.safe_values import accepts
 from intake.config import Settings, SmtpServerSettings
 from intake.errors import Transient
-from intake.ingest_files import parse_one
 from intake.models import InboundMessage
 from intake.pipeline import Outcome, ingest
 from intake.runtime import Runtime
-from intake.views import ticket_ref
+from intake.tickets.views import ticket_ref
 
 log = logging.getLogger(__name__)
 
@@ -63,21 +64,6 @@ SHUTTING_DOWN = "421 4.3.2 Service shutting down, try again later"
 # Messages verified at once (each mostly waits on DNS); more wait for a thread, within verify_timeout.
 VERIFY_THREADS = 16
 
-
-def accepts(accept: list[str], address: str) -> bool:
-    """Is `address` one we serve? Entries are full addresses or whole domains; a +tag is ignored."""
-    local, at, domain = address.strip().strip("<>").lower().rpartition("@")
-    if not at or not local:
-        return False
-    base = local.split("+", 1)[0]
-    for given in accept:
-        entry = given.strip().lower().lstrip("@")
-        if "@" in entry:
-            if entry in (f"{local}@{domain}", f"{base}@{domain}"):
-                return True
-        elif domain == entry:
-            return True
-    return False
 
 
 @dataclass(frozen=True)

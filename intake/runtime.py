@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from intake.clock import Clock, SystemClock
 from intake.config import Settings, load_settings
+from intake.customers.directory import Directory
 from intake.errors import IntakeError
 from intake.pipeline.context import Deps
-from intake.pipeline.directory import Directory
 from intake.store.migrate import HEAD, current_revision
 from intake.store.problems import describe
 from intake.store.session import make_engine, make_sessionmaker, unavailable_is_transient

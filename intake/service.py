@@ -2,7 +2,7 @@
 
 One event loop hosts the SMTP server (its pipeline calls go to worker
 threads); each IMAP folder is watched by a thread of its own; the outbox
-worker and `intake.scheduler.tick` run in worker threads every few seconds.
+worker and `intake.tickets.scheduler.tick` run in worker threads every few seconds.
 Nothing synchronous runs on the loop. On a signal: stop accepting SMTP
 connections, let messages in flight reach their commit, tell the IMAP
 watchers and the outbox worker to finish their current batch, and return.
@@ -23,18 +23,18 @@ from types import ModuleType
 from channels.imap import run_mailbox
 from channels.smtp_server import SmtpServer
 from intake.errors import IntakeError
-from intake.outbox import deliver_due
+from intake.outgoing.outbox import deliver_due
 from intake.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 
 def load_scheduler() -> ModuleType | None:
-    """intake.scheduler if it is installed; serve runs without timers otherwise (and says so)."""
+    """intake.tickets.scheduler if it is installed; serve runs without timers otherwise (and says so)."""
     try:
-        return importlib.import_module("intake.scheduler")
+        return importlib.import_module("intake.tickets.scheduler")
     except ModuleNotFoundError as exc:
-        if exc.name != "intake.scheduler":
+        if exc.name != "intake.tickets.scheduler":
             raise
         return None
 
@@ -99,7 +99,7 @@ async def serve(runtime: Runtime, stop: asyncio.Event | None = None, *, signals:
     scheduler = load_scheduler()
     if scheduler is None:
         log.warning(
-            "serve: intake.scheduler is not installed: no timers run (acknowledgement deadlines, "
+            "serve: intake.tickets.scheduler is not installed: no timers run (acknowledgement deadlines, "
             "reminders, escalations, auto-close)"
         )
     else:

@@ -1,1 +1,1 @@
-"""Jinja2 templates of the messages the bot sends; see intake/compose.py for how one is chosen."""
+"""Jinja2 templates of the messages the bot sends; see intake/outgoing/compose.py for how one is chosen."""

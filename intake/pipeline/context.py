@@ -13,8 +13,8 @@ if TYPE_CHECKING:
 
     from intake.clock import Clock
     from intake.config import Settings
+    from intake.customers.directory import Directory, OrgView
     from intake.pipeline.batch import Batch
-    from intake.pipeline.directory import Directory, OrgView
 
 Disposition = Literal["ticket", "followup", "dropped", "duplicate", "quarantined"]
 ContactStatus = Literal["designated", "not_designated", "unknown", "unverified"]

@@ -26,8 +26,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from intake import lifecycle
-from intake.compose import clean_subject, escalation_variables, outbox_row
+from intake.outgoing.compose import clean_subject, escalation_variables, format_due, outbox_row
 from intake.pipeline.classify import policy_name
 from intake.pipeline.context import Context, Stop, TicketView
 from intake.pipeline.thread import HOLD_KEY
@@ -35,18 +34,12 @@ from intake.policies.loader import load_all
 from intake.policies.schema import Policy
 from intake.policies.stated import detect_environment, map_stated, parse_stated_severity
 from intake.sla.timers import DROPPED_KINDS, SLA_KINDS, due_times, sla_timers
+from intake.tickets import lifecycle
 
 NAME = "decide"
 
 Compose = Callable[[int], dict[str, Any]]
 
-
-def format_due(policy: Policy, plan: str | None, due: datetime | None) -> str:
-    """A due time in the customer's calendar terms, e.g. 'Mon 16 Nov 2026 13:00 GMT'."""
-    if due is None:
-        return ""
-    zone = policy.calendar(plan).timezone
-    return due.astimezone(zone).strftime("%a %d %b %Y %H:%M %Z")
 
 
 def _name(display: str, address: str) -> str:

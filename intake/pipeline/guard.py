@@ -15,7 +15,7 @@ subject only with Auto-Submitted, and Exchange's X-Auto-Response-Suppress only w
 X-MS-Exchange-Inbox-Rules-Loop.
 
 A bounce (RFC 3464 report, null reverse path, MAILER-DAEMON) is dropped too, and
-believed (suppressing further mail) only by `intake.bounces.record_bounce`, when it
+believed (suppressing further mail) only by `intake.outgoing.bounces.record_bounce`, when it
 returns one of our own Message-IDs. Stopped mail is kept in the store with its
 disposition and reason; it is never silently lost.
 """
@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from intake.bounces import bounce_path, bounce_subject, record_bounce
+from intake.outgoing.bounces import bounce_path, bounce_subject, record_bounce
 from intake.pipeline.context import Context, Stop
 from intake.pipeline.thread import find_ticket_ref
 

@@ -26,9 +26,9 @@ from functools import lru_cache
 
 from sqlalchemy import select
 
+from intake.customers.directory import Directory, OrgView
 from intake.pipeline.contact import failed_authentication
 from intake.pipeline.context import Context, Deps, Stop, TicketView
-from intake.pipeline.directory import Directory, OrgView
 from intake.store.orm import Ticket
 
 NAME = "thread"

@@ -264,7 +264,7 @@ class Outbox(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
-    # Loop caps (intake/outbox.py): when an automatic row took its place under the caps, and what
+    # Loop caps (intake/outgoing/outbox.py): when an automatic row took its place under the caps, and what
     # it is counted against: the mailbox (lower case, no +tag) and the registrable domain.
     counted_at: Mapped[datetime | None]
     rcpt_key: Mapped[str | None] = mapped_column(String(320))

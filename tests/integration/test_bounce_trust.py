@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 import pytest
 from sqlalchemy import func, select, update
 
-from intake.ingest_files import parse_one
-from intake.orgs import add_contact, add_org
+from channels.parse import parse_one
+from intake.customers.orgs import add_contact, add_org
 from intake.pipeline import Outcome, ingest
 from intake.runtime import Runtime
 from intake.store.orm import Outbox, Suppression

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import pytest
 from sqlalchemy import select, update
 
-from intake.ingest_files import parse_one
-from intake.orgs import add_contact, add_org
+from channels.parse import parse_one
+from intake.customers.orgs import add_contact, add_org
 from intake.pipeline import Outcome, ingest
 from intake.runtime import Runtime
 from intake.store.orm import Message, Outbox, Ticket

@@ -40,11 +40,12 @@ import pytest
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
+from channels.files import parse_all
 from channels.imap import poll_once
+from channels.parse import parse_one
 from intake.clock import FixedClock
-from intake.ingest_files import parse_all, parse_one
+from intake.customers.orgs import add_contact, add_org
 from intake.models import InboundMessage
-from intake.orgs import add_contact, add_org
 from intake.pipeline import ingest
 from intake.runtime import Runtime
 from intake.store.orm import Message, Quarantine, TriageDecision

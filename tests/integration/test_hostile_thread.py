@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from channels.parse import parse_one
 from intake.config import SmtpServerSettings
-from intake.ingest_files import parse_one
+from intake.customers.orgs import add_contact, add_org
 from intake.models import InboundMessage
-from intake.orgs import add_contact, add_org
 from intake.pipeline import ingest
 from intake.runtime import Runtime
 from intake.store.orm import Message, Ticket, TriageDecision

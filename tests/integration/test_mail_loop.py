@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 
 from channels.smtp_server import SmtpServer
 from intake.clock import FixedClock
-from intake.outbox import deliver_due
+from intake.outgoing.outbox import deliver_due
 from intake.runtime import Runtime
 from intake.store.orm import Message, Outbox, Suppression, Ticket
 from tests.conftest import MailBuilder

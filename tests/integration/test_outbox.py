@@ -18,9 +18,9 @@ import pytest
 from sqlalchemy import select
 
 from channels.safe_values import domain_key
-from intake.bounces import record_bounce
 from intake.clock import FixedClock
-from intake.outbox import admit, deliver_due
+from intake.outgoing.bounces import record_bounce
+from intake.outgoing.outbox import admit, deliver_due
 from intake.runtime import Runtime
 from intake.store.orm import Outbox, Suppression
 from tests.servers.net import make_cert

@@ -22,17 +22,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from channels.parse import parse_one
 from channels.safe_values import valid_address, valid_msg_id
 from channels.smtp_send import HEADERS
 from intake.clock import FixedClock
-from intake.ingest_files import parse_one
-from intake.orgs import add_contact, add_org
-from intake.outbox import deliver_due
+from intake.customers.orgs import add_contact, add_org
+from intake.outgoing.outbox import deliver_due
 from intake.pipeline import ingest
-from intake.replies import reply
 from intake.runtime import Runtime
-from intake.scheduler import tick
 from intake.store.orm import Outbox, Ticket
+from intake.tickets.replies import reply
+from intake.tickets.scheduler import tick
 from tests.servers.smtp import Received, Relay, intake_smtp
 from tests.servers.stack import add_customers, add_outbox, make_runtime, make_ticket
 

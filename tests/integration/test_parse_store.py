@@ -17,11 +17,11 @@ from collections.abc import Iterator, Sequence
 import pytest
 from sqlalchemy import select
 
+from channels.parse import parse_one
 from intake.clock import FixedClock
-from intake.ingest_files import parse_one
+from intake.customers.orgs import add_contact, add_org
 from intake.models import InboundMessage
-from intake.orgs import add_contact, add_org
-from intake.outbox import deliver_due
+from intake.outgoing.outbox import deliver_due
 from intake.pipeline import Item, Outcome, Rejected, ingest
 from intake.runtime import Runtime
 from intake.store.orm import Message, Outbox, Quarantine, Ticket, TriageDecision

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 
-from intake.ingest_files import parse_one
-from intake.orgs import add_contact, add_org
+from channels.parse import parse_one
+from intake.customers.orgs import add_contact, add_org
 from intake.pipeline import STEPS, Outcome, ingest
 from intake.runtime import Runtime
 from intake.store.orm import Message, Outbox, Quarantine, Ticket, TriageDecision

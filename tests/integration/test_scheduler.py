@@ -8,14 +8,14 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from channels.parse import parse_one
 from intake.clock import FixedClock
-from intake.ingest_files import parse_one
-from intake.orgs import add_contact, add_org
+from intake.customers.orgs import add_contact, add_org
 from intake.pipeline import ingest
-from intake.replies import reply
 from intake.runtime import Runtime
-from intake.scheduler import tick
 from intake.store.orm import Outbox, Ticket, Timer
+from intake.tickets.replies import reply
+from intake.tickets.scheduler import tick
 from tests.conftest import MailBuilder
 
 

@@ -16,9 +16,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from intake.ingest_files import parse_one
+from channels.parse import parse_one
+from intake.customers.orgs import add_contact, add_org
 from intake.models import InboundMessage
-from intake.orgs import add_contact, add_org
 from intake.pipeline import Outcome, ingest
 from intake.runtime import Runtime
 from intake.store.orm import Message, Organisation, Outbox, Ticket, TriageDecision

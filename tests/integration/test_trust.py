@@ -26,11 +26,11 @@ from sqlalchemy import select
 
 from channels.mail_auth import DnsTempError
 from channels.mail_headers import split_headers
+from channels.parse import parse_one
 from channels.smtp_server import SmtpServer
 from intake.clock import FixedClock
 from intake.config import Settings, SmtpServerSettings
-from intake.ingest_files import parse_one
-from intake.orgs import add_contact, add_org
+from intake.customers.orgs import add_contact, add_org
 from intake.pipeline import Outcome, ingest
 from intake.runtime import Runtime
 from intake.store.orm import Message, Ticket, TriageDecision

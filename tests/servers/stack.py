@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from intake.clock import Clock
 from intake.config import Settings
-from intake.orgs import add_contact, add_org
+from intake.customers.orgs import add_contact, add_org
 from intake.runtime import Runtime
 from intake.store.migrate import upgrade
 from intake.store.orm import Outbox, Ticket

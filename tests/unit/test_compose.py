@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from jinja2 import UndefinedError
 
-from intake.compose import clean_subject, outbox_row, render
 from intake.config import Settings
+from intake.outgoing.compose import clean_subject, outbox_row, render
 from intake.policies.loader import load_all
 
 NOW = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)

@@ -17,14 +17,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
+from channels.parse import parse_one
 from intake.clock import FixedClock
 from intake.config import Settings
-from intake.ingest_files import parse_one
+from intake.customers.directory import Directory
 from intake.models import InboundMessage
 from intake.pipeline import guard
 from intake.pipeline.batch import Batch
 from intake.pipeline.context import Context, Deps
-from intake.pipeline.directory import Directory
 from intake.store.migrate import upgrade
 from intake.store.session import make_engine, make_sessionmaker
 

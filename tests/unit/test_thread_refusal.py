@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from intake.customers.directory import OrgView
 from intake.pipeline.context import TicketView
-from intake.pipeline.directory import OrgView
 from intake.pipeline.thread import find_ticket_ref, refusal
 
 ACME = OrgView(1, "Acme", "resource-optimizer", None, {"acme.example"})

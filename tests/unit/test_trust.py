@@ -189,8 +189,8 @@ def test_authserv_id_is_read_plainly() -> None:
 
 
 def test_doctor_warns_where_nothing_can_be_verified() -> None:
+    from intake.cli.doctor import trust_warnings
     from intake.config import Settings
-    from intake.doctor import trust_warnings
 
     def warnings(**sections: object) -> list[str]:
         return trust_warnings(Settings.model_validate(sections))

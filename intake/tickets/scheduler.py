@@ -19,12 +19,12 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
-from intake import lifecycle
 from intake.clock import Clock
 from intake.config import Settings
-from intake.pipeline.decide import format_due
+from intake.outgoing.compose import format_due
 from intake.store.orm import Ticket, Timer
-from intake.ticket_ops import TicketOps
+from intake.tickets import lifecycle
+from intake.tickets.ops import TicketOps
 
 log = logging.getLogger(__name__)
 BATCH = 200

@@ -25,16 +25,16 @@ from rich.console import Console
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from channels.files import ingest_paths
 from intake.clock import Clock, SystemClock
 from intake.config import Settings
-from intake.ingest_files import ingest_paths
-from intake.orgs import add_contact, add_org
+from intake.customers.orgs import add_contact, add_org
 from intake.runtime import Runtime
 from intake.store.migrate import upgrade
 from intake.store.orm import Message, Quarantine, Ticket, TriageDecision
-from intake.views import ticket_json
+from intake.tickets.views import ticket_json
 
-SAMPLES = Path(__file__).parent / "samples"
+SAMPLES = Path(__file__).parents[1] / "samples"
 DEMO_DIR = Path(".intake/demo")
 UNREADABLE = "05-garbage.eml"
 
@@ -108,7 +108,7 @@ def _what_became_of(runtime: Runtime, raw: bytes) -> str:
 
 def run_demo(out: Console, workdir: Path = DEMO_DIR, clock: Clock | None = None) -> dict[str, object]:
     """Run the demo on the real clock (so the promised dates are ahead), or on `clock`."""
-    from intake.outbox import deliver_due
+    from intake.outgoing.outbox import deliver_due
 
     if workdir.exists():
         shutil.rmtree(workdir)

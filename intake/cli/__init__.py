@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, selectinload
 
-from intake.cli_support import (
+from intake.cli.support import (
     JsonOpt,
     NowOpt,
     close_all,
@@ -110,7 +110,7 @@ def ingest(
     as_json: JsonOpt = False,
 ) -> None:
     """Feed stored messages through the pipeline, oldest first; nothing is moved or deleted."""
-    from intake.ingest_files import ingest_paths
+    from channels.files import ingest_paths
 
     if channel != "email":
         raise BadInput(f"--channel {channel}: only email files can be ingested")
@@ -158,8 +158,8 @@ def status_values(value: str) -> list[str]:
     """Canonical statuses for `--status`: a canonical name, a short form, or a policy's own label."""
     from typing import get_args
 
-    from intake.lifecycle import OPEN_WORK, Status
     from intake.policies.loader import load_all
+    from intake.tickets.lifecycle import OPEN_WORK, Status
 
     canonical = list(get_args(Status))
     key = value.strip().lower().replace(" ", "_").replace("-", "_")
@@ -220,7 +220,7 @@ def tickets_list(
 ) -> None:
     """List tickets, newest first, with their age and when the next target falls due."""
     from intake.store.orm import Ticket
-    from intake.views import ticket_json
+    from intake.tickets.views import ticket_json
 
     statuses = status_values(status) if status is not None else None
     rt = runtime(now)
@@ -270,8 +270,8 @@ def tickets_list(
 @tickets_app.command("show")
 def tickets_show(ref: str, now: NowOpt = None, as_json: JsonOpt = False) -> None:
     """Show one ticket's whole story in time order: mail in and out, status changes, timers, triage."""
-    from intake.replies import parse_ref
-    from intake.story import load_story
+    from intake.tickets.replies import parse_ref
+    from intake.tickets.story import load_story
 
     rt = runtime(now)
     prefix = rt.settings.tickets.ref_prefix
@@ -342,7 +342,7 @@ def _indent(text: str, limit: int = 40) -> str:
 def quarantine_list(as_json: JsonOpt = False) -> None:
     """List quarantined input with the reason it was set aside."""
     from intake.store.orm import Quarantine
-    from intake.views import quarantine_json
+    from intake.tickets.views import quarantine_json
 
     rt = runtime()
     with rt.sessions() as session:
@@ -461,7 +461,7 @@ def policy_summary(policy: Any) -> list[str]:
 @app.command()
 def demo() -> None:
     """Run everything on the embedded defaults with sample traffic, and print what came out."""
-    from intake.demo import run_demo
+    from intake.cli.demo import run_demo
 
     run_demo(out)
 
@@ -470,7 +470,7 @@ def _register_modules() -> None:
     """Commands of the other areas live in their own modules, each with `register(app)`."""
     import importlib
 
-    for name in ("intake.cli_admin", "intake.cli_lifecycle", "intake.cli_mail", "intake.cli_triage"):
+    for name in ("intake.cli.admin", "intake.cli.lifecycle", "intake.cli.mail", "intake.cli.triage"):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -478,7 +478,7 @@ def _register_modules() -> None:
                 raise
             continue
         module.register(app)
-    from intake.cli_lifecycle import register_doctor
+    from intake.cli.lifecycle import register_doctor
 
     register_doctor(app)
 

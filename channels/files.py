@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from channels.email_parse import parse
+from channels.parse import parse_one
 from intake.errors import BadInput
 from intake.models import InboundMessage
-from intake.pipeline import Item, Outcome, Rejected, ingest
+from intake.pipeline import Item, Outcome, ingest
 from intake.pipeline.context import Deps
 
 BATCH_SIZE = 500
@@ -61,14 +61,6 @@ def _read(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise BadInput(f"cannot read {path}: {exc.strerror}") from exc
-
-
-def parse_one(raw: bytes, source: str, received_at: datetime, *, trace: bytes = b"") -> Item:
-    """The parsed message, or the raw bytes (with any trace fields) and the reason they were refused."""
-    try:
-        return parse(raw, received_at=received_at, raw_ref=source, trace=trace)
-    except BadInput as exc:
-        return Rejected(trace + raw, str(exc), source)
 
 
 def parse_all(sources: Iterable[tuple[str, bytes]], received_at: datetime) -> list[tuple[str, Item]]:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from intake.errors import NotFound
 from intake.store.orm import Message, Outbox, Ticket, TicketEvent, Timer, TriageDecision
-from intake.views import iso, message_json, outbox_json, ticket_json
+from intake.tickets.views import iso, message_json, outbox_json, ticket_json
 
 TIMER_KINDS: dict[str, str] = {
     "first_response_warn": "first-response warning",

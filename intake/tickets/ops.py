@@ -13,13 +13,12 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from intake import lifecycle
-from intake.compose import clean_subject, escalation_variables, outbox_row
 from intake.config import Settings
-from intake.pipeline.decide import format_due
+from intake.outgoing.compose import clean_subject, escalation_variables, format_due, outbox_row
 from intake.policies.loader import load_all
 from intake.policies.schema import Policy
 from intake.store.orm import Message, Outbox, Ticket, TicketEvent, Timer
+from intake.tickets import lifecycle
 
 
 @dataclass

@@ -47,13 +47,12 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from channels.safe_values import address_key, domain_key, preview
+from channels.safe_values import accepts, address_key, domain_key, preview
 from channels.smtp_send import DeliveryError, Outgoing, Relay, RelayUnavailable, Unbuildable, build
-from channels.smtp_server import accepts
 from intake.clock import Clock
 from intake.config import OutboxSettings, Settings
 from intake.store.orm import Outbox, Suppression
-from intake.views import ticket_ref
+from intake.tickets.views import ticket_ref
 
 log = logging.getLogger(__name__)
 

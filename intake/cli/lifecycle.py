@@ -6,15 +6,15 @@ from typing import Annotated
 
 import typer
 
-from intake.cli_support import JsonOpt, NowOpt, emit, out, plural, runtime
+from intake.cli.support import JsonOpt, NowOpt, emit, out, plural, runtime
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def tick(now: NowOpt = None, as_json: JsonOpt = False) -> None:
         """Run due timers once: SLA warnings and escalations, reminders, auto-closes."""
-        from intake.scheduler import tick as run_tick
-        from intake.story import TIMER_KINDS
+        from intake.tickets.scheduler import tick as run_tick
+        from intake.tickets.story import TIMER_KINDS
 
         rt = runtime(now)
         with rt.sessions() as session:
@@ -57,7 +57,7 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """Send an engineer's answer to a ticket's requester."""
-        from intake.replies import reply as send_reply
+        from intake.tickets.replies import reply as send_reply
 
         rt = runtime(now)
         with rt.sessions() as session:
@@ -81,7 +81,7 @@ def register_doctor(app: typer.Typer) -> None:
     @app.command()
     def doctor(as_json: JsonOpt = False) -> None:
         """Check the configuration and every configured connection; exit 1 if anything fails."""
-        from intake.doctor import run_checks
+        from intake.cli.doctor import run_checks
 
         rt = runtime(schema=False)
         checks = run_checks(rt)

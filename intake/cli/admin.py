@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy import func, select
 
-from intake.cli_support import JsonOpt, NowOpt, emit, err, out, plural, print_table, runtime, table
+from intake.cli.support import JsonOpt, NowOpt, emit, err, out, plural, print_table, runtime, table
 
 org_app = typer.Typer(help="Customer organisations: add, list, show, change.", no_args_is_help=True)
 contact_app = typer.Typer(help="Designated contacts of an organisation.", no_args_is_help=True)
@@ -24,7 +24,7 @@ def org_add(
     as_json: JsonOpt = False,
 ) -> None:
     """Add a customer organisation under a policy."""
-    from intake.orgs import add_org
+    from intake.customers.orgs import add_org
 
     rt = runtime()
     with rt.sessions() as session:
@@ -49,7 +49,7 @@ def org_add(
 @org_app.command("list")
 def org_list(now: NowOpt = None, as_json: JsonOpt = False) -> None:
     """List organisations with their policy, plan, domains and designated contacts."""
-    from intake.orgs import list_orgs, org_json
+    from intake.customers.orgs import list_orgs, org_json
 
     rt = runtime(now)
     at = rt.clock.now()
@@ -85,9 +85,9 @@ def org_list(now: NowOpt = None, as_json: JsonOpt = False) -> None:
 @org_app.command("show")
 def org_show(name: str, now: NowOpt = None, as_json: JsonOpt = False) -> None:
     """Show one organisation: policy, plan, domains, contacts (transfers with their dates), open tickets."""
-    from intake.lifecycle import is_open
-    from intake.orgs import find_org, org_json
+    from intake.customers.orgs import find_org, org_json
     from intake.store.orm import Ticket
+    from intake.tickets.lifecycle import is_open
 
     rt = runtime(now)
     at = rt.clock.now()
@@ -134,7 +134,7 @@ def org_set(
     as_json: JsonOpt = False,
 ) -> None:
     """Change an organisation's policy, plan, domains or Slack channel."""
-    from intake.orgs import find_org, org_json, set_org
+    from intake.customers.orgs import find_org, org_json, set_org
 
     rt = runtime()
     with rt.sessions() as session:
@@ -175,7 +175,7 @@ def contact_add(
     as_json: JsonOpt = False,
 ) -> None:
     """Add a designated contact to an organisation (a transfer with --replaces)."""
-    from intake.orgs import add_contact, contact_json, find_org
+    from intake.customers.orgs import add_contact, contact_json, find_org
 
     rt = runtime(now)
     at = rt.clock.now()
@@ -206,7 +206,7 @@ def contact_list(
     as_json: JsonOpt = False,
 ) -> None:
     """List designated contacts, with transfers and their start or end dates."""
-    from intake.orgs import contact_json, list_contacts
+    from intake.customers.orgs import contact_json, list_contacts
 
     rt = runtime(now)
     at = rt.clock.now()
@@ -241,7 +241,7 @@ def contact_remove(
     as_json: JsonOpt = False,
 ) -> None:
     """Stop a contact being designated; refused where the policy requires more contacts."""
-    from intake.orgs import contact_json, remove_contact
+    from intake.customers.orgs import contact_json, remove_contact
 
     rt = runtime(now)
     with rt.sessions() as session:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from intake.cli_support import JsonOpt, choice, emit, err, out, runtime
+from intake.cli.support import JsonOpt, choice, emit, err, out, runtime
 from intake.errors import BadInput
 
 
@@ -72,7 +72,7 @@ def register(app: typer.Typer) -> None:
         rt = runtime()
         reviews = []
         if with_reviews:
-            from intake.reviews import review_records
+            from intake.tickets.reviews import review_records
 
             with rt.sessions() as session:
                 reviews = review_records(session)

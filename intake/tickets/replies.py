@@ -13,13 +13,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from intake import lifecycle
 from intake.clock import Clock
 from intake.config import Settings
 from intake.errors import BadInput, NotFound
 from intake.sla.timers import DROPPED_KINDS, FIRST_RESPONSE_KINDS, SLA_KINDS, dropped_timers, resolved_timers
 from intake.store.orm import Ticket
-from intake.ticket_ops import TicketOps
+from intake.tickets import lifecycle
+from intake.tickets.ops import TicketOps
 
 
 def parse_ref(ref: str, prefix: str) -> int:

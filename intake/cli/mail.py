@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from sqlalchemy import select
 
-from intake.cli_support import (
+from intake.cli.support import (
     JsonOpt,
     NowOpt,
     choice,
@@ -84,9 +84,9 @@ def outbox_list(
     as_json: JsonOpt = False,
 ) -> None:
     """List outgoing mail with its kind, state, attempts and last error."""
-    from intake.replies import parse_ref
     from intake.store.orm import Outbox
-    from intake.views import outbox_json
+    from intake.tickets.replies import parse_ref
+    from intake.tickets.views import outbox_json
 
     if state is not None:
         choice("--state", state, OUTBOX_STATES)
@@ -146,7 +146,7 @@ def outbox_show(
 ) -> None:
     """Show one outgoing mail in full: headers, state, attempts, error and body."""
     from intake.store.orm import Outbox
-    from intake.views import outbox_json
+    from intake.tickets.views import outbox_json
 
     rt = runtime()
     with rt.sessions() as session:
@@ -182,7 +182,7 @@ def outbox_show(
 @outbox_app.command("send")
 def outbox_send(now: NowOpt = None, as_json: JsonOpt = False) -> None:
     """Deliver every due outgoing mail once through the relay, then exit (exit 1 if none could go)."""
-    from intake.outbox import deliver_due
+    from intake.outgoing.outbox import deliver_due
 
     rt = runtime(now)
     with rt.sessions() as session:

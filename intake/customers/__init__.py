@@ -1,0 +1,2 @@
+"""Customer organisations and their designated contacts: administration, and the
+directory the pipeline reads."""

@@ -1,0 +1,1 @@
+"""What the bot sends: templates rendered to outbox rows, the outbox worker, bounces of our mail."""
