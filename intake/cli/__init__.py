@@ -35,6 +35,7 @@ from intake.cli.support import (
     until,
 )
 from intake.errors import BadInput, IntakeError, NotFound
+from intake.tickets.refs import format_ref, parse_ref, prefix_of
 
 app = typer.Typer(
     name="intake",
@@ -132,7 +133,7 @@ def ingest(
     if as_json:
         emit(doc)
         return
-    prefix = rt.settings.tickets.ref_prefix
+    prefix = prefix_of(rt.settings)
     out.print(
         f"{plural(doc['files'], 'file')}: {plural(doc['tickets'], 'new ticket')}, "
         f"{plural(doc['followups'], 'follow-up')}, {doc['dropped']} dropped, "
@@ -141,7 +142,7 @@ def ingest(
     for disposition, label in (("ticket", "new tickets"), ("followup", "follow-ups on")):
         refs = list(
             dict.fromkeys(
-                f"{prefix}-{o.ticket_id}"
+                format_ref(prefix, o.ticket_id)
                 for _, o in summary.outcomes
                 if o.disposition == disposition and o.ticket_id is not None
             )
@@ -224,7 +225,7 @@ def tickets_list(
 
     statuses = status_values(status) if status is not None else None
     rt = runtime(now)
-    prefix = rt.settings.tickets.ref_prefix
+    prefix = prefix_of(rt.settings)
     with rt.sessions() as session:
         query = select(Ticket).options(selectinload(Ticket.org)).order_by(Ticket.id.desc()).limit(limit + 1)
         if statuses:
@@ -270,11 +271,10 @@ def tickets_list(
 @tickets_app.command("show")
 def tickets_show(ref: str, now: NowOpt = None, as_json: JsonOpt = False) -> None:
     """Show one ticket's whole story in time order: mail in and out, status changes, timers, triage."""
-    from intake.tickets.replies import parse_ref
     from intake.tickets.story import load_story
 
     rt = runtime(now)
-    prefix = rt.settings.tickets.ref_prefix
+    prefix = prefix_of(rt.settings)
     number = parse_ref(ref, prefix)
     with rt.sessions() as session:
         story = load_story(session, number, prefix, ref)

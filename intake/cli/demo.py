@@ -32,6 +32,7 @@ from intake.customers.orgs import add_contact, add_org
 from intake.runtime import Runtime
 from intake.store.migrate import upgrade
 from intake.store.orm import Message, Quarantine, Ticket, TriageDecision
+from intake.tickets.refs import prefix_of
 from intake.tickets.views import ticket_json
 
 SAMPLES = Path(__file__).parents[1] / "samples"
@@ -168,7 +169,7 @@ def run_demo(out: Console, workdir: Path = DEMO_DIR, clock: Clock | None = None)
     finally:
         relay.stop()
 
-    prefix = settings.tickets.ref_prefix
+    prefix = prefix_of(settings)
     with runtime.sessions() as session:
         tickets = [
             ticket_json(t, prefix, with_messages=True)

@@ -23,6 +23,7 @@ from intake.cli.support import (
     table,
 )
 from intake.errors import BadInput, IntakeError, NotFound
+from intake.tickets.refs import format_ref, parse_ref, prefix_of
 
 outbox_app = typer.Typer(help="Outgoing mail: list it, deliver what is due.", no_args_is_help=True)
 
@@ -85,13 +86,12 @@ def outbox_list(
 ) -> None:
     """List outgoing mail with its kind, state, attempts and last error."""
     from intake.store.orm import Outbox
-    from intake.tickets.replies import parse_ref
     from intake.tickets.views import outbox_json
 
     if state is not None:
         choice("--state", state, OUTBOX_STATES)
     rt = runtime()
-    prefix = rt.settings.tickets.ref_prefix
+    prefix = prefix_of(rt.settings)
     with rt.sessions() as session:
         query = select(Outbox).order_by(Outbox.id.desc()).limit(limit + 1)
         if state:
@@ -118,7 +118,7 @@ def outbox_list(
         )
         row = [
             str(d["id"]),
-            f"{prefix}-{d['ticket_id']}" if d["ticket_id"] else "-",
+            format_ref(prefix, d["ticket_id"]) if d["ticket_id"] else "-",
             d["kind"],
             d["state"] + tries,
             d["recipient"],
@@ -159,10 +159,10 @@ def outbox_show(
     if as_json:
         emit(doc)
         return
-    prefix = rt.settings.tickets.ref_prefix
+    prefix = prefix_of(rt.settings)
     out.print(f"outgoing mail {doc['id']}: {doc['kind']} ({'automatic' if doc['automatic'] else 'by hand'})")
     fields = [
-        ("ticket", f"{prefix}-{doc['ticket_id']}" if doc["ticket_id"] else "-"),
+        ("ticket", format_ref(prefix, doc["ticket_id"]) if doc["ticket_id"] else "-"),
         ("to", doc["recipient"]),
         ("subject", doc["subject"]),
         ("message-id", doc["message_id"]),

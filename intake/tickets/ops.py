@@ -19,6 +19,7 @@ from intake.policies.loader import load_all
 from intake.policies.schema import Policy
 from intake.store.orm import Message, Outbox, Ticket, TicketEvent, Timer
 from intake.tickets import lifecycle
+from intake.tickets.refs import format_ref, prefix_of
 
 
 @dataclass
@@ -29,7 +30,7 @@ class TicketOps:
     actor: str = "bot"
 
     def ref(self, ticket: Ticket) -> str:
-        return f"{self.settings.tickets.ref_prefix}-{ticket.id}"
+        return format_ref(prefix_of(self.settings), ticket.id)
 
     def policy(self, ticket: Ticket) -> Policy:
         return load_all()[ticket.policy]

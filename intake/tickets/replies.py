@@ -20,13 +20,7 @@ from intake.sla.timers import DROPPED_KINDS, FIRST_RESPONSE_KINDS, SLA_KINDS, dr
 from intake.store.orm import Ticket
 from intake.tickets import lifecycle
 from intake.tickets.ops import TicketOps
-
-
-def parse_ref(ref: str, prefix: str) -> int:
-    number = ref.strip().strip("[]").rpartition("-")[2]
-    if not number.isdigit():
-        raise BadInput(f"not a ticket reference: {ref!r} (expected e.g. {prefix}-42)")
-    return int(number)
+from intake.tickets.refs import parse_ref, prefix_of
 
 
 def find_ticket(session: Session, ref: str, prefix: str) -> Ticket:
@@ -55,7 +49,7 @@ def reply(
         raise BadInput("--request-info, --resolve and --out-of-scope exclude each other")
     if not text.strip():
         raise BadInput("the reply text is empty")
-    ticket = find_ticket(session, ref, settings.tickets.ref_prefix)
+    ticket = find_ticket(session, ref, prefix_of(settings))
     if ticket.status == "closed":
         raise BadInput(f"{ref} is closed; a customer reply reopens it")
     ops = TicketOps(session, settings, clock.now(), actor=actor)
