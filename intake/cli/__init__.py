@@ -13,9 +13,8 @@ from datetime import datetime
 from typing import Annotated, Any, NoReturn
 
 import typer
-from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from intake.cli.support import (
     JsonOpt,
@@ -191,11 +190,11 @@ STATUS_SHOWN = {v: k for k, v in STATUS_SHORT.items()}
 
 def known_org(session: Session, name: str) -> int:
     """The id of the organisation called `name`, or `BadInput` listing the known ones (exit 2)."""
-    from intake.store.orm import Organisation
+    from intake.store import repo
 
-    found = session.scalar(select(Organisation.id).where(Organisation.name == name))
+    found = repo.org_id_by_name(session, name)
     if found is None:
-        names = sorted(session.scalars(select(Organisation.name)).all())
+        names = repo.org_names(session)
         known = ", ".join(names[:10]) + (" ..." if len(names) > 10 else "") if names else "none yet"
         raise BadInput(f"--org {name!r}: no such organisation (known: {known})")
     return found
@@ -220,19 +219,16 @@ def tickets_list(
     as_json: JsonOpt = False,
 ) -> None:
     """List tickets, newest first, with their age and when the next target falls due."""
-    from intake.store.orm import Ticket
+    from intake.store import repo
     from intake.tickets.views import ticket_json
 
     statuses = status_values(status) if status is not None else None
     rt = runtime(now)
     prefix = prefix_of(rt.settings)
     with rt.sessions() as session:
-        query = select(Ticket).options(selectinload(Ticket.org)).order_by(Ticket.id.desc()).limit(limit + 1)
-        if statuses:
-            query = query.where(Ticket.status.in_(statuses))
-        if org is not None:
-            query = query.where(Ticket.org_id == known_org(session, org))
-        docs = [ticket_json(t, prefix) for t in session.scalars(query)]
+        org_id = known_org(session, org) if org is not None else None
+        found = repo.tickets(session, statuses=statuses, org_id=org_id, limit=limit + 1)
+        docs = [ticket_json(t, prefix) for t in found]
     more = len(docs) > limit
     docs = docs[:limit]
     cut_notice(len(docs), limit, more, "tickets")
@@ -341,12 +337,12 @@ def _indent(text: str, limit: int = 40) -> str:
 @quarantine_app.command("list")
 def quarantine_list(as_json: JsonOpt = False) -> None:
     """List quarantined input with the reason it was set aside."""
-    from intake.store.orm import Quarantine
+    from intake.store import repo
     from intake.tickets.views import quarantine_json
 
     rt = runtime()
     with rt.sessions() as session:
-        docs = [quarantine_json(q) for q in session.scalars(select(Quarantine).order_by(Quarantine.id))]
+        docs = [quarantine_json(q) for q in repo.quarantined(session)]
     if as_json:
         emit(docs)
         return

@@ -6,7 +6,6 @@ import logging
 from typing import Annotated
 
 import typer
-from sqlalchemy import select
 
 from intake.cli.support import (
     JsonOpt,
@@ -85,7 +84,7 @@ def outbox_list(
     as_json: JsonOpt = False,
 ) -> None:
     """List outgoing mail with its kind, state, attempts and last error."""
-    from intake.store.orm import Outbox
+    from intake.store import repo
     from intake.tickets.views import outbox_json
 
     if state is not None:
@@ -93,12 +92,9 @@ def outbox_list(
     rt = runtime()
     prefix = prefix_of(rt.settings)
     with rt.sessions() as session:
-        query = select(Outbox).order_by(Outbox.id.desc()).limit(limit + 1)
-        if state:
-            query = query.where(Outbox.state == state)
-        if ticket:
-            query = query.where(Outbox.ticket_id == parse_ref(ticket, prefix))
-        docs = [outbox_json(row) for row in session.scalars(query)]
+        ticket_id = parse_ref(ticket, prefix) if ticket else None
+        found = repo.outbox_rows(session, state=state, ticket_id=ticket_id, limit=limit + 1)
+        docs = [outbox_json(row) for row in found]
     more = len(docs) > limit
     docs = docs[:limit]
     cut_notice(len(docs), limit, more, "outgoing mails")
@@ -145,12 +141,12 @@ def outbox_show(
     as_json: JsonOpt = False,
 ) -> None:
     """Show one outgoing mail in full: headers, state, attempts, error and body."""
-    from intake.store.orm import Outbox
+    from intake.store import repo
     from intake.tickets.views import outbox_json
 
     rt = runtime()
     with rt.sessions() as session:
-        row = session.get(Outbox, row_id)
+        row = repo.outbox_row(session, row_id)
         if row is None:
             raise NotFound(f"no outgoing mail with id {row_id}")
         doc = outbox_json(row)

@@ -6,12 +6,12 @@ import re
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from intake.clock import Clock
 from intake.errors import BadInput, NotFound
 from intake.policies.loader import load_all
+from intake.store import repo
 from intake.store.orm import Contact, Organisation, OrgDomain
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -35,9 +35,9 @@ def add_org(
         if not _DOMAIN.match(value):
             raise BadInput(f"not a domain name: {domain!r}")
         cleaned.append(value)
-    if session.scalar(select(Organisation.id).where(Organisation.name == name)) is not None:
+    if repo.org_id_by_name(session, name) is not None:
         raise BadInput(f"organisation {name!r} already exists")
-    taken = session.scalars(select(OrgDomain.domain).where(OrgDomain.domain.in_(cleaned))).all()
+    taken = repo.domains_taken(session, cleaned)
     if taken:
         raise BadInput(f"domain {taken[0]} already belongs to another organisation")
     org = Organisation(name=name, policy=policy, plan=plan, created_at=clock.now())
@@ -48,7 +48,7 @@ def add_org(
 
 
 def find_org(session: Session, name: str) -> Organisation:
-    org = session.scalar(select(Organisation).where(Organisation.name == name))
+    org = repo.org_by_name(session, name)
     if org is None:
         raise NotFound(f"no organisation named {name!r}")
     return org
@@ -93,7 +93,7 @@ def add_contact(
         )
     if role not in rules.roles:
         raise BadInput(f"{policy.name} has no contact role {role!r}; roles: {', '.join(rules.roles)}")
-    existing = session.scalar(select(Contact).where(Contact.email == address))
+    existing = repo.contact_by_email(session, address)
     if existing is not None and existing.active:
         raise BadInput(f"{address} is already a contact of {existing.org.name}")
     if existing is not None:
@@ -214,13 +214,7 @@ def org_json(org: Organisation, now: datetime, *, open_tickets: int | None = Non
 
 
 def list_orgs(session: Session) -> list[Organisation]:
-    return list(
-        session.scalars(
-            select(Organisation)
-            .options(selectinload(Organisation.domains), selectinload(Organisation.contacts))
-            .order_by(Organisation.name)
-        )
-    )
+    return repo.orgs(session)
 
 
 def set_org(
@@ -258,7 +252,7 @@ def set_org(
             raise BadInput(f"not a domain name: {domain!r}")
         if value in current:
             continue
-        owner = session.scalar(select(OrgDomain).where(OrgDomain.domain == value))
+        owner = repo.domain_owner(session, value)
         if owner is not None:
             raise BadInput(f"domain {value} already belongs to {owner.org.name}")
         org.domains.append(OrgDomain(domain=value))
@@ -282,10 +276,7 @@ def set_org(
 
 
 def list_contacts(session: Session, org_name: str | None = None) -> list[Contact]:
-    query = select(Contact).options(selectinload(Contact.org)).order_by(Contact.org_id, Contact.id)
-    if org_name is not None:
-        query = query.where(Contact.org_id == find_org(session, org_name).id)
-    return list(session.scalars(query))
+    return repo.contacts(session, find_org(session, org_name).id if org_name is not None else None)
 
 
 def remove_contact(

@@ -10,14 +10,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from intake.config import Settings
 from intake.outgoing.compose import clean_subject, escalation_variables, format_due, outbox_row
 from intake.policies.loader import load_all
 from intake.policies.schema import Policy
-from intake.store.orm import Message, Outbox, Ticket, TicketEvent, Timer
+from intake.store import repo
+from intake.store.orm import Outbox, Ticket, TicketEvent, Timer
 from intake.tickets import lifecycle
 from intake.tickets.refs import format_ref, prefix_of
 
@@ -51,26 +51,15 @@ class TicketOps:
         ticket.updated_at = self.now
 
     def cancel_timers(self, ticket: Ticket, kinds: tuple[str, ...]) -> None:
-        self.session.execute(
-            update(Timer)
-            .where(Timer.ticket_id == ticket.id, Timer.state == "pending", Timer.kind.in_(kinds))
-            .values(state="cancelled")
-        )
+        repo.cancel_timers(self.session, ticket.id, kinds)
 
     def add_timers(self, ticket: Ticket, rows: list[dict[str, Any]]) -> None:
         for row in rows:
             self.session.add(Timer(ticket_id=ticket.id, **row))
 
     def _last_inbound(self, ticket: Ticket) -> tuple[str | None, list[str]]:
-        row = self.session.execute(
-            select(Message.external_id, Message.references)
-            .where(Message.ticket_id == ticket.id, Message.channel == "email")
-            .order_by(Message.id.desc())
-            .limit(1)
-        ).first()
-        if row is None or not row.external_id:
-            return None, []
-        return row.external_id, list(row.references or [])
+        last = repo.last_inbound_mail(self.session, ticket.id)
+        return (last.external_id, last.references) if last is not None else (None, [])
 
     def send(
         self,

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from intake.clock import Clock
 from intake.config import Settings
 from intake.errors import BadInput, NotFound
 from intake.sla.timers import DROPPED_KINDS, FIRST_RESPONSE_KINDS, SLA_KINDS, dropped_timers, resolved_timers
+from intake.store import repo
 from intake.store.orm import Ticket
 from intake.tickets import lifecycle
 from intake.tickets.ops import TicketOps
@@ -24,9 +24,7 @@ from intake.tickets.refs import parse_ref, prefix_of
 
 
 def find_ticket(session: Session, ref: str, prefix: str) -> Ticket:
-    ticket = session.scalar(
-        select(Ticket).where(Ticket.id == parse_ref(ref, prefix)).options(selectinload(Ticket.org))
-    )
+    ticket = repo.ticket(session, parse_ref(ref, prefix))
     if ticket is None:
         raise NotFound(f"no ticket {ref}")
     return ticket

@@ -16,12 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from intake.clock import Clock
 from intake.config import Settings
 from intake.outgoing.compose import format_due
+from intake.store import repo
 from intake.store.orm import Ticket, Timer
 from intake.tickets import lifecycle
 from intake.tickets.ops import TicketOps
@@ -137,51 +137,16 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
-def _claim(session: Session, now: datetime) -> list[Timer]:
-    """Take a batch of due timers for this transaction, so no other worker fires them.
-
-    One UPDATE marks them claimed: on PostgreSQL its subquery skips rows another
-    worker has locked (FOR UPDATE SKIP LOCKED); on SQLite the UPDATE takes the
-    database's write lock first, so a concurrent tick waits and then finds them
-    gone. The claim, the handlers' effects and the final state commit together; a
-    crash rolls all of it back to pending.
-    """
-    due = (
-        select(Timer.id)
-        .where(Timer.state == "pending", Timer.due_at <= now)
-        .order_by(Timer.due_at, Timer.id)
-        .limit(BATCH)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    claimed = session.scalars(
-        update(Timer)
-        .where(Timer.id.in_(due.scalar_subquery()))
-        .values(state="claimed")
-        .returning(Timer.id)
-        .execution_options(synchronize_session=False)
-    ).all()
-    if not claimed:
-        return []
-    return list(session.scalars(select(Timer).where(Timer.id.in_(claimed)).order_by(Timer.due_at, Timer.id)))
-
-
 def tick(session: Session, clock: Clock, settings: Settings) -> TickReport:
     """Fire every timer due at the clock's `now`, in batches, each batch one transaction."""
     now = clock.now()
     report = TickReport()
     while True:
-        timers = _claim(session, now)
+        timers = repo.claim_due_timers(session, now, BATCH)
         if not timers:
             session.commit()
             return report
-        ids = {t.ticket_id for t in timers}
-        tickets = {
-            t.id: t
-            for t in session.scalars(
-                select(Ticket).where(Ticket.id.in_(ids)).options(selectinload(Ticket.org))
-            )
-        }
+        tickets = repo.tickets_by_id(session, (t.ticket_id for t in timers))
         ops = TicketOps(session, settings, now)
         for timer in timers:
             ticket = tickets[timer.ticket_id]
