@@ -36,15 +36,15 @@ class TicketOps:
         return load_all()[ticket.policy]
 
     def transition(self, ticket: Ticket, to: str, reason: str) -> None:
-        lifecycle.check(ticket.status, to)
+        change = lifecycle.transition(ticket.status, to, reason, self.now, self.actor)
         self.session.add(
             TicketEvent(
                 ticket_id=ticket.id,
-                at=self.now,
-                from_status=ticket.status,
-                to_status=to,
-                reason=reason,
-                actor=self.actor,
+                at=change.at,
+                from_status=change.from_status,
+                to_status=change.to_status,
+                reason=change.reason,
+                actor=change.actor,
             )
         )
         ticket.status = to

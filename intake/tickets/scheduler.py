@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy.orm import Session
 
@@ -30,12 +31,20 @@ log = logging.getLogger(__name__)
 BATCH = 200
 
 
+class Touched(NamedTuple):
+    """One timer handled: its ticket, its kind, and whether it fired (else it was skipped)."""
+
+    ticket_id: int
+    kind: str
+    fired: bool
+
+
 @dataclass
 class TickReport:
     fired: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
-    # (ticket id, timer kind, fired?) in firing order, so callers can name the tickets touched
-    touched: list[tuple[int, str, bool]] = field(default_factory=list)
+    # in firing order, so callers can name the tickets touched
+    touched: list[Touched] = field(default_factory=list)
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -45,25 +54,38 @@ class TickReport:
         }
 
 
-Handler = Callable[[TicketOps, Ticket, Timer], bool]
+def _instant(value: object) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
 
 
-def _due(timer: Timer) -> datetime | None:
-    value = timer.payload.get("due")
-    return datetime.fromisoformat(value) if isinstance(value, str) else None
+@dataclass(frozen=True, slots=True)
+class Due:
+    """A claimed timer with its JSON payload read: the target it guards and, for a reminder, the close."""
+
+    kind: str
+    due: datetime | None = None
+    close_at: datetime | None = None
+
+    @classmethod
+    def of(cls, timer: Timer) -> Due:
+        payload = timer.payload or {}
+        return cls(timer.kind, _instant(payload.get("due")), _instant(payload.get("close_at")))
 
 
-def _warn_first_response(ops: TicketOps, ticket: Ticket, timer: Timer) -> bool:
+Handler = Callable[[TicketOps, Ticket, Due], bool]
+
+
+def _warn_first_response(ops: TicketOps, ticket: Ticket, timer: Due) -> bool:
     if ticket.first_responded_at is not None or not lifecycle.is_open(ticket.status):
         return False
     ops.notify_team(
-        ticket, "First response due soon", "first response", _due(timer), "No engineer has answered yet."
+        ticket, "First response due soon", "first response", timer.due, "No engineer has answered yet."
     )
     return True
 
 
 def _breach(target: str) -> Handler:
-    def handle(ops: TicketOps, ticket: Ticket, timer: Timer) -> bool:
+    def handle(ops: TicketOps, ticket: Ticket, timer: Due) -> bool:
         if not lifecycle.is_open(ticket.status) or ticket.status == "pending_authorisation":
             return False
         if target == "first_response" and ticket.first_responded_at is not None:
@@ -77,7 +99,7 @@ def _breach(target: str) -> Handler:
             ticket,
             f"{target.replace('_', ' ').capitalize()} target missed",
             target.replace("_", " "),
-            _due(timer),
+            timer.due,
             f"Escalation goes to {policy.escalation.notify}.",
         )
         return True
@@ -85,18 +107,18 @@ def _breach(target: str) -> Handler:
     return handle
 
 
-def _warn_resolution(ops: TicketOps, ticket: Ticket, timer: Timer) -> bool:
+def _warn_resolution(ops: TicketOps, ticket: Ticket, timer: Due) -> bool:
     if not lifecycle.is_open(ticket.status) or ticket.status == "waiting_on_customer":
         return False
-    ops.notify_team(ticket, "Resolution due soon", "resolution", _due(timer), "The ticket is still open.")
+    ops.notify_team(ticket, "Resolution due soon", "resolution", timer.due, "The ticket is still open.")
     return True
 
 
-def _remind(ops: TicketOps, ticket: Ticket, timer: Timer) -> bool:
-    close_at = timer.payload.get("close_at")
+def _remind(ops: TicketOps, ticket: Ticket, timer: Due) -> bool:
+    close_at = timer.close_at
     if ticket.status != "waiting_on_customer":
         return False
-    if isinstance(close_at, str) and datetime.fromisoformat(close_at) <= ops.now:
+    if close_at is not None and close_at <= ops.now:
         return False  # catching up after downtime: the close is due too, a reminder now is moot
     policy = ops.policy(ticket)
     ops.send(
@@ -105,13 +127,13 @@ def _remind(ops: TicketOps, ticket: Ticket, timer: Timer) -> bool:
         {
             "waiting_since": ticket.waiting_since.strftime("%d %b %Y") if ticket.waiting_since else "",
             # in the policy's zone, as the acknowledgement gave its dates (not GMT there, UTC here)
-            "close_at": format_due(policy, ticket.plan, datetime.fromisoformat(close_at)) if close_at else "",
+            "close_at": format_due(policy, ticket.plan, close_at) if close_at else "",
         },
     )
     return True
 
 
-def _auto_close(ops: TicketOps, ticket: Ticket, timer: Timer) -> bool:
+def _auto_close(ops: TicketOps, ticket: Ticket, timer: Due) -> bool:
     if ticket.status != "waiting_on_customer":
         return False
     policy = ops.policy(ticket)
@@ -119,7 +141,7 @@ def _auto_close(ops: TicketOps, ticket: Ticket, timer: Timer) -> bool:
     return True
 
 
-def _close_resolved(ops: TicketOps, ticket: Ticket, timer: Timer) -> bool:
+def _close_resolved(ops: TicketOps, ticket: Ticket, timer: Due) -> bool:
     if ticket.status != "resolved":
         return False
     ops.close(ticket, "resolved", "resolved and not reopened", message=False)
@@ -150,13 +172,13 @@ def tick(session: Session, clock: Clock, settings: Settings) -> TickReport:
         ops = TicketOps(session, settings, now)
         for timer in timers:
             ticket = tickets[timer.ticket_id]
-            fired = HANDLERS[timer.kind](ops, ticket, timer)
+            fired = HANDLERS[timer.kind](ops, ticket, Due.of(timer))
             timer.state = "fired" if fired else "skipped"
             timer.fired_at = now
             (report.fired if fired else report.skipped)[timer.kind] += 1
-            report.touched.append((ticket.id, timer.kind, fired))
+            report.touched.append(Touched(ticket.id, timer.kind, fired))
             log.info("%s timer %s %s", ops.ref(ticket), timer.kind, timer.state)
         session.commit()
 
 
-__all__ = ["HANDLERS", "TickReport", "tick"]
+__all__ = ["HANDLERS", "Due", "TickReport", "Touched", "tick"]
