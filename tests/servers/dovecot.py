@@ -1,6 +1,6 @@
 """A throw-away Dovecot IMAP server: its own config, users and Maildirs in a temp dir, free ports.
 
-Port of /work/shared/recipes/dovecot-start.sh to Python, with the same pitfalls
+Port of ../shared/recipes/dovecot-start.sh to Python, with the same pitfalls
 handled: logins fail with "Internal error" until `first_valid_uid` is set; the
 login process refuses to run as root (root runs it as `dovenull` and stores
 mail as `dovecot`); the daemon must not keep our pipes open; a user added to
