@@ -224,7 +224,9 @@ def tickets_show(ref: str, as_json: JsonOpt = False) -> None:
     for key in (
         "status",
         "severity",
+        "possible_critical",
         "category",
+        "language",
         "org",
         "policy",
         "contact_status",

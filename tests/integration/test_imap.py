@@ -79,16 +79,27 @@ def conversation(make_mail: MailBuilder, n: int, tag: str = "c") -> list[bytes]:
     for i in range(n):
         if i % 3 == 2:
             parent = f"<{tag}{i - 2}@acme.example>"
-            mails.append(make_mail(subject=f"Re: Problem {i - 2}", message_id=f"<{tag}{i}@acme.example>",
-                                   headers={"In-Reply-To": parent, "References": parent}))
+            mails.append(
+                make_mail(
+                    subject=f"Re: Problem {i - 2}",
+                    message_id=f"<{tag}{i}@acme.example>",
+                    headers={"In-Reply-To": parent, "References": parent},
+                )
+            )
         else:
-            mails.append(make_mail(subject=f"Problem {i}", message_id=f"<{tag}{i}@acme.example>",
-                                   sender="dana@acme.example" if i % 2 else f"user{i}@acme.example"))
+            mails.append(
+                make_mail(
+                    subject=f"Problem {i}",
+                    message_id=f"<{tag}{i}@acme.example>",
+                    sender="dana@acme.example" if i % 2 else f"user{i}@acme.example",
+                )
+            )
     return mails
 
 
-def test_poll_over_tls_flags_seen_only_after_commit(bot: Callable[..., Runtime], mailbox: Mailbox,
-                                                    make_mail: MailBuilder) -> None:
+def test_poll_over_tls_flags_seen_only_after_commit(
+    bot: Callable[..., Runtime], mailbox: Mailbox, make_mail: MailBuilder
+) -> None:
     server = mailbox.server
     rt = bot(mailbox.settings(port=server.tls_port, tls="ssl", tls_ca=str(server.cert.cert)))
     mailbox.append("INBOX", conversation(make_mail, 3))
@@ -124,13 +135,22 @@ def test_mail_stays_unseen_while_the_database_is_down(
     rt.engine.dispose()
 
 
-def test_starttls_oauth2_several_folders_and_a_processed_folder(bot: Callable[..., Runtime], mailbox: Mailbox,
-                                                                make_mail: MailBuilder) -> None:
+def test_starttls_oauth2_several_folders_and_a_processed_folder(
+    bot: Callable[..., Runtime], mailbox: Mailbox, make_mail: MailBuilder
+) -> None:
     server = mailbox.server
     # XOAUTH2 (RFC 7628 style SASL); the test Dovecot takes the bearer token as the password
-    rt = bot(mailbox.settings(tls="starttls", tls_ca=str(server.cert.cert), auth="oauth2",
-                              password="", oauth2_token=mailbox.password, folders=["Escalations"],
-                              processed_folder="Processed"))
+    rt = bot(
+        mailbox.settings(
+            tls="starttls",
+            tls_ca=str(server.cert.cert),
+            auth="oauth2",
+            password="",
+            oauth2_token=mailbox.password,
+            folders=["Escalations"],
+            processed_folder="Processed",
+        )
+    )
     mailbox.append("INBOX", conversation(make_mail, 2, tag="in"))
     mailbox.append("Escalations", conversation(make_mail, 1, tag="esc"))
     summary = poll_once(rt.settings, rt).as_json()
@@ -142,19 +162,27 @@ def test_starttls_oauth2_several_folders_and_a_processed_folder(bot: Callable[..
 
 
 def test_intake_poll_reads_every_mailbox_and_reports_a_failing_one(
-    tmp_path: Path, store_url: str, dovecot: Dovecot, make_mail: MailBuilder,
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    store_url: str,
+    dovecot: Dovecot,
+    make_mail: MailBuilder,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     from intake.cli import main
 
     first, second, broken = (Mailbox(dovecot, *dovecot.take_user()) for _ in range(3))
     first.append("INBOX", conversation(make_mail, 2, tag="one"))
     second.append("INBOX", conversation(make_mail, 1, tag="two"))
-    tables = [first.settings(name="sales"), second.settings(name="support"),
-              broken.settings(name="legacy", password="expired")]
+    tables = [
+        first.settings(name="sales"),
+        second.settings(name="support"),
+        broken.settings(name="legacy", password="expired"),
+    ]
     config = tmp_path / "intake.toml"
-    config.write_text("".join("[[imap]]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in t.items())
-                              for t in tables))
+    config.write_text(
+        "".join("[[imap]]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in t.items()) for t in tables)
+    )
     monkeypatch.setenv("INTAKE_CONFIG", str(config))
     monkeypatch.setenv("INTAKE_DATABASE_URL", store_url)
     with pytest.raises(SystemExit) as exited:
@@ -163,12 +191,16 @@ def test_intake_poll_reads_every_mailbox_and_reports_a_failing_one(
     captured = capsys.readouterr()
     summary = json.loads(captured.out)
     assert [(f["mailbox"], f["tickets"], f["error"] is not None) for f in summary["folders"]] == [
-        ("sales", 2, False), ("support", 1, False), ("legacy", 0, True)]
+        ("sales", 2, False),
+        ("support", 1, False),
+        ("legacy", 0, True),
+    ]
     assert summary["errors"] == 1 and "1 mailbox folder(s) failed" in captured.err
 
 
-def test_first_contact_reads_from_the_first_unseen_message(bot: Callable[..., Runtime], mailbox: Mailbox,
-                                                           make_mail: MailBuilder) -> None:
+def test_first_contact_reads_from_the_first_unseen_message(
+    bot: Callable[..., Runtime], mailbox: Mailbox, make_mail: MailBuilder
+) -> None:
     mailbox.append("INBOX", conversation(make_mail, 4, tag="old"))
     with mailbox.client() as client:
         client.select_folder("INBOX")
@@ -180,8 +212,9 @@ def test_first_contact_reads_from_the_first_unseen_message(bot: Callable[..., Ru
     assert stored == ["old2@acme.example", "old3@acme.example"]
 
 
-def test_uidvalidity_change_rereads_without_loss_or_repeat(bot: Callable[..., Runtime], mailbox: Mailbox,
-                                                           make_mail: MailBuilder) -> None:
+def test_uidvalidity_change_rereads_without_loss_or_repeat(
+    bot: Callable[..., Runtime], mailbox: Mailbox, make_mail: MailBuilder
+) -> None:
     rt = bot(mailbox.settings(folder="Support", first_sync="all"))
     mails = conversation(make_mail, 4, tag="uv")
     mailbox.append("Support", mails[:3])
@@ -229,8 +262,9 @@ def run_watcher(rt: Runtime, stop: threading.Event) -> tuple[LoopThread, Future[
 
 
 @pytest.mark.parametrize("push", [True, False], ids=["idle", "polling"])
-def test_new_mail_arrives_while_watching(bot: Callable[..., Runtime], mailbox: Mailbox,
-                                         make_mail: MailBuilder, push: bool) -> None:
+def test_new_mail_arrives_while_watching(
+    bot: Callable[..., Runtime], mailbox: Mailbox, make_mail: MailBuilder, push: bool
+) -> None:
     # with IDLE the poll interval is far too long to matter: only the push can deliver in time
     rt = bot(mailbox.settings(idle=push, poll_interval=600 if push else 0.3, first_sync="all"))
     mailbox.append("INBOX", [make_mail(subject="Before we started")])
@@ -253,8 +287,9 @@ def test_new_mail_arrives_while_watching(bot: Callable[..., Runtime], mailbox: M
         loop.close()
 
 
-def test_reconnects_after_the_server_drops_the_connection(bot: Callable[..., Runtime], mailbox: Mailbox,
-                                                          make_mail: MailBuilder) -> None:
+def test_reconnects_after_the_server_drops_the_connection(
+    bot: Callable[..., Runtime], mailbox: Mailbox, make_mail: MailBuilder
+) -> None:
     server: Dovecot = mailbox.server
     rt = bot(mailbox.settings(first_sync="all"))
     stop = threading.Event()
@@ -262,8 +297,12 @@ def test_reconnects_after_the_server_drops_the_connection(bot: Callable[..., Run
     try:
         wait_for(lambda: count(rt, MailboxState) == 1, what="the first pass")
         time.sleep(0.3)
-        kicked = subprocess.run(["doveadm", "-c", str(server.root / "dovecot.conf"), "kick", mailbox.user],
-                                capture_output=True, text=True, check=False)
+        kicked = subprocess.run(
+            ["doveadm", "-c", str(server.root / "dovecot.conf"), "kick", mailbox.user],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         assert kicked.returncode == 0, kicked.stderr
         mailbox.append("INBOX", [make_mail(subject="After the reconnect")])
         wait_for(lambda: count(rt, Ticket) == 1, timeout=15, what="the message after the reconnect")
@@ -273,8 +312,9 @@ def test_reconnects_after_the_server_drops_the_connection(bot: Callable[..., Run
         loop.close()
 
 
-def test_a_failing_mailbox_is_logged_and_recorded(bot: Callable[..., Runtime], mailbox: Mailbox,
-                                                  caplog: pytest.LogCaptureFixture) -> None:
+def test_a_failing_mailbox_is_logged_and_recorded(
+    bot: Callable[..., Runtime], mailbox: Mailbox, caplog: pytest.LogCaptureFixture
+) -> None:
     rt = bot(mailbox.settings(password="wrong", backoff_max=0.05, failure_alert=3))
     stop = threading.Event()
     worker = threading.Thread(target=watch_folder, args=(rt.settings.imap[0], "INBOX", rt, stop), daemon=True)
@@ -296,22 +336,35 @@ def test_a_failing_mailbox_is_logged_and_recorded(bot: Callable[..., Runtime], m
     assert (row.failures, row.last_error) == (0, None)
 
 
-def test_restart_in_the_middle_of_a_batch(tmp_path: Path, store_url: str, mailbox: Mailbox,
-                                          make_mail: MailBuilder, clock: FixedClock) -> None:
+def test_restart_in_the_middle_of_a_batch(
+    tmp_path: Path, store_url: str, mailbox: Mailbox, make_mail: MailBuilder, clock: FixedClock
+) -> None:
     """kill -9 the poller mid-backlog, run it again: every message exactly once, nothing lost."""
     total, batch = 1500, 100
     mails = conversation(make_mail, total, tag="bk")
     mailbox.append("INBOX", mails)
     config = tmp_path / "intake.toml"
     config.write_text(
-        "[[imap]]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in
-                               mailbox.settings(batch_size=batch, first_sync="all").items())
+        "[[imap]]\n"
+        + "".join(
+            f"{k} = {json.dumps(v)}\n"
+            for k, v in mailbox.settings(batch_size=batch, first_sync="all").items()
+        )
     )
-    env = {**os.environ, "INTAKE_CONFIG": str(config), "INTAKE_DATABASE_URL": store_url,
-           "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "INTAKE_CONFIG": str(config),
+        "INTAKE_DATABASE_URL": store_url,
+        "PYTHONPATH": str(ROOT),
+    }
     rt = make_runtime(store_url, clock)
-    poller = subprocess.Popen([sys.executable, "-m", "intake", "poll", "--json"], env=env, cwd=tmp_path,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    poller = subprocess.Popen(
+        [sys.executable, "-m", "intake", "poll", "--json"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         wait_for(lambda: count(rt, Message) >= total // 3, timeout=60, what="a third of the backlog")
     finally:
@@ -321,30 +374,41 @@ def test_restart_in_the_middle_of_a_batch(tmp_path: Path, store_url: str, mailbo
     assert stored_at_kill < total, "the poller finished before it could be killed"
 
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "intake", "poll", "--json"], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, check=False, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "intake", "poll", "--json"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
     elapsed = time.perf_counter() - started
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     rest = total - stored_at_kill
-    print(f"\nIMAP backlog: killed at {stored_at_kill}/{total}; the restart read {summary['fetched']} "
-          f"({summary['duplicates']} already stored) in {elapsed:.1f} s, "
-          f"{summary['fetched'] / elapsed:.0f} msg/s with process start")
+    print(
+        f"\nIMAP backlog: killed at {stored_at_kill}/{total}; the restart read {summary['fetched']} "
+        f"({summary['duplicates']} already stored) in {elapsed:.1f} s, "
+        f"{summary['fetched'] / elapsed:.0f} msg/s with process start"
+    )
     # only the batch in flight at the kill is read again, and dedup absorbs it
     assert rest <= summary["fetched"] <= rest + batch and summary["duplicates"] == summary["fetched"] - rest
 
     with rt.sessions() as session:
         ids = session.scalars(select(Message.external_id)).all()
         assert len(ids) == len(set(ids)) == total  # every message exactly once
-        dispositions = dict(session.execute(
-            select(Message.disposition, func.count()).group_by(Message.disposition)).all())
+        dispositions = dict(
+            session.execute(select(Message.disposition, func.count()).group_by(Message.disposition)).all()
+        )
         assert dispositions == {"ticket": total - total // 3, "followup": total // 3}
         assert session.scalar(select(func.count()).select_from(Quarantine)) == 0
         # the pipeline's answers (acknowledgement, not-a-contact notice ...): none written twice,
         # and every message that opened a ticket got its acknowledgement
         answers = session.execute(
             select(Outbox.in_reply_to, Outbox.template, func.count())
-            .where(Outbox.in_reply_to.is_not(None)).group_by(Outbox.in_reply_to, Outbox.template)
+            .where(Outbox.in_reply_to.is_not(None))
+            .group_by(Outbox.in_reply_to, Outbox.template)
         ).all()
         assert all(n == 1 for *_, n in answers)
         openers = set(session.scalars(select(Message.external_id).where(Message.disposition == "ticket")))

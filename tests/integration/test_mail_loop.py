@@ -49,9 +49,13 @@ def relay() -> Iterator[Relay]:
 @pytest.fixture
 def bot(tmp_path: Path, clock: FixedClock, relay: Relay) -> Iterator[tuple[Runtime, SmtpServer]]:
     """Our side: store, SMTP server and outbox settings (cap: 5 automatic mails per hour)."""
-    rt = make_runtime(sqlite_url(tmp_path), clock, relay=relay.settings(),
-                      smtp_server={"host": "127.0.0.1", "port": 0, "accept": ["support@vendor.example"]},
-                      outbox={"max_auto_per_recipient": 5, "recipient_window": 3600})
+    rt = make_runtime(
+        sqlite_url(tmp_path),
+        clock,
+        relay=relay.settings(),
+        smtp_server={"host": "127.0.0.1", "port": 0, "accept": ["support@vendor.example"]},
+        outbox={"max_auto_per_recipient": 5, "recipient_window": 3600},
+    )
     add_customers(rt)
     with intake_smtp(rt.settings, rt) as server:
         yield rt, server
@@ -94,8 +98,11 @@ def run_outbox(rt: Runtime, rounds: int = 30) -> int:
 def open_loop(rt: Runtime, server: SmtpServer, make_mail: MailBuilder) -> None:
     """The robot writes in first; the pipeline opens a ticket and queues its acknowledgement."""
     with smtplib.SMTP("127.0.0.1", server.port) as client:
-        client.sendmail(ROBOT, ["support@vendor.example"],
-                        make_mail(sender=ROBOT, subject="Our monitoring reports an outage"))
+        client.sendmail(
+            ROBOT,
+            ["support@vendor.example"],
+            make_mail(sender=ROBOT, subject="Our monitoring reports an outage"),
+        )
     with rt.sessions() as session:
         assert session.scalars(select(Outbox.recipient)).all() == [ROBOT], "the pipeline wrote no answer"
 
@@ -143,8 +150,9 @@ def wait_port(port: int, timeout: float = 30) -> None:
     raise AssertionError(f"nothing listens on {port}")
 
 
-def test_serve_runs_every_part_and_stops_cleanly_on_sigterm(tmp_path: Path, relay: Relay, clock: FixedClock,
-                                                            make_mail: MailBuilder) -> None:
+def test_serve_runs_every_part_and_stops_cleanly_on_sigterm(
+    tmp_path: Path, relay: Relay, clock: FixedClock, make_mail: MailBuilder
+) -> None:
     url = sqlite_url(tmp_path)
     add_customers(make_runtime(url, clock))
     port = free_port()
@@ -155,13 +163,22 @@ def test_serve_runs_every_part_and_stops_cleanly_on_sigterm(tmp_path: Path, rela
         "[outbox]\npoll_interval = 0.2\n[service]\ntick_interval = 0.5\n"
     )
     env = {**os.environ, "INTAKE_CONFIG": str(config), "INTAKE_DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
-    serve = subprocess.Popen([sys.executable, "-m", "intake", "serve"], env=env, cwd=tmp_path,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "intake", "serve"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wait_port(port)
         with smtplib.SMTP("127.0.0.1", port) as client:
-            client.sendmail("dana@acme.example", ["support@vendor.example"],
-                            make_mail(subject="Exports fail", message_id="<serve-1@acme.example>"))
+            client.sendmail(
+                "dana@acme.example",
+                ["support@vendor.example"],
+                make_mail(subject="Exports fail", message_id="<serve-1@acme.example>"),
+            )
         deadline = time.monotonic() + 30
         while not relay.received and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -191,15 +208,21 @@ def test_a_bounce_coming_in_suppresses_the_next_acknowledgement(
 ) -> None:
     rt, server = bot
     with smtplib.SMTP("127.0.0.1", server.port) as client:
-        client.sendmail("dana@acme.example", ["support@vendor.example"],
-                        make_mail(subject="Exports fail", message_id="<first@acme.example>"))
+        client.sendmail(
+            "dana@acme.example",
+            ["support@vendor.example"],
+            make_mail(subject="Exports fail", message_id="<first@acme.example>"),
+        )
         run_outbox(rt)
         [ack] = relay.received
         # the customer's server bounces our acknowledgement back: a DSN with a null sender
         bounce = dsn(ack.message["Message-ID"].strip("<>"), "dana@acme.example")
         client.sendmail("", ["support@vendor.example"], bounce)
-        client.sendmail("dana@acme.example", ["support@vendor.example"],
-                        make_mail(subject="Imports fail too", message_id="<second@acme.example>"))
+        client.sendmail(
+            "dana@acme.example",
+            ["support@vendor.example"],
+            make_mail(subject="Imports fail too", message_id="<second@acme.example>"),
+        )
     run_outbox(rt)
     assert len(relay.received) == 1
     with rt.sessions() as session:

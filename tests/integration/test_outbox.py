@@ -31,11 +31,20 @@ def relay() -> Iterator[Relay]:
 @pytest.fixture
 def bot(db_url: str, clock: FixedClock, relay: Relay) -> Iterator[Runtime]:
     """A runtime on both stores whose relay is the stand-in; small caps so tests stay short."""
-    rt = make_runtime(db_url, clock, relay=relay.settings(),
-                      smtp_server={"accept": ["support@vendor.example", "vendor.example"]},
-                      escalation={"notify": ["oncall@vendor.example"]},
-                      outbox={"max_auto_per_recipient": 5, "max_auto_per_ticket": 8, "retry_base": 60,
-                              "max_attempts": 3, "bounce_suppress": 86400})
+    rt = make_runtime(
+        db_url,
+        clock,
+        relay=relay.settings(),
+        smtp_server={"accept": ["support@vendor.example", "vendor.example"]},
+        escalation={"notify": ["oncall@vendor.example"]},
+        outbox={
+            "max_auto_per_recipient": 5,
+            "max_auto_per_ticket": 8,
+            "retry_base": 60,
+            "max_attempts": 3,
+            "bounce_suppress": 86400,
+        },
+    )
     yield rt
     rt.engine.dispose()
 
@@ -54,9 +63,15 @@ def row(rt: Runtime, row_id: int) -> Outbox:
 
 def test_mail_carries_threading_and_loop_headers(bot: Runtime, relay: Relay) -> None:
     ticket = make_ticket(bot)
-    [rid] = add_outbox(bot, ticket, message_id="ack-7@vendor.example", in_reply_to="cust-1@acme.example",
-                       references=["root@acme.example"], subject=f"[support-{ticket}] Re: Export fails",
-                       body_html="<p>We have your request.</p>")
+    [rid] = add_outbox(
+        bot,
+        ticket,
+        message_id="ack-7@vendor.example",
+        in_reply_to="cust-1@acme.example",
+        references=["root@acme.example"],
+        subject=f"[support-{ticket}] Re: Export fails",
+        body_html="<p>We have your request.</p>",
+    )
     [manual] = add_outbox(bot, ticket, automatic=False, in_reply_to=None, references=[])
     assert deliver(bot) == {"claimed": 2, "sent": 2, "retried": 0, "failed": 0, "suppressed": 0}
 
@@ -80,8 +95,9 @@ def test_mail_carries_threading_and_loop_headers(bot: Runtime, relay: Relay) -> 
     assert deliver(bot)["claimed"] == 0  # nothing goes out twice
 
 
-def test_4xx_is_retried_with_exponential_backoff_then_sent(bot: Runtime, relay: Relay,
-                                                          clock: FixedClock) -> None:
+def test_4xx_is_retried_with_exponential_backoff_then_sent(
+    bot: Runtime, relay: Relay, clock: FixedClock
+) -> None:
     [rid] = add_outbox(bot, make_ticket(bot))
     relay.script_rcpt(["451 4.7.1 Greylisted, try again later", "452 4.2.2 Mailbox full"])
     start = clock.now()
@@ -99,8 +115,9 @@ def test_4xx_is_retried_with_exponential_backoff_then_sent(bot: Runtime, relay: 
     assert row(bot, rid).state == "sent" and len(relay.received) == 1
 
 
-def test_5xx_fails_for_good_and_4xx_gives_up_after_max_attempts(bot: Runtime, relay: Relay,
-                                                                clock: FixedClock) -> None:
+def test_5xx_fails_for_good_and_4xx_gives_up_after_max_attempts(
+    bot: Runtime, relay: Relay, clock: FixedClock
+) -> None:
     ticket = make_ticket(bot)
     [dead] = add_outbox(bot, ticket, recipient="gone@acme.example")
     relay.script_rcpt(["550 5.1.1 <gone@acme.example>: no such user"])
@@ -155,14 +172,20 @@ def test_relay_with_starttls_and_auth(tmp_path: Path, clock: FixedClock) -> None
         pytest.skip("openssl is not installed")
     relay = Relay(cert=cert, users={"intake": "relay-secret"}).start()
     try:
-        rt = make_runtime(sqlite_url(tmp_path), clock,
-                          relay=relay.settings(tls="starttls", username="intake", password="relay-secret",
-                                               tls_ca=str(cert.cert)))
+        rt = make_runtime(
+            sqlite_url(tmp_path),
+            clock,
+            relay=relay.settings(
+                tls="starttls", username="intake", password="relay-secret", tls_ca=str(cert.cert)
+            ),
+        )
         add_outbox(rt, make_ticket(rt))
         assert deliver(rt)["sent"] == 1 and len(relay.received) == 1
-        wrong = make_runtime(rt.settings.database.url, clock,
-                             relay=relay.settings(tls="starttls", username="intake", password="wrong",
-                                                  tls_ca=str(cert.cert)))
+        wrong = make_runtime(
+            rt.settings.database.url,
+            clock,
+            relay=relay.settings(tls="starttls", username="intake", password="wrong", tls_ca=str(cert.cert)),
+        )
         [rid] = add_outbox(wrong, make_ticket(wrong))
         assert deliver(wrong)["retried"] == 1  # a login failure is the relay's problem, not the message's
         assert "SMTPAuthenticationError" in (row(wrong, rid).last_error or "")
@@ -212,8 +235,9 @@ def test_caps_roll_over_with_time(bot: Runtime, relay: Relay, clock: FixedClock)
     assert row(bot, later).state == "sent"
 
 
-def test_bounce_suppresses_automatic_mail_to_the_failed_recipient(bot: Runtime, relay: Relay,
-                                                                  clock: FixedClock) -> None:
+def test_bounce_suppresses_automatic_mail_to_the_failed_recipient(
+    bot: Runtime, relay: Relay, clock: FixedClock
+) -> None:
     ticket = make_ticket(bot)
     [acked] = add_outbox(bot, ticket, recipient="gone@acme.example", message_id="ack-1@vendor.example")
     deliver(bot)
@@ -221,10 +245,18 @@ def test_bounce_suppresses_automatic_mail_to_the_failed_recipient(bot: Runtime, 
         # a delay notice and a forged bounce change nothing
         delayed = dsn("ack-1@vendor.example", "gone@acme.example", action="delayed", status="4.4.1")
         assert record_bounce(delayed, session, clock, bot.settings) is None
-        assert record_bounce(dsn("never-sent@vendor.example", "gone@acme.example", ticket="other-1"),
-                             session, clock, bot.settings) is None
-        found = record_bounce(dsn("ack-1@vendor.example", "gone@acme.example", headers_only=False),
-                              session, clock, bot.settings)
+        assert (
+            record_bounce(
+                dsn("never-sent@vendor.example", "gone@acme.example", ticket="other-1"),
+                session,
+                clock,
+                bot.settings,
+            )
+            is None
+        )
+        found = record_bounce(
+            dsn("ack-1@vendor.example", "gone@acme.example", headers_only=False), session, clock, bot.settings
+        )
         session.commit()
     assert found is not None
     assert (found.recipient, found.ticket_id, found.status) == ("gone@acme.example", ticket, "5.1.1")
@@ -250,10 +282,12 @@ def test_bounce_without_a_report_part_matches_by_in_reply_to(bot: Runtime, relay
     ticket = make_ticket(bot)
     add_outbox(bot, ticket, recipient="old@acme.example", message_id="ack-9@vendor.example")
     deliver(bot)
-    raw = (b"From: postmaster@acme.example\r\nTo: support@vendor.example\r\n"
-           b"Subject: Undeliverable: Export\r\n"
-           b"In-Reply-To: <ack-9@vendor.example>\r\nX-Failed-Recipients: old@acme.example\r\n\r\n"
-           b"Delivery has failed to these recipients: old@acme.example\r\n")
+    raw = (
+        b"From: postmaster@acme.example\r\nTo: support@vendor.example\r\n"
+        b"Subject: Undeliverable: Export\r\n"
+        b"In-Reply-To: <ack-9@vendor.example>\r\nX-Failed-Recipients: old@acme.example\r\n\r\n"
+        b"Delivery has failed to these recipients: old@acme.example\r\n"
+    )
     with bot.sessions() as session:
         found = record_bounce(raw, session, bot.clock, bot.settings)
         session.commit()
@@ -287,8 +321,13 @@ def test_workers_in_parallel_send_each_mail_once(bot: Runtime, relay: Relay) -> 
     assert all(row(bot, i).state == "sent" for i in ids)
 
 
-def test_outbox_commands(tmp_path: Path, relay: Relay, clock: FixedClock, monkeypatch: pytest.MonkeyPatch,
-                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_outbox_commands(
+    tmp_path: Path,
+    relay: Relay,
+    clock: FixedClock,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     from intake.cli import main
 
     url = sqlite_url(tmp_path)

@@ -110,8 +110,13 @@ def test_size_limit_552(smtp: SmtpServer, store: Runtime, make_mail: MailBuilder
 
 
 def test_starttls_and_auth(store: Runtime, cert: Cert, make_mail: MailBuilder) -> None:
-    with server_for(store, tls_cert=str(cert.cert), tls_key=str(cert.key),
-                    auth_users={"mta": "s3cret"}, auth_required=True) as server:
+    with server_for(
+        store,
+        tls_cert=str(cert.cert),
+        tls_key=str(cert.key),
+        auth_users={"mta": "s3cret"},
+        auth_required=True,
+    ) as server:
         with smtplib.SMTP("127.0.0.1", server.port) as client:
             client.ehlo()
             assert client.has_extn("starttls") and not client.has_extn("auth")  # AUTH only over TLS
@@ -176,8 +181,9 @@ def test_throughput(smtp: SmtpServer, store: Runtime, make_mail: MailBuilder) ->
 def test_451_while_the_database_is_down_then_once_on_the_retry(
     switchable_pg: SwitchableDatabase, clock: FixedClock, make_mail: MailBuilder
 ) -> None:
-    rt = make_runtime(switchable_pg.url, clock,
-                      smtp_server={"host": "127.0.0.1", "port": 0, "accept": ACCEPT})
+    rt = make_runtime(
+        switchable_pg.url, clock, smtp_server={"host": "127.0.0.1", "port": 0, "accept": ACCEPT}
+    )
     add_customers(rt)
     raw = make_mail(message_id=make_msgid(domain="acme.example"))
     with intake_smtp(rt.settings, rt) as server, smtplib.SMTP("127.0.0.1", server.port) as client:
@@ -193,4 +199,3 @@ def test_451_while_the_database_is_down_then_once_on_the_retry(
             assert client.sendmail("dana@acme.example", ["support@vendor.example"], raw) == {}
     assert count(rt, Message) == 1 and count(rt, Ticket) == 1
     rt.engine.dispose()
-
