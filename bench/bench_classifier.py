@@ -65,12 +65,12 @@ PREVIOUS_PARTS = {"part1.txt", "part2.txt", "part3.txt", "part4.txt", "part5.txt
 
 CONFIGS: dict[str, TrainConfig] = {
     "shipped": TrainConfig(),
-    "previous": TrainConfig(lexicons=False),
+    "previous": TrainConfig(lexicons=False, C=0.5),
 }
 GRID: dict[str, TrainConfig] = {
-    "lexicons x1.0": TrainConfig(lexicon_weight=1.0),
-    "lexicons x1.0, C 0.25": TrainConfig(lexicon_weight=1.0, C=0.25),
-    "lexicons x1.0, boost 3": TrainConfig(lexicon_weight=1.0, critical_boost=3.0),
+    "lexicons x0.3, C 0.5": TrainConfig(lexicon_weight=0.3, C=0.5),
+    "lexicons x1.0, C 0.5": TrainConfig(lexicon_weight=1.0, C=0.5),
+    "lexicons x1.0, C 0.5, boost 3": TrainConfig(lexicon_weight=1.0, C=0.5, critical_boost=3.0),
 }
 
 

@@ -566,7 +566,9 @@ def _first_words(fragment: str) -> tuple[set[str], bool] | None:
         if word is None:
             return None
         firsts.add(word.group())
-        if (word.end() == len(alternative) and after not in ("", " ")) or (word.end() < len(alternative) and alternative[word.end()] not in " '-"):
+        if (word.end() == len(alternative) and after not in ("", " ")) or (
+            word.end() < len(alternative) and alternative[word.end()] not in " '-"
+        ):
             whole = False
     return firsts, whole
 

@@ -25,6 +25,7 @@ Importing this module does not import scikit-learn; loading a model does.
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -99,6 +100,19 @@ _FILLER = frozenset(
     """
     )
 )
+# Greetings, thanks and sign-offs: a word pair with one of them is never a reason ("hallo sinds").
+_GREETINGS = frozenset(
+    str.split(
+        """
+    hello hi hey dear thanks thank regards cheers sincerely hallo liebe lieber geehrte geehrter danke dank
+    grüße gruß grüßen freundlichen mfg bonjour bonsoir merci cordialement salutations hola estimado estimada
+    estimados gracias saludos atentamente goedemorgen goedemiddag beste geachte groet groeten bedankt alvast
+    olá ola caro cara prezado prezada prezados obrigado obrigada cumprimentos atenciosamente
+    """
+    )
+)
+# Between the words of one phrase: spaces, an apostrophe or a hyphen ("l'écran", "log-in"), not a comma.
+_JOINER = r"(?:\s+|\s*['’-]\s*)"
 # Signals that are facts about the message, not phrases in it: never shown as reasons.
 _NOT_PHRASES = frozenset(
     ("cue:error_trace", "cue:exclamations", "channel:chat", "has_subject", "questions", "length")
@@ -114,6 +128,8 @@ def _readable(name: str) -> bool:
     if kind != "word":
         return False
     words = term.split(" ")
+    if len(words) > 1 and any(w in _GREETINGS for w in words):
+        return False
     return not all(len(w) < 2 or w in _FILLER or w.isdigit() for w in words)
 
 
@@ -136,7 +152,20 @@ def _phrases_of(name: str, doc: str, terms: set[str]) -> list[str]:
     """The words of the message behind feature ``name``: the term, the cue's phrase, the lexicon's match."""
     kind, _, term = name.partition(":")
     if kind == "word":
-        return [term]
+        if " " not in term:
+            return [term]
+        # A word pair as the message writes it, and only where it is one phrase there.
+        joined = _JOINER.join(re.escape(w) for w in term.split(" "))
+        match = re.search(rf"(?<!\w){joined}(?!\w)", doc) if doc else None
+        if match is None:
+            return []
+        # "a dark" reads as "dark", "since the" as "since": filler at either end says nothing.
+        words = match.group(0).split()
+        while len(words) > 1 and words[0] in _FILLER:
+            words = words[1:]
+        while len(words) > 1 and words[-1] in _FILLER:
+            words = words[:-1]
+        return [" ".join(words)]
     parts = term.split("+")
     found: list[str] = []
     for part in parts:

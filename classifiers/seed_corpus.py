@@ -31,8 +31,8 @@ _ALLOWED: dict[str, tuple[str, ...]] = {
     "channel": CHANNELS,
     "env": ENVIRONMENTS,
 }
-# part1.txt, part2.txt, ... (English voices) and part-de.txt, part-fr.txt, ... (one per language).
-_PART = re.compile(r"part(?:(\d+)|-([a-z]{2}))\.txt\Z")
+# part1.txt, part2.txt, ... (English voices) and part-de.txt, part-de2.txt, ... (other languages).
+_PART = re.compile(r"part(?:(\d+)|-([a-z]{2})(\d*))\.txt\Z")
 
 
 class CorpusError(ValueError):
@@ -139,15 +139,15 @@ def _record(block: list[str], fields: dict[str, str], source: str, header_no: in
     )
 
 
-def _order(path: Path) -> tuple[int, str]:
+def _order(path: Path) -> tuple[int, str, int]:
     match = _PART.search(path.name)
     assert match is not None
-    number, language = match.groups()
-    return (int(number), "") if number else (10**6, language)
+    number, language, more = match.groups()
+    return (int(number), "", 0) if number else (10**6, language, int(more or 1))
 
 
 def seed_files(directory: Path = SEED_DIR) -> list[Path]:
-    """``part1.txt``, ``part2.txt``, ... in numeric order, then ``part-de.txt``, ``part-fr.txt``, ..."""
+    """``part1.txt``, ``part2.txt``, ... in numeric order, then ``part-de.txt``, ``part-de2.txt``, ..."""
     return sorted((p for p in directory.glob("part*.txt") if _PART.search(p.name)), key=_order)
 
 
@@ -157,7 +157,7 @@ def group_of(record: Record) -> str:
 
 
 def language_of_part(group: str) -> str | None:
-    """The language a part was written in when its name says so (``part-de.txt``), else None."""
+    """The language a part was written in when its name says so (``part-de2.txt``: de), else None."""
     match = _PART.search(group)
     return match.group(2) if match else None
 

@@ -225,7 +225,7 @@ def save_version(model: TriageModel, model_dir: Path) -> Path:
     return target
 
 
-def _archive_serving(model_dir: Path) -> None:
+def archive_serving(model_dir: Path) -> None:
     version = serving_version(model_dir)
     if version is None:
         return
@@ -266,7 +266,7 @@ def promote(model_dir: Path, version: str, *, force: bool = False, reason: str =
             f"{version}: grouped-CV critical recall {'unknown' if new is None else f'{new:.3f}'} is lower"
             f" than the serving model's {old:.3f}; use --force to promote it anyway"
         )
-    _archive_serving(model_dir)
+    archive_serving(model_dir)
     for name in MODEL_FILES:
         if (source / name).is_file():
             tmp = model_dir / (name + ".tmp")
@@ -274,16 +274,25 @@ def promote(model_dir: Path, version: str, *, force: bool = False, reason: str =
             tmp.replace(model_dir / name)
         elif (model_dir / name).is_file():
             (model_dir / name).unlink()
+    forced = force and old is not None and (new is None or new < old)
+    previous = current.get("version") if current else None
+    return record_promotion(model_dir, version, previous, reason + (" (forced)" if forced else ""), new)
+
+
+def record_promotion(
+    model_dir: Path, version: str, previous: str | None, reason: str, critical_recall: float | None
+) -> dict[str, Any]:
+    """Append to versions/history.json (what rollback reads); returns the entry."""
     entry = {
         "version": version,
-        "previous": current.get("version") if current else None,
+        "previous": previous,
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "reason": reason,
-        "forced": force and old is not None and (new is None or new < old),
-        "critical_recall": new,
+        "critical_recall": critical_recall,
     }
     history = [*_history(model_dir), entry]
     path = model_dir / VERSIONS_DIR / HISTORY_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(history, indent=2) + "\n", encoding="utf-8")
     return entry
 
@@ -293,7 +302,11 @@ def rollback(model_dir: Path) -> dict[str, Any]:
     history = _history(model_dir)
     current = serving_version(model_dir) or serving_version(MODEL_DIR)
     for entry in reversed(history):
-        if entry.get("version") == current and entry.get("previous"):
+        if (
+            entry.get("version") == current
+            and entry.get("previous")
+            and not str(entry.get("reason")).startswith("rollback")
+        ):
             return promote(model_dir, str(entry["previous"]), force=True, reason=f"rollback from {current}")
     raise FileNotFoundError(f"nothing to roll back to: no promotion of {current} is recorded")
 

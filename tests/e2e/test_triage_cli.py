@@ -74,7 +74,14 @@ def test_train_with_reviews_saves_a_model_that_is_then_used(cli: Cli, tmp_path: 
     data.write_text(
         "".join(
             json.dumps(
-                {"subject": r.subject or "", "body": r.body, "severity": r.severity, "category": r.category}
+                {
+                    "title": r.subject or "",
+                    "description": r.body,
+                    "priority": {"critical": "P1", "high": "P2", "medium": "P3", "low": "P4"}[
+                        str(r.severity)
+                    ],
+                    "type": "bug" if r.category == "defect" else r.category,
+                }
             )
             + "\n"
             for r in records
@@ -93,7 +100,17 @@ def test_train_with_reviews_saves_a_model_that_is_then_used(cli: Cli, tmp_path: 
         decision.corrected_category = "defect"
         session.commit()
     engine.dispose()
-    doc = cli.json("train", "--data", str(data), "--with-reviews")
-    assert doc["reviews"] == 1 and Path(doc["model"]).is_file()
-    assert doc["model"].startswith(str(tmp_path / "model"))
+    mapping = ["--map", "subject=title", "--map", "text=description", "--map", "severity=priority"]
+    mapping += ["--map", "category=type", "--label", "bug=defect", "--label", "P1=critical"]
+    doc = cli.json("train", "--data", str(data), "--with-reviews", "--force", *mapping)
+    assert doc["reviews"] == 1 and (Path(doc["model"]) / "triage.skops").is_file()
+    assert doc["model"].startswith(str(tmp_path / "model")) and doc["serving"] is True
+    assert doc["metrics"]["cv"]["category"]["per_class"]["defect"]["support"] > 0
     assert cli.json("classify", "How do I add a user?")["model_version"] == doc["version"]
+    listed = {row["version"]: row for row in cli.json("model", "list")}
+    assert listed[doc["version"]]["serving"] is True
+    rolled = cli.json("model", "rollback")
+    assert rolled["version"] != doc["version"] and rolled["previous"] == doc["version"]
+    assert cli.json("classify", "How do I add a user?")["model_version"] == rolled["version"]
+    assert "nothing to roll back" in cli("model", "rollback", code=2)
+    assert "--map 'category'" in cli("train", "--data", str(data), "--map", "category", code=2)

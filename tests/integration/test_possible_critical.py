@@ -109,7 +109,7 @@ def test_below_the_threshold_nothing_is_flagged(
 ACKS = {
     "de": (
         "Subject: Export langsam\nHallo, der Export der Monatsberichte dauert seit Dienstag zwei Minuten.",
-        "Vielen Dank",
+        "vielen Dank",
     ),
     "fr": (
         "Subject: Export lent\nBonjour, l'export des rapports mensuels prend deux minutes depuis mardi.",
@@ -121,8 +121,8 @@ ACKS = {
         "gracias por",
     ),
     "nl": (
-        "Subject: Export traag\nHallo, het exporteren van de maandrapporten"
-        " duurt sinds dinsdag twee minuten.",
+        "Subject: Foutmelding bij export\nHallo, sinds de update van dinsdag geeft de export van"
+        " de maandrapporten een foutmelding (error 500) en komt er geen bestand.",
         "bedankt voor",
     ),
     "pt": (

@@ -89,12 +89,15 @@ def test_seed_parts_in_other_languages_are_read_and_grouped(tmp_path: Path) -> N
     header = "### severity=low category=question channel=chat env=unknown\n"
     (tmp_path / "part2.txt").write_text(header + "how do I export?\n")
     (tmp_path / "part10.txt").write_text(header + "where is the invoice?\n")
+    (tmp_path / "part-de2.txt").write_text(header + "wo finde ich die rechnung?\n")
     (tmp_path / "part-de.txt").write_text(header + "wie exportiere ich?\n")
     (tmp_path / "notes.txt").write_text("not a part\n")
-    assert [p.name for p in seed_files(tmp_path)] == ["part2.txt", "part10.txt", "part-de.txt"]
+    (tmp_path / "part-deutsch.txt").write_text("not a part either\n")
+    names = ["part2.txt", "part10.txt", "part-de.txt", "part-de2.txt"]
+    assert [p.name for p in seed_files(tmp_path)] == names
     records = load_seed(tmp_path)
-    assert [group_of(r) for r in records] == ["part2.txt", "part10.txt", "part-de.txt"]
-    assert [language_of_part(group_of(r)) for r in records] == [None, None, "de"]
+    assert [group_of(r) for r in records] == names
+    assert [language_of_part(group_of(r)) for r in records] == [None, None, "de", "de"]
 
 
 def _records(groups: list[str], severities: list[str]) -> list[Record]:
@@ -187,12 +190,12 @@ def test_too_little_prose_is_undetermined(text: str) -> None:
 
 
 GREETINGS = {
-    "en": ("Hello team,", "Thanks and kind regards, Sam"),
-    "de": ("Hallo zusammen,", "Vielen Dank und freundliche Grüße, Sam"),
-    "fr": ("Bonjour,", "Merci et cordialement, Sam"),
-    "es": ("Hola,", "Gracias y saludos, Sam"),
-    "nl": ("Hallo,", "Alvast bedankt en met vriendelijke groet, Sam"),
-    "pt": ("Olá,", "Obrigado e cumprimentos, Sam"),
+    "en": ("Hello team,", "Thanks and kind regards, Wendeline"),
+    "de": ("Hallo zusammen,", "Vielen Dank und freundliche Grüße, Wendeline"),
+    "fr": ("Bonjour,", "Merci et cordialement, Wendeline"),
+    "es": ("Hola,", "Gracias y saludos, Wendeline"),
+    "nl": ("Hallo,", "Alvast bedankt en met vriendelijke groet, Wendeline"),
+    "pt": ("Olá,", "Obrigado e cumprimentos, Wendeline"),
 }
 FEATURE_NAMES = ("has_subject", "length", "questions", "channel:chat", "signal:", "cue:", "lex:")
 
@@ -207,7 +210,7 @@ def test_reasons_are_phrases_of_the_message_never_filler_or_feature_names(lang: 
     lowered = " ".join(text.lower().split())
     for reason in pred.reasons:
         assert not reason.startswith(FEATURE_NAMES), reason
-        assert reason not in _FILLER, reason
+        assert reason not in _FILLER and not set(reason.split()) & {"hallo", "hola", "bonjour", "wendeline"}, reason
         assert reason in lowered, (reason, lowered)
     for longer in pred.reasons:  # a phrase inside a longer one shown is not repeated
         assert not [r for r in pred.reasons if r != longer and f" {r} " in f" {longer} "]
@@ -253,3 +256,52 @@ def test_a_tiny_model_reports_grouped_cv_and_the_possible_critical_cost() -> Non
     assert pc["critical_caught"] >= 0.99 and 0.0 <= pc["others_flagged"] <= 1.0
     assert result.model.possible_critical_threshold == pytest.approx(pc["threshold"], abs=1e-6)
     assert len(result.oof["severity"]) == len(records)
+
+
+def _version(model: object, name: str, recall: float | None) -> object:
+    """The same fitted model under another version with a made-up grouped-CV critical recall."""
+    import copy
+
+    clone = copy.copy(model)
+    meta = copy.deepcopy(model.meta)  # type: ignore[attr-defined]
+    meta["version"] = name
+    meta["metrics"] = {"cv_scheme": "grouped", "cv": {"severity": {"critical_recall": recall}}}
+    if recall is None:
+        meta["metrics"] = {"cv_scheme": "random"}
+    clone.meta = meta  # type: ignore[attr-defined]
+    return clone
+
+
+def test_promotion_is_gated_on_grouped_critical_recall_and_can_roll_back(tmp_path: Path) -> None:
+    from classifiers.store import PromotionRefused, list_versions, promote, rollback, save_version
+    from classifiers.store import serving_version as serving
+
+    base = fit_model(load_seed()[::10], config=TrainConfig(cross_validate=False, n_jobs=1)).model
+    good, worse, better, unknown = (
+        _version(base, "v-good", 0.93),
+        _version(base, "v-worse", 0.90),
+        _version(base, "v-better", 0.95),
+        _version(base, "v-unknown", None),
+    )
+    for model in (good, worse, better, unknown):
+        save_version(model, tmp_path)  # type: ignore[arg-type]
+    promote(tmp_path, "v-good")
+    assert serving(tmp_path) == "v-good"
+    with pytest.raises(
+        PromotionRefused, match=r"v-worse: grouped-CV critical recall 0.900 is lower than .* 0.930"
+    ):
+        promote(tmp_path, "v-worse")
+    with pytest.raises(PromotionRefused, match="v-unknown: grouped-CV critical recall unknown"):
+        promote(tmp_path, "v-unknown")
+    assert serving(tmp_path) == "v-good"
+    promote(tmp_path, "v-better")
+    assert serving(tmp_path) == "v-better"
+    entry = promote(tmp_path, "v-worse", force=True)
+    assert serving(tmp_path) == "v-worse" and "forced" in entry["reason"]
+    rollback(tmp_path)
+    assert serving(tmp_path) == "v-better"
+    listed = {row["version"]: row for row in list_versions(tmp_path)}
+    assert {"v-good", "v-worse", "v-better", "v-unknown"} <= set(listed)
+    assert listed["v-better"]["serving"] and not listed["v-good"]["serving"]
+    with pytest.raises(FileNotFoundError, match="no model version 'v-missing'"):
+        promote(tmp_path, "v-missing")
