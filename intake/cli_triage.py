@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from intake.cli_support import JsonOpt, emit, err, out, runtime
+from intake.cli_support import JsonOpt, NowOpt, emit, err, out, runtime
 from intake.errors import BadInput
 
 
@@ -149,6 +149,39 @@ def register(app: typer.Typer) -> None:
             )
         else:
             out.print(f"saved {doc['version']} to {saved}, NOT serving it: {refusal}")
+
+    @app.command()
+    def severity(
+        ref: Annotated[str, typer.Argument(help="The ticket, e.g. support-42.")],
+        level: Annotated[str, typer.Argument(help="The policy's level key (s1, critical, severity_2 ...).")],
+        by: Annotated[
+            str, typer.Option("--by", help="Who decides (recorded in the audit trail).")
+        ] = "manager",
+        now: NowOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Confirm or change a ticket's severity; this ends a possible critical and resets its SLA clock."""
+        from intake.errors import NotFound
+        from intake.replies import find_ticket
+        from intake.ticket_ops import TicketOps
+        from intake.views import ticket_json
+
+        rt = runtime(now)
+        with rt.sessions() as session:
+            ticket = find_ticket(session, ref, rt.settings.tickets.ref_prefix)
+            ops = TicketOps(session, rt.settings, rt.clock.now(), actor=by)
+            try:
+                ops.set_severity(ticket, level)
+            except NotFound as exc:
+                raise BadInput(str(exc)) from exc
+            session.commit()
+            doc = ticket_json(ticket, rt.settings.tickets.ref_prefix)
+        if as_json:
+            emit(doc)
+        else:
+            out.print(
+                f"{doc['ref']}: severity {doc['severity']}, first response due {doc['first_response_due']}"
+            )
 
     model_app = typer.Typer(
         no_args_is_help=True, help="Versions of the triage model: list, promote, roll back."

@@ -35,8 +35,8 @@ def world(db_url: str, clock: FixedClock) -> Iterator[Runtime]:
     engine = make_engine(db_url)
     runtime = Runtime(settings, engine, make_sessionmaker(engine), clock)
     with runtime.sessions() as session:
-        add_org(session, runtime.clock, "Acme", "resource-optimizer", None, ["acme.example"])
-        add_contact(session, runtime.clock, "Acme", "dana@acme.example", "Dana Smith", "designated")
+        add_org(session, runtime.clock, "Acme", "functionize", None, ["acme.example"])
+        add_contact(session, runtime.clock, "Acme", "dana@acme.example", "Dana Smith", "primary")
         session.commit()
     yield runtime
     engine.dispose()
@@ -57,7 +57,7 @@ def test_a_possible_critical_is_flagged_announced_and_clocked_at_the_critical_ta
 ) -> None:
     _flag_everything(monkeypatch)
     [outcome] = run(world, [_mail(make_mail, CALM)])
-    policy = load_all()["resource-optimizer"]
+    policy = load_all()["functionize"]
     with world.sessions() as session:
         ticket = session.get(Ticket, outcome.ticket_id)
         assert ticket is not None and ticket.canonical_severity != "critical"
@@ -71,6 +71,12 @@ def test_a_possible_critical_is_flagged_announced_and_clocked_at_the_critical_ta
         assert ticket.first_response_due == due_times(policy, ticket.plan, critical, now)[0]
         assert ticket.first_response_due != due_times(policy, ticket.plan, ticket.severity, now)[0]
         assert ticket.resolution_due == due_times(policy, ticket.plan, ticket.severity, now)[1]
+        from intake.store.orm import Timer
+
+        breach = session.scalars(
+            select(Timer).where(Timer.ticket_id == ticket.id, Timer.kind == "first_response_breach")
+        ).one()
+        assert breach.due_at == ticket.first_response_due
         notices = session.scalars(select(Outbox).where(Outbox.recipient == ONCALL)).all()
         assert len(notices) == 1 and notices[0].template == "escalation"
         assert "Possible critical" in notices[0].subject and "P(critical)" in notices[0].body_text
@@ -82,10 +88,10 @@ def test_the_policy_can_keep_the_clock_and_stay_quiet(
     _flag_everything(monkeypatch)
     policies = dict(load_all())
     quiet = TriageRules(possible_critical_clock=False, announce_possible_critical=False)
-    policies["resource-optimizer"] = policies["resource-optimizer"].model_copy(update={"triage": quiet})
+    policies["functionize"] = policies["functionize"].model_copy(update={"triage": quiet})
     monkeypatch.setattr(decide, "load_all", lambda: policies)
     [outcome] = run(world, [_mail(make_mail, CALM)])
-    policy = policies["resource-optimizer"]
+    policy = policies["functionize"]
     with world.sessions() as session:
         ticket = session.get(Ticket, outcome.ticket_id)
         assert ticket is not None and ticket.possible_critical is True and ticket.needs_review is True
@@ -161,3 +167,37 @@ def test_a_language_without_a_template_gets_the_english_acknowledgement(
         assert ticket is not None and ticket.language == "it"
         ack = session.scalars(select(Outbox).where(Outbox.template == "ack")).one()
         assert "thank you for contacting" in ack.body_text
+
+
+@pytest.mark.parametrize("confirm", ["same level", "lowered"])
+def test_a_person_confirming_or_lowering_ends_the_critical_clock(
+    world: Runtime, make_mail: MailBuilder, monkeypatch: pytest.MonkeyPatch, confirm: str
+) -> None:
+    from intake.store.orm import Timer
+    from intake.ticket_ops import TicketOps
+
+    _flag_everything(monkeypatch)
+    [outcome] = run(world, [_mail(make_mail, CALM)])
+    policy = load_all()["functionize"]
+    with world.sessions() as session:
+        ticket = session.get(Ticket, outcome.ticket_id)
+        assert ticket is not None and ticket.possible_critical
+        critical_due = ticket.first_response_due
+        level = ticket.severity if confirm == "same level" else policy.levels[-1].key
+        TicketOps(session, world.settings, world.clock.now(), actor="mia@vendor.example").set_severity(
+            ticket, level
+        )
+        session.commit()
+    with world.sessions() as session:
+        ticket = session.get(Ticket, outcome.ticket_id)
+        assert ticket is not None and not ticket.possible_critical and not ticket.needs_review
+        assert ticket.severity == level
+        own = due_times(policy, ticket.plan, level, ticket.created_at)
+        if ticket.first_responded_at is None:
+            assert ticket.first_response_due == own[0] != critical_due
+        assert ticket.resolution_due == own[1]
+        pending = session.scalars(
+            select(Timer).where(Timer.ticket_id == ticket.id, Timer.state == "pending")
+        ).all()
+        breaches = [t for t in pending if t.kind.endswith("_breach")]
+        assert breaches and all(t.due_at in (own[0], own[1]) for t in breaches)
