@@ -34,6 +34,10 @@ def test_classify_explains_its_decision(cli: Cli) -> None:
     assert doc["severity"] == "critical" and doc["environment"] == "production"
     assert set(doc["severity_proba"]) == {"critical", "high", "medium", "low"}
     assert doc["reasons"] and isinstance(doc["needs_review"], bool) and doc["model_version"]
+    assert doc["language"] == "en" and doc["possible_critical"] is False
+    assert 0 < doc["possible_critical_threshold"] < doc["severity_proba"]["critical"]
+    german = cli.json("classify", "Subject: Alles steht\nSeit 8 Uhr kann sich niemand mehr anmelden.")
+    assert german["language"] == "de" and isinstance(german["possible_critical"], bool)
     assert "empty" in cli("classify", "   ", code=2)
 
 
@@ -56,6 +60,13 @@ def test_eval_reports_both_heads_and_refuses_bad_files(cli: Cli, tmp_path: Path)
     )
     report = cli.json("eval", str(data))
     assert report["severity"]["n"] == 2 and report["category"]["n"] == 1
+    first, second = report["messages"]
+    assert first["id"].endswith("labelled.jsonl:1") and second["id"].endswith("labelled.jsonl:2")
+    assert first["severity"] == "critical" and first["possible_critical"] is False
+    assert isinstance(second["possible_critical"], bool) and second["language"] == "en"
+    assert set(first["probabilities"]["severity"]) == {"critical", "high", "medium", "low"}
+    assert first["truth"] == {"severity": "critical", "category": "defect"}
+    assert report["possible_critical"]["criticals"] == 1
     assert report["severity"]["critical_recall"] == 1.0
     assert "confusion" in json.dumps(report)
     csv = tmp_path / "labelled.csv"
