@@ -23,8 +23,8 @@ Protocol (issue 13).
   share of the rest flagged.
 * NLBSE'24: train on issues_train.csv mapped bug->defect, feature->enhancement,
   question->question (through `classifiers.train.train` with a ColumnMap, as
-  `intake train --data` does; CV grouped by repository), score category macro-F1 on
-  issues_test.csv.
+  `intake train --data` does; CV grouped by repository), score category macro-F1
+  on issues_test.csv.
 * Speed: featurise + predict (with language detection) in batches of 1000, best of 3;
   model load in a fresh process; language identifier ready (background load).
 """
@@ -144,7 +144,10 @@ def cross_validation(records: list[Record], configs: dict[str, TrainConfig]) -> 
             f"{fmt(row['pc_caught'], 10)}{fmt(row['pc_flagged'], 9)}"
             f"   {row['threshold']} / {row['pc_threshold']}"
         )
-    print("\nper language, grouped CV (a language's part is held out whole: zero-shot for that language)")
+    print(
+        "\nper language, grouped CV (each part held out whole; a language whose parts share a fold is"
+        " scored zero-shot)"
+    )
     print(f"{'model':<24}{'lang':<6}{'n':>6}{'sev F1':>8}{'crit R':>8}{'crits':>7}{'cat F1':>8}")
     for (name, scheme), row in results.items():
         if scheme != "grouped":
@@ -202,8 +205,8 @@ def nlbse() -> None:
     )
     print(
         f"  category macro-F1 on issues_test.csv: {cat['macro_f1']:.3f} (accuracy {cat['accuracy']:.3f});"
-        f" grouped-by-repository CV on the train split {result.metrics['cv']['category']['macro_f1']:.3f};"
-        f" trained in {trained:.0f} s on CPU"
+        f" CV grouped by repository on the train split {result.metrics['cv']['category']['macro_f1']:.3f};"
+        f" trained with that CV in {trained:.0f} s on CPU"
     )
     print("  per class F1: " + ", ".join(f"{c} {cat['per_class'][c]['f1']:.3f}" for c in labels))
     print("  published: RoBERTa + adapters 0.893, GPT-3.5 0.828, SetFit 0.827")
@@ -224,8 +227,10 @@ def speed() -> None:
         started = time.perf_counter()
         model.predict(batch)
         best = min(best, time.perf_counter() - started)
-    print(f"\nshipped {model.version}: {best:.3f} ms per message... ", end="")
-    print(f"{best / len(batch) * 1000:.3f} ms per message, featurise + predict + language, batches of 1000")
+    print(
+        f"\nshipped {model.version}: {best / len(batch) * 1000:.3f} ms per message,"
+        " featurise + predict + language, batches of 1000 (best of 3)"
+    )
     code = (
         "import time; t=time.perf_counter(); from classifiers.model import load_model; m=load_model(); "
         "a=time.perf_counter()-t; m._language.wait(); print(f'{a:.2f} {time.perf_counter()-t:.2f}')"
