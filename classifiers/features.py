@@ -413,6 +413,7 @@ _LEXICON_CONJUNCTIONS: dict[str, tuple[str, ...]] = {
     "production+data_loss": ("production", "data_loss"),
     "no_workaround+service_down": ("no_workaround", "service_down"),
     "test_env+service_down": ("test_env", "service_down"),
+    "all_users+cannot_login": ("all_users", "cannot_login"),
 }
 LEXICON_NAMES: tuple[str, ...] = (
     *(f"lex:{name}" for name in CONCEPTS),

@@ -64,8 +64,28 @@ LEXICONS: dict[str, dict[str, tuple[str, ...]]] = {
             r"todos os (?:utilizadores|usuários|funcionários) (?:estão )?bloqueados",
         ),
     },
+    "cannot_login": {
+        "en": (
+            r"(?:can't|cannot|can not|unable to|couldn't) (?:log ?in|sign ?in|log on|access (?:the|our|it))",
+        ),
+        "de": (r"(?:nicht|nicht mehr|gar nicht) (?:mehr )?(?:anmelden|einloggen|einwählen)",),
+        "nl": (r"niet (?:meer )?(?:inloggen|aanmelden|bij het|erin)",),
+        "es": (
+            r"no (?:pueden|podemos|puede|consiguen|conseguimos) (?:iniciar sesión|entrar|acceder|conectarse|loguearse)",
+        ),
+        "pt": (
+            r"não (?:conseguem|conseguimos|consegue|podem|podemos) (?:entrar|aceder|acessar|fazer login|iniciar sessão|autenticar)",
+        ),
+        "fr": (
+            r"impossible de (?:se connecter|nous connecter|me connecter|s'identifier)",
+            r"(?:ne peuvent|n'arrivent) plus (?:à )?(?:se connecter|accéder)",
+        ),
+    },
     "service_down": {
         "en": (
+            r"(?:5\d\d|timeout|timed out) (?:on|for) (?:all|every)",
+            r"not (?:accepting|receiving|arriving|reaching|processing|sending|printing|starting|loading) (?:any|anything)",
+            r"(?:nothing|no \w+) (?:is )?(?:arriving|getting through|coming in|going out)",
             r"(?:is|are|went|has gone|completely|totally|entirely) down",
             r"(?:full|complete|total|major) outage",
             r"nothing (?:works|is working|loads)",
@@ -74,6 +94,8 @@ LEXICONS: dict[str, dict[str, tuple[str, ...]]] = {
             r"(?:won't|will not|does not|doesn't|cannot|can't) (?:start|boot|open|load) at all",
         ),
         "de": (
+            r"(?:kommt|kommen|geht|gehen) (?:nichts|keine \w+) mehr",
+            r"hängt (?:bei|beim|überall)",
             r"(?:komplett |völlig |total |vollständig )?ausgefallen",
             r"totalausfall",
             r"(?:geht|funktioniert|läuft) (?:gar |überhaupt )?nichts mehr",
@@ -83,6 +105,8 @@ LEXICONS: dict[str, dict[str, tuple[str, ...]]] = {
             r"startet (?:gar |überhaupt )?nicht mehr",
         ),
         "fr": (
+            r"(?:ne fonctionne|ne marche|ne répond) plus",
+            r"(?:plus aucun|aucun) \w+ (?:ne )?(?:passe|arrive|fonctionne)",
             r"en panne",
             r"hors service",
             r"plus rien ne (?:fonctionne|marche)",
@@ -92,6 +116,8 @@ LEXICONS: dict[str, dict[str, tuple[str, ...]]] = {
             r"à l'arrêt",
         ),
         "es": (
+            r"(?:ya )?no (?:responde|funciona|llega|carga)",
+            r"(?:ningún|ninguna) \w+ (?:llega|funciona)",
             r"(?:está|están|se ha|se han) caíd[oa]s?",
             r"caída (?:total|general|completa)",
             r"no funciona nada",
@@ -102,6 +128,9 @@ LEXICONS: dict[str, dict[str, tuple[str, ...]]] = {
             r"(?:totalmente |completamente )?parad[oa]s?",
         ),
         "nl": (
+            r"(?:komt|komen) (?:niets|geen \w+) (?:meer )?(?:binnen|door)",
+            r"hangt (?:bij|op)",
+            r"(?:reageert|werkt) niet meer",
             r"ligt (?:er |volledig |helemaal |compleet )*plat",
             r"(?:volledige |totale |grote )?storing",
             r"(?:is |zijn )?(?:onbereikbaar|niet bereikbaar)",
@@ -110,6 +139,8 @@ LEXICONS: dict[str, dict[str, tuple[str, ...]]] = {
             r"(?:ligt|liggen) stil",
         ),
         "pt": (
+            r"(?:não|nenhum \w+) (?:chegou|chega|responde|funciona)",
+            r"responde 5\d\d",
             r"fora do ar",
             r"(?:está|estão) em baixo",
             r"(?:totalmente |completamente )?(?:inacessível|indisponível|inacessíveis|indisponíveis)",
@@ -158,6 +189,10 @@ LEXICONS: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "data_loss": {
         "en": (
+            r"(?:paid|charged|booked|sent|posted|debited|submitted) twice",
+            r"(?:double|duplicate)[ds]? (?:payments?|charges?|bookings?|orders?|invoices?|transfers?)",
+            r"(?:in )?clear ?text",
+            r"(?:dates|amounts|balances|totals|prices) (?:are |were )?(?:swapped|wrong|changed|zero)",
             r"data (?:is |was |has been |have been |got )?(?:lost|gone|deleted|wiped|corrupted|overwritten)",
             r"(?:lost|losing|lose) (?:all|every|our|the|data|records|orders|bookings|reservations)",
             r"silently (?:wrong|dropped|deleted|overwritten|lost|missing|skipped|corrupt\w*)",
@@ -165,6 +200,9 @@ LEXICONS: dict[str, dict[str, tuple[str, ...]]] = {
             r"(?:records|orders|invoices|entries|bookings|reservations|files) (?:have |are |were )?(?:vanished|disappeared|missing|gone)",
         ),
         "de": (
+            r"doppelt",
+            r"zweimal (?:gebucht|überwiesen|abgebucht|gesendet|ausgeführt)",
+            r"(?:im )?klartext",
             r"daten (?:sind |wurden |waren )?(?:weg|verloren|gelöscht|beschädigt|überschrieben|verschwunden|fehlerhaft)",
             r"datenverlust",
             r"(?:gelöscht|überschrieben|verschwunden|verloren gegangen)",
@@ -172,24 +210,38 @@ LEXICONS: dict[str, dict[str, tuple[str, ...]]] = {
             r"doppelt (?:gebucht|überwiesen|abgebucht|ausgezahlt)",
         ),
         "fr": (
+            r"en double",
+            r"deux fois",
+            r"en clair",
             r"données (?:ont été |sont )?(?:perdues|supprimées|corrompues|effacées|écrasées|disparues)",
             r"perte de données",
             r"(?:ont |a |sont |est )?(?:disparu|disparues|effacées|écrasées|supprimées)",
             r"montants (?:faux|erronés|incorrects)",
         ),
         "es": (
+            r"duplicad[oa]s?",
+            r"dos veces",
+            r"en texto (?:plano|claro)",
             r"datos (?:se han |han sido |fueron )?(?:perdidos|borrados|corruptos|dañados|eliminados|sobrescritos|perdido)",
             r"pérdida de datos",
             r"(?:han desaparecido|desaparecieron|se han borrado|se han perdido|se perdieron)",
             r"importes (?:erróneos|incorrectos)",
         ),
         "nl": (
+            r"dubbel (?:betaald|overgemaakt|geboekt|verstuurd|uitgevoerd|afgeschreven)",
+            r"twee keer",
+            r"leeg(?:gemaakt)?",
+            r"omgedraaid",
             r"(?:gegevens|data) (?:zijn |is |werden )?(?:kwijt|verloren|verdwenen|overschreven|gewist|beschadigd)",
             r"dataverlies",
             r"(?:verdwenen|overschreven|gewist|kwijtgeraakt)",
             r"verkeerde bedragen",
         ),
         "pt": (
+            r"em duplicado",
+            r"duas vezes",
+            r"(?:trocad[oa]s|invertid[oa]s)",
+            r"nada existe",
             r"dados (?:foram |estão |ficaram )?(?:perdidos|apagados|corrompidos|eliminados|sobrescritos)",
             r"perda de dados",
             r"(?:desapareceram|desapareceu|foram apagad[oa]s|perderam-se|se perderam)",
@@ -198,6 +250,11 @@ LEXICONS: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "all_users": {
         "en": (
+            r"every (?:single )?\w+",
+            r"all \d[\d,.]* \w+",
+            r"none of (?:the|our) \w+",
+            r"not a single \w+",
+            r"any (?:of (?:the|our) )?(?:users|staff|customers|e-tickets|orders|payments|cards|devices|tills)",
             r"(?:all|every one of) (?:our |the |\d+ )?(?:users|staff|employees|customers|agents|stores|shops|sites|branches|tills|locations|clinics|warehouses)",
             r"every (?:user|store|shop|till|site|branch|employee|customer|location|single)",
             r"(?:whole|entire) (?:company|organisation|organization|team|office|business|site)",
@@ -205,6 +262,10 @@ LEXICONS: dict[str, dict[str, tuple[str, ...]]] = {
             r"everyone|everybody",
         ),
         "de": (
+            r"kein(?:e|er|en)? (?:einzige\w*|\w+ mehr)",
+            r"alle \w+",
+            r"überall",
+            r"komplette\w* \w+",
             r"alle (?:\d+ )?(?:benutzer|nutzer|mitarbeiter|kunden|filialen|standorte|kassen|anwender|kollegen|geschäfte|märkte)\w*",
             r"sämtliche \w+",
             r"(?:ganze|gesamte) (?:firma|unternehmen|belegschaft|team|standort|büro)",
@@ -212,6 +273,9 @@ LEXICONS: dict[str, dict[str, tuple[str, ...]]] = {
             r"niemand|keiner",
         ),
         "fr": (
+            r"aucune? \w+",
+            r"tou(?:s|tes) (?:les|nos) \w+",
+            r"plus aucune? \w+",
             r"tou(?:s|tes) (?:les|nos) (?:\d+ )?(?:utilisateurs|employés|collaborateurs|clients|magasins|boutiques|sites|agences|caisses)",
             r"toute l'(?:entreprise|équipe|organisation|agence)",
             r"chaque (?:utilisateur|magasin|caisse|site|client)",
@@ -219,6 +283,8 @@ LEXICONS: dict[str, dict[str, tuple[str, ...]]] = {
             r"tout le monde",
         ),
         "es": (
+            r"ningun[oa]? \w+",
+            r"tod(?:os|as) (?:los|las|nuestros|nuestras) \w+",
             r"tod(?:os|as) (?:los|las|nuestros|nuestras) (?:\d+ )?(?:usuarios|empleados|clientes|tiendas|cajas|sucursales|sedes|locales|agentes)",
             r"toda la (?:empresa|organización|oficina|plantilla)",
             r"cada (?:usuario|tienda|caja|sucursal)",
@@ -226,12 +292,18 @@ LEXICONS: dict[str, dict[str, tuple[str, ...]]] = {
             r"todo el mundo",
         ),
         "nl": (
+            r"geen enkele \w+",
+            r"(?:ons |onze )?hele \w+",
+            r"allemaal",
+            r"alle \w+",
             r"alle (?:\d+ )?(?:gebruikers|medewerkers|klanten|winkels|kassa's|kassas|vestigingen|filialen|locaties)",
             r"(?:hele|gehele|volledige) (?:bedrijf|organisatie|team|kantoor)",
             r"iedere? (?:gebruiker|winkel|kassa|vestiging)",
             r"iedereen|niemand",
         ),
         "pt": (
+            r"nenhum[a]? \w+",
+            r"tod(?:os|as) (?:os|as|nossos|nossas) \w+",
             r"tod(?:os|as) (?:os|as|nossos|nossas) (?:\d+ )?(?:utilizadores|usuários|funcionários|colaboradores|clientes|lojas|caixas|filiais|balcões)",
             r"toda a (?:empresa|organização|equipa|equipe)",
             r"cada (?:utilizador|usuário|loja|caixa)",
