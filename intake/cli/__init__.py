@@ -294,7 +294,7 @@ def _print_story(story: Any, at: datetime) -> None:
         f"category {d['category'] or '-'}; confidence {confidence}{review}"
     )
     if d.get("possible_critical"):
-        out.print("  POSSIBLE CRITICAL: above the recall-first threshold; a person should confirm or lower it")
+        out.print("  POSSIBLE CRITICAL: confirm or lower it with `intake severity`")
     if d.get("language"):
         out.print(f"  language {d['language']}")
     org = f"{d['org']} ({d['policy']}, plan {d['plan'] or 'default'})" if d["org"] else "no organisation"
