@@ -120,6 +120,9 @@ class ImapSettings(_Section):
     timeout: float = Field(default=60.0, gt=0)
     backoff_max: float = Field(default=300.0, gt=0)
     failure_alert: int = Field(default=5, ge=1)
+    lease_retry: float = Field(
+        default=5.0, gt=0, description="seconds between tries at a folder another worker is reading"
+    )
 
     def all_folders(self) -> list[str]:
         """`folder` first, then the extra `folders`, each once."""
