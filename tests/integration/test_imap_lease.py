@@ -111,11 +111,15 @@ def lease_held(rt: Runtime, mailbox: str, folder: str) -> bool:
 def test_a_killed_reader_s_folder_is_taken_over_within_seconds(
     pg_store: str, clock: FixedClock, mailbox: Mailbox, make_mail: MailBuilder, backlog: int
 ) -> None:
-    settings = mailbox.settings(first_sync="all", batch_size=1, idle=False, poll_interval=600, lease_retry=0.5)
+    settings = mailbox.settings(
+        first_sync="all", batch_size=1, idle=False, poll_interval=600, lease_retry=0.5
+    )
     survivor = make_runtime(pg_store, clock, imap=[settings])
     add_customers(survivor)
-    mails = [make_mail(subject=f"Problem {i}", message_id=f"<lease-{backlog}-{i}@acme.example>")
-             for i in range(backlog)]
+    mails = [
+        make_mail(subject=f"Problem {i}", message_id=f"<lease-{backlog}-{i}@acme.example>")
+        for i in range(backlog)
+    ]
     mailbox.append("INBOX", mails)
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLDER, pg_store, json.dumps(settings)],
