@@ -205,6 +205,28 @@ class EscalationSettings(_Section):
     )
 
 
+class LoggingSettings(_Section):
+    format: Literal["text", "json"] = Field(
+        default="text", description="json: one object a line with the ticket ref and Message-ID"
+    )
+
+
+WebhookEvent = Literal["created", "escalated", "breached", "closed"]
+_ALL_EVENTS: tuple[WebhookEvent, ...] = ("created", "escalated", "breached", "closed")
+
+
+class WebhookSettings(_Section):
+    """An outgoing webhook for ticket events (intake/outgoing/webhooks.py)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")
+    url: str = Field(pattern=r"^https?://")
+    secret: SecretStr = SecretStr("")
+    events: list[WebhookEvent] = Field(default_factory=lambda: list(_ALL_EVENTS))
+    timeout: float = Field(default=10.0, gt=0)
+
+    _secrets = model_validator(mode="before")(_read_secret_files)
+
+
 class Settings(_Section):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     tickets: TicketSettings = Field(default_factory=TicketSettings)
@@ -219,6 +241,8 @@ class Settings(_Section):
     escalation: EscalationSettings = Field(default_factory=EscalationSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    webhooks: list[WebhookSettings] = Field(default_factory=list)
 
     def own_addresses(self) -> set[str]:
         found = {a.lower() for a in self.guard.own_addresses}

@@ -58,6 +58,7 @@ def serve(
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
     """Run the SMTP server, IMAP mailboxes, outbox worker and timers as configured, until SIGTERM/SIGINT."""
+    from intake.observe.logs import configure as configure_logs
     from intake.service import run
 
     level = logging.getLevelName(log_level.upper())
@@ -67,6 +68,7 @@ def serve(
     # aiosmtpd logs every SMTP command at INFO; keep that for --log-level debug
     logging.getLogger("mail.log").setLevel(level if level <= logging.DEBUG else logging.WARNING)
     rt = runtime()
+    configure_logs(rt.settings)  # [logging] format: text or json
     err.print(f"intake serve: database {rt.engine.url.render_as_string(hide_password=True)}", markup=False)
     run(rt)
 
