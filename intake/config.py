@@ -206,6 +206,7 @@ class EscalationSettings(_Section):
 
 
 class LoggingSettings(_Section):
+    level: str = Field(default="info", description="debug, info, warning or error; checked by `intake serve`")
     format: Literal["text", "json"] = Field(
         default="text", description="json: one object a line with the ticket ref and Message-ID"
     )
