@@ -66,7 +66,8 @@ def _seed_sql(dialect: str, n: int, due: int) -> list[str]:
     payload = '\'{"due": "' + (NOW + timedelta(days=3)).isoformat() + "\"}'"
     timers = (
         f"{seq}INSERT INTO timers (ticket_id, kind, due_at, state, created_at, payload) "
-        f"SELECT n, 'first_response_warn', {ts.format(later)}, 'pending', {ts.format(now)}, {payload} FROM {src}"
+        f"SELECT n, 'first_response_warn', {ts.format(later)}, 'pending', {ts.format(now)}, {payload} "
+        f"FROM {src}"
     )
     breach = (
         f"{seq}INSERT INTO timers (ticket_id, kind, due_at, state, created_at, payload) "
