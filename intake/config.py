@@ -41,6 +41,9 @@ def _read_secret_files(data: dict[str, Any]) -> dict[str, Any]:
 class DatabaseSettings(_Section):
     url: str = "sqlite:///.intake/intake.db"
 
+    # url_file: a URL with a password, kept out of the environment (docker secrets, systemd credentials)
+    _secrets = model_validator(mode="before")(_read_secret_files)
+
 
 class TicketSettings(_Section):
     ref_prefix: str = Field(default="support", pattern=r"^[A-Za-z][A-Za-z0-9]{0,15}$")
