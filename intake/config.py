@@ -174,7 +174,7 @@ class GuardSettings(_Section):
 
 class OutboxSettings(_Section):
     batch_size: int = Field(default=50, ge=1)
-    poll_interval: float = Field(default=5.0, gt=0)
+    poll_interval: float = Field(default=1.0, gt=0)
     max_attempts: int = Field(default=8, ge=1)
     retry_base: float = Field(default=60.0, gt=0)
     retry_max: float = Field(default=3600.0, gt=0)
