@@ -194,6 +194,7 @@ def peer_runs(template: Path, workdir: Path, n: int, runs: int) -> float | None:
         text=True,
         check=False,
     )
+    pairs(peer_dir / "runs", n)
     own = re.search(r"^own: .*?([\d.]+) msg/s", result.stdout, re.M)
     peer = re.search(r"^peer: .*?([\d.]+) msg/s", result.stdout, re.M)
     if result.returncode != 0 or own is None or peer is None:
@@ -206,6 +207,21 @@ def peer_runs(template: Path, workdir: Path, n: int, runs: int) -> float | None:
         f"{ours / theirs:.1f}x  (aim {AIM_RATIO:.0f}x; main before: 12.1x)"
     )
     return ours / theirs
+
+
+def pairs(runs: Path, n: int) -> None:
+    """Each alternated pair's wall and CPU figures (from its time.json): even one pair says something."""
+    for i in range(1, 100):
+        peer, own = runs / f"disk-{i}" / "time.json", runs / f"own-{i}" / "time.json"
+        if not (peer.is_file() and own.is_file()):
+            return
+        a, b = json.loads(peer.read_text()), json.loads(own.read_text())
+        cpu_a, cpu_b = a["user_s"] + a["sys_s"], b["user_s"] + b["sys_s"]
+        print(
+            f"pair {i}: django-helpdesk {n / a['wall_s']:.1f} msg/s ({cpu_a:.1f} CPU s), ours "
+            f"{n / b['wall_s']:.0f} msg/s ({cpu_b:.1f} CPU s): {a['wall_s'] / b['wall_s']:.1f}x by wall, "
+            f"{cpu_a / cpu_b:.1f}x by CPU  (aim {AIM_RATIO:.0f}x)"
+        )
 
 
 def profile(corpus: Path, template: Path, workdir: Path) -> None:
@@ -237,6 +253,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out" / "full")
     parser.add_argument("--no-peer", action="store_true")
+    parser.add_argument("--peer-runs", type=int, default=3, help="alternated pairs with django-helpdesk")
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--profile", action="store_true", help="print the profile even when the aim is met")
     args = parser.parse_args()
@@ -254,7 +271,7 @@ def main() -> None:
     rate = sqlite_runs(corpus, manifest, template, args.workdir, args.runs, set(world))
     if not args.no_postgres:
         pg_runs(corpus, manifest, world_file, args.workdir, args.workers)
-    ratio = None if args.no_peer else peer_runs(template, args.workdir, args.n, args.runs)
+    ratio = None if args.no_peer else peer_runs(template, args.workdir, args.n, args.peer_runs)
     if args.profile or rate < AIM_RATE or (ratio is not None and ratio < AIM_RATIO):
         profile(corpus, template, args.workdir)
 
