@@ -297,6 +297,17 @@ def _acknowledge(client: IMAPClient, mailbox: ImapSettings, uids: list[int]) -> 
         client.expunge()
 
 
+# A lease connection whose peer vanished (host down, network cut) is noticed by PostgreSQL after
+# about idle + interval * count seconds of TCP keepalive, and its lock released then.
+LEASE_KEEPALIVE = {"tcp_keepalives_idle": 5, "tcp_keepalives_interval": 2, "tcp_keepalives_count": 3}
+
+
+def lease_key(mailbox: str, folder: str) -> int:
+    """The signed 64-bit advisory-lock key of one folder."""
+    digest = hashlib.sha256(f"intake-imap:{mailbox}/{folder}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
 @contextmanager
 def folder_lease(runtime: Runtime, mailbox: str, folder: str) -> Iterator[bool]:
     """Whether this worker may read the folder now.
@@ -306,13 +317,22 @@ def folder_lease(runtime: Runtime, mailbox: str, folder: str) -> Iterator[bool]:
     several times). A session-level advisory lock, keyed on the mailbox and
     folder and held on a connection of its own for one pass, lets one worker read
     while the others skip that pass. SQLite serves one process: always True.
+
+    Takeover: the lock lives as long as the holder's database session. A holder
+    killed outright closes its socket and PostgreSQL ends the session at once; a
+    holder whose machine vanished is found out by TCP keepalive (LEASE_KEEPALIVE,
+    about 11 s); a holder stuck on a dead IMAP server gives up after the
+    mailbox's `timeout`. A worker that found the folder taken tries again every
+    `lease_retry` seconds (`watch_folder`), so the folder is read again within
+    `lease_retry` plus that detection time.
     """
     if runtime.engine.dialect.name != "postgresql":
         yield True
         return
-    digest = hashlib.sha256(f"intake-imap:{mailbox}/{folder}".encode()).digest()
-    key = int.from_bytes(digest[:8], "big", signed=True)
+    key = lease_key(mailbox, folder)
     with runtime.engine.connect() as conn:
+        for name, value in LEASE_KEEPALIVE.items():
+            conn.execute(text(f"SET {name} = {int(value)}"))
         got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
         try:
             yield got
@@ -493,10 +513,15 @@ def watch_folder(mailbox: ImapSettings, folder: str, runtime: Runtime, stop: thr
             client = connect(mailbox)
             _ensure_folder(client, mailbox.processed_folder)
             while not stop.is_set():
-                sync_folder(client, mailbox, folder, runtime, stop)
+                summary = sync_folder(client, mailbox, folder, runtime, stop)
                 if failures:
                     log.info("imap %s/%s: working again after %d failure(s)", mailbox.name, folder, failures)
                     failures = 0
+                if summary.skipped is not None:
+                    # Another worker holds the folder: try again soon rather than after the next
+                    # mail, so a holder that dies mid-pass leaves the rest of its pass to us.
+                    stop.wait(mailbox.lease_retry)
+                    continue
                 record_success(runtime, mailbox.name, folder)
                 _wait_for_mail(client, mailbox, stop)
         except Exception as exc:

@@ -32,6 +32,7 @@ import ipaddress
 import logging
 import secrets
 import ssl
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ from channels.safe_values import accepts
 from intake.config import Settings, SmtpServerSettings
 from intake.errors import Transient
 from intake.models import InboundMessage
+from intake.observe import metrics
 from intake.pipeline import Outcome, ingest
 from intake.runtime import Runtime
 from intake.tickets.refs import format_ref, prefix_of
@@ -154,9 +156,11 @@ class IntakeHandler:
         original = bytes(envelope.original_content or b"")
         source = f"smtp:{session.peer[0]}:{envelope.mail_from or '<>'}"
         self.inflight += 1
+        started = time.perf_counter()
         try:
             delivery = await self._authenticate(session, envelope, original, source)
             outcome = await self.batches.submit(delivery)
+            metrics.SMTP_DATA.observe(time.perf_counter() - started)
         except Transient as exc:
             log.warning("smtp: message from %s deferred with 451: %s", envelope.mail_from, exc)
             return TRY_AGAIN_LATER
@@ -169,9 +173,20 @@ class IntakeHandler:
             self.inflight -= 1
         if outcome.ticket_id is not None:
             ref = format_ref(prefix_of(self.runtime.settings), outcome.ticket_id)
-            log.info("%s %s as %s", outcome.external_id or "(no id)", outcome.disposition, ref)
+            log.info(
+                "%s %s as %s",
+                outcome.external_id or "(no id)",
+                outcome.disposition,
+                ref,
+                extra={"ticket": ref, "message_id": outcome.external_id, "channel": "email"},
+            )
             return ACCEPTED_AS.format(ref=ref)
-        log.info("%s %s", outcome.external_id or "(no id)", outcome.disposition)
+        log.info(
+            "%s %s",
+            outcome.external_id or "(no id)",
+            outcome.disposition,
+            extra={"message_id": outcome.external_id, "channel": "email"},
+        )
         return ACCEPTED
 
     def trusted_client(self, ip: str) -> bool:

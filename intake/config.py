@@ -41,6 +41,9 @@ def _read_secret_files(data: dict[str, Any]) -> dict[str, Any]:
 class DatabaseSettings(_Section):
     url: str = "sqlite:///.intake/intake.db"
 
+    # url_file: a URL with a password, kept out of the environment (docker secrets, systemd credentials)
+    _secrets = model_validator(mode="before")(_read_secret_files)
+
 
 class TicketSettings(_Section):
     ref_prefix: str = Field(default="support", pattern=r"^[A-Za-z][A-Za-z0-9]{0,15}$")
@@ -120,6 +123,9 @@ class ImapSettings(_Section):
     timeout: float = Field(default=60.0, gt=0)
     backoff_max: float = Field(default=300.0, gt=0)
     failure_alert: int = Field(default=5, ge=1)
+    lease_retry: float = Field(
+        default=5.0, gt=0, description="seconds between tries at a folder another worker is reading"
+    )
 
     def all_folders(self) -> list[str]:
         """`folder` first, then the extra `folders`, each once."""
@@ -168,7 +174,7 @@ class GuardSettings(_Section):
 
 class OutboxSettings(_Section):
     batch_size: int = Field(default=50, ge=1)
-    poll_interval: float = Field(default=5.0, gt=0)
+    poll_interval: float = Field(default=1.0, gt=0)
     max_attempts: int = Field(default=8, ge=1)
     retry_base: float = Field(default=60.0, gt=0)
     retry_max: float = Field(default=3600.0, gt=0)
@@ -202,6 +208,29 @@ class EscalationSettings(_Section):
     )
 
 
+class LoggingSettings(_Section):
+    level: str = Field(default="info", description="debug, info, warning or error; checked by `intake serve`")
+    format: Literal["text", "json"] = Field(
+        default="text", description="json: one object a line with the ticket ref and Message-ID"
+    )
+
+
+WebhookEvent = Literal["created", "escalated", "breached", "closed"]
+_ALL_EVENTS: tuple[WebhookEvent, ...] = ("created", "escalated", "breached", "closed")
+
+
+class WebhookSettings(_Section):
+    """An outgoing webhook for ticket events (intake/outgoing/webhooks.py)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")
+    url: str = Field(pattern=r"^https?://")
+    secret: SecretStr = SecretStr("")
+    events: list[WebhookEvent] = Field(default_factory=lambda: list(_ALL_EVENTS))
+    timeout: float = Field(default=10.0, gt=0)
+
+    _secrets = model_validator(mode="before")(_read_secret_files)
+
+
 class Settings(_Section):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     tickets: TicketSettings = Field(default_factory=TicketSettings)
@@ -216,6 +245,8 @@ class Settings(_Section):
     escalation: EscalationSettings = Field(default_factory=EscalationSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    webhooks: list[WebhookSettings] = Field(default_factory=list)
 
     def own_addresses(self) -> set[str]:
         found = {a.lower() for a in self.guard.own_addresses}

@@ -11,7 +11,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from intake.config import Settings
+from intake.config import Settings, WebhookSettings
 from intake.runtime import Runtime, load_classifier
 
 
@@ -200,8 +200,32 @@ def run_checks(runtime: Runtime) -> list[Check]:
         checks.append(_run("smtp server", lambda: _smtp_port(settings)))
     for index, mailbox in enumerate(settings.imap):
         checks.append(_run(f"imap {mailbox.name}", lambda i=index: _mailbox(i, settings)))  # type: ignore[misc]
+    for hook in settings.webhooks:
+        checks.extend(webhook_checks(runtime, hook))
     warnings = trust_warnings(settings)
     if warnings:
         checks.append(Check("trust", True, "; ".join(warnings), warning=True))
     checks.extend(configuration_warnings(runtime))
     return checks
+
+
+def webhook_checks(runtime: Runtime, hook: WebhookSettings) -> list[Check]:
+    """Its configuration (no secret fails; a short one or plain http warns), then a signed ping."""
+    from intake.outgoing import webhooks
+
+    name = f"webhook {hook.name}"
+    found = [Check(name, True, problem, warning=True) for problem in webhooks.problems(hook)]
+    if not hook.secret.get_secret_value():
+        return [
+            Check(
+                name,
+                False,
+                f"{hook.url}: no secret (set secret or secret_file): nothing signed would be "
+                "verifiable, so nothing is sent",
+            )
+        ]
+    try:
+        found.insert(0, Check(name, True, webhooks.ping(hook, runtime.clock.now())))
+    except ConnectionError as exc:
+        found.insert(0, Check(name, False, f"{hook.url}: {exc}"))
+    return found

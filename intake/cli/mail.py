@@ -55,18 +55,22 @@ def poll(as_json: JsonOpt = False) -> None:
 
 
 def serve(
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_level: Annotated[
+        str | None, typer.Option(help="debug, info, warning or error (default: [logging] level).")
+    ] = None,
 ) -> None:
     """Run the SMTP server, IMAP mailboxes, outbox worker and timers as configured, until SIGTERM/SIGINT."""
+    from intake.observe.logs import configure as configure_logs
     from intake.service import run
 
-    level = logging.getLevelName(log_level.upper())
+    rt = runtime()
+    chosen = log_level or rt.settings.logging.level
+    level = logging.getLevelName(chosen.upper())
     if not isinstance(level, int):
-        raise BadInput(f"--log-level {log_level}: expected debug, info, warning or error")
-    logging.getLogger().setLevel(level)
+        raise BadInput(f"--log-level {chosen}: expected debug, info, warning or error")
+    configure_logs(rt.settings, level)  # [logging] format: text or json
     # aiosmtpd logs every SMTP command at INFO; keep that for --log-level debug
     logging.getLogger("mail.log").setLevel(level if level <= logging.DEBUG else logging.WARNING)
-    rt = runtime()
     err.print(f"intake serve: database {rt.engine.url.render_as_string(hide_password=True)}", markup=False)
     run(rt)
 

@@ -40,10 +40,12 @@ import hashlib
 import logging
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -51,6 +53,8 @@ from channels.safe_values import accepts, address_key, domain_key, preview
 from channels.smtp_send import DeliveryError, Outgoing, Relay, RelayUnavailable, Unbuildable, build
 from intake.clock import Clock
 from intake.config import OutboxSettings, Settings
+from intake.observe import metrics
+from intake.outgoing import webhooks
 from intake.store.orm import Outbox, Suppression
 from intake.tickets.refs import format_ref as ticket_ref
 
@@ -76,11 +80,11 @@ def retry_delay(attempts: int, cfg: OutboxSettings) -> timedelta:
     return timedelta(seconds=min(cfg.retry_max, cfg.retry_base * 2 ** min(attempts - 1, 30)))
 
 
-def claim(session: Session, now: datetime, cfg: OutboxSettings) -> list[Outbox]:
-    """Take up to batch_size due mail rows for this worker (see the module docstring); commits."""
+def claim(session: Session, now: datetime, cfg: OutboxSettings, channel: str = "email") -> list[Outbox]:
+    """Take up to batch_size due rows of one channel for this worker (see the module docstring); commits."""
     due = (
         select(Outbox.id)
-        .where(Outbox.state == PENDING, Outbox.channel == "email", Outbox.next_attempt_at <= now)
+        .where(Outbox.state == PENDING, Outbox.channel == channel, Outbox.next_attempt_at <= now)
         .order_by(Outbox.next_attempt_at, Outbox.id)
         .limit(cfg.batch_size)
         .with_for_update(skip_locked=True)  # PostgreSQL; SQLite renders no FOR UPDATE
@@ -407,20 +411,67 @@ def _send(
         else:
             _retry_or_fail(session, row, clock.now(), cfg=settings.outbox, error=str(exc), summary=summary)
         return
-    _mark(session, row, state=SENT, attempts=row.attempts + 1, sent_at=clock.now(), last_error=None)
+    sent_at = clock.now()
+    _mark(session, row, state=SENT, attempts=row.attempts + 1, sent_at=sent_at, last_error=None)
     summary.sent += 1
-    log.info("%s to %s (%s): sent", row.message_id, message.recipient, ref or "no ticket")
+    metrics.delivered(
+        "email", "sent", ack_template=row.template == "ack", age=(sent_at - row.created_at).total_seconds()
+    )
+    log.info(
+        "%s to %s (%s): sent",
+        row.message_id,
+        message.recipient,
+        ref or "no ticket",
+        extra={"ticket": ref, "message_id": row.message_id, "outbox_id": row.id},
+    )
 
 
 def deliver_due(
     session: Session, clock: Clock, settings: Settings, stop: threading.Event | None = None
 ) -> DeliverySummary:
-    """Deliver every mail row due now, batch after batch, until none is left or `stop` is set."""
+    """Deliver every row due now, mail then webhooks, batch after batch, until none is left or `stop`."""
     summary = DeliverySummary()
-    while stop is None or not stop.is_set():
-        rows = claim(session, clock.now(), settings.outbox)
-        if not rows:
-            return summary
-        summary.claimed += len(rows)
-        deliver_batch(session, clock, settings, rows, summary)
+    for channel, deliver in DELIVERERS.items():
+        while stop is None or not stop.is_set():
+            rows = claim(session, clock.now(), settings.outbox, channel)
+            if not rows:
+                break
+            summary.claimed += len(rows)
+            deliver(session, clock, settings, rows, summary)
     return summary
+
+
+def deliver_webhooks(
+    session: Session, clock: Clock, settings: Settings, rows: list[Outbox], summary: DeliverySummary
+) -> None:
+    """POST each claimed webhook row (intake/outgoing/webhooks.py), with the mail rows' retry rules."""
+    with httpx.Client() as client:
+        for row in rows:
+            hook = webhooks.find(settings, row.recipient)
+            if hook is None or not hook.secret.get_secret_value():
+                reason = f"no webhook named {row.recipient} with a secret is configured"
+                _mark(session, row, state=FAILED, attempts=row.attempts + 1, last_error=reason)
+                summary.failed += 1
+                continue
+            posted = webhooks.post(client, hook, row, clock.now())
+            if posted.ok:
+                _mark(
+                    session, row, state=SENT, attempts=row.attempts + 1, sent_at=clock.now(), last_error=None
+                )
+                summary.sent += 1
+                metrics.delivered(webhooks.CHANNEL, "sent")
+                log.info("%s to webhook %s: sent", row.template, hook.name, extra={"outbox_id": row.id})
+            elif posted.permanent:
+                log.error("%s to webhook %s: refused for good: %s", row.template, hook.name, posted.error)
+                _mark(session, row, state=FAILED, attempts=row.attempts + 1, last_error=posted.error[:2000])
+                summary.failed += 1
+                metrics.delivered(webhooks.CHANNEL, "failed")
+            else:
+                _retry_or_fail(
+                    session, row, clock.now(), cfg=settings.outbox, error=posted.error, summary=summary
+                )
+
+
+Deliverer = Callable[[Session, Clock, Settings, list[Outbox], DeliverySummary], None]
+# One deliverer per outbox channel, in the order a pass serves them.
+DELIVERERS: dict[str, Deliverer] = {"email": deliver_batch, webhooks.CHANNEL: deliver_webhooks}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 
 from intake.errors import Transient
 from intake.models import InboundMessage
+from intake.observe import metrics
+from intake.outgoing import webhooks
 from intake.pipeline import classify, contact, decide, dedup, guard, identity, persist, thread
 from intake.pipeline.batch import Batch
 from intake.pipeline.context import Context, Deps, Disposition, Hit, Stop
@@ -162,11 +165,15 @@ def ingest(items: Sequence[Item], deps: Deps, *, _retried: bool = False) -> list
     the messages.
     """
     session = deps.session
+    started = time.perf_counter()
     try:
         batch, results = _process(items, deps)
         batch.write()
+        webhooks.queue_batch(session, deps.settings, batch.staged, deps.clock.now())  # ops: ticket events
         session.commit()
-        return _finish(results)
+        done = _finish(results)
+        metrics.ingested(items, done, time.perf_counter() - started)  # ops: counted once committed
+        return done
     except (OperationalError, InterfaceError) as exc:
         session.rollback()
         raise Transient(f"database unavailable: {exc.orig}") from exc

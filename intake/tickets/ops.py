@@ -13,6 +13,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from intake.config import Settings
+from intake.observe import metrics
+from intake.outgoing import webhooks
 from intake.outgoing.compose import clean_subject, escalation_variables, format_due, outbox_row
 from intake.policies.loader import load_all
 from intake.policies.schema import Policy
@@ -47,8 +49,16 @@ class TicketOps:
                 actor=change.actor,
             )
         )
+        event = webhooks.event_of(ticket.status, to)
         ticket.status = to
         ticket.updated_at = self.now
+        if event is not None:
+            webhooks.queue(self.session, self.settings, event, ticket, reason, self.now)
+
+    def breached(self, ticket: Ticket, target: str, reason: str) -> None:
+        """A target was missed: count it and tell the webhooks that want breaches."""
+        metrics.BREACHES.labels(target).inc()
+        webhooks.queue(self.session, self.settings, "breached", ticket, reason, self.now)
 
     def cancel_timers(self, ticket: Ticket, kinds: tuple[str, ...]) -> None:
         repo.cancel_timers(self.session, ticket.id, kinds)

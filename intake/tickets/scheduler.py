@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from intake.clock import Clock
 from intake.config import Settings
+from intake.observe import metrics
 from intake.outgoing.compose import format_due
 from intake.store import repo
 from intake.store.orm import Ticket, Timer
@@ -93,6 +94,7 @@ def _breach(target: str) -> Handler:
         if target == "resolution" and ticket.status == "waiting_on_customer":
             return False
         policy = ops.policy(ticket)
+        ops.breached(ticket, target, f"{target.replace('_', ' ')} target missed")
         if f"{target}_breach" in policy.escalation.escalate_on and ticket.status != "escalated":
             ops.transition(ticket, "escalated", f"{target.replace('_', ' ')} target missed")
         ops.notify_team(
@@ -176,6 +178,7 @@ def tick(session: Session, clock: Clock, settings: Settings) -> TickReport:
             timer.state = "fired" if fired else "skipped"
             timer.fired_at = now
             (report.fired if fired else report.skipped)[timer.kind] += 1
+            metrics.TIMERS.labels(timer.kind, timer.state).inc()
             report.touched.append(Touched(ticket.id, timer.kind, fired))
             log.info("%s timer %s %s", ops.ref(ticket), timer.kind, timer.state)
         session.commit()

@@ -20,7 +20,7 @@ def test_example_config_is_complete_and_valid() -> None:
     assert settings.smtp_server is not None and settings.smtp_server.port == 2525
     documented = tomllib.loads(EXAMPLE.read_text())
     for section, model in Settings.model_fields.items():
-        if section in ("imap",):
+        if section in ("imap", "webhooks"):
             continue
         assert section in documented, f"[{section}] is not documented in {EXAMPLE.name}"
         annotation = model.annotation
@@ -28,6 +28,8 @@ def test_example_config_is_complete_and_valid() -> None:
         section_model = next(a for a in candidates if hasattr(a, "model_fields"))
         for key in section_model.model_fields:
             assert key in documented[section], f"{section}.{key} is not documented"
+    for key in Settings.model_fields["webhooks"].annotation.__args__[0].model_fields:  # type: ignore[union-attr]
+        assert key in documented["webhooks"][0], f"webhooks.{key} is not documented"
 
 
 def test_environment_overrides_and_secret_files(tmp_path: Path) -> None:
@@ -87,11 +89,13 @@ def test_environment_overrides_the_file_in_every_section(section: str, tmp_path:
         list: (["a@file.example"], ["b@env.example"]),
     }[kind]
     config = tmp_path / "intake.toml"
-    table = f"[[{section}]]" if section == "imap" else f"[{section}]"
-    config.write_text(f"{table}\n{key} = {file_value!r}\n".replace("'", '"'))
+    listed = section in ("imap", "webhooks")
+    table = f"[[{section}]]" if listed else f"[{section}]"
+    required = 'url = "https://hooks.example"\n' if section == "webhooks" else ""
+    config.write_text(f"{table}\n{required}{key} = {file_value!r}\n".replace("'", '"'))
     variable = (
         f"INTAKE_{section.upper()}__0__{key.upper()}"
-        if section == "imap"
+        if listed
         else (f"INTAKE_{section.upper()}__{key.upper()}")
     )
     from_file = load_settings(config, environ={})
@@ -100,7 +104,7 @@ def test_environment_overrides_the_file_in_every_section(section: str, tmp_path:
     )
     read = (
         (lambda s: getattr(getattr(s, section)[0], key))
-        if section == "imap"
+        if listed
         else (lambda s: getattr(getattr(s, section), key))
     )
     assert read(from_file) == file_value

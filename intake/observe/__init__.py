@@ -1,0 +1,1 @@
+"""What operators watch: Prometheus metrics recorded where things happen, and structured logs."""

@@ -1,0 +1,1 @@
+"""The web surface: the FastAPI app (app.py) and the operators' endpoints (ops.py)."""
