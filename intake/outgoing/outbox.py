@@ -76,11 +76,14 @@ def retry_delay(attempts: int, cfg: OutboxSettings) -> timedelta:
     return timedelta(seconds=min(cfg.retry_max, cfg.retry_base * 2 ** min(attempts - 1, 30)))
 
 
-def claim(session: Session, now: datetime, cfg: OutboxSettings) -> list[Outbox]:
-    """Take up to batch_size due mail rows for this worker (see the module docstring); commits."""
+def claim(session: Session, now: datetime, cfg: OutboxSettings, channel: str = "email") -> list[Outbox]:
+    """Take up to batch_size due rows of `channel` for this worker (see the module docstring); commits.
+
+    Mail rows ("email") are delivered here; Slack rows ("slack") by channels/slack/outbox.py.
+    """
     due = (
         select(Outbox.id)
-        .where(Outbox.state == PENDING, Outbox.channel == "email", Outbox.next_attempt_at <= now)
+        .where(Outbox.state == PENDING, Outbox.channel == channel, Outbox.next_attempt_at <= now)
         .order_by(Outbox.next_attempt_at, Outbox.id)
         .limit(cfg.batch_size)
         .with_for_update(skip_locked=True)  # PostgreSQL; SQLite renders no FOR UPDATE

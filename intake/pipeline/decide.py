@@ -41,7 +41,6 @@ NAME = "decide"
 Compose = Callable[[int], dict[str, Any]]
 
 
-
 def _name(display: str, address: str) -> str:
     return display.split(maxsplit=1)[0] if display.strip() else address.partition("@")[0]
 
@@ -70,6 +69,12 @@ def _send(ctx: Context, policy: Policy, template: str, recipient: str, variables
     prefix = settings.tickets.ref_prefix
     in_reply_to = msg.external_id or None if recipient == msg.sender else None
     references = list(msg.references) if in_reply_to else []
+    slack_thread = None
+    if msg.channel == "slack" and recipient == msg.sender:
+        # A Slack sender is answered in the message's thread, never by mail.
+        channel_id, _, ts = msg.external_id.partition(":")
+        slack_thread = f"{channel_id}:{msg.thread_ts or ts}"
+        in_reply_to, references = None, []
 
     def compose(ticket_id: int) -> dict[str, Any]:
         ref = f"{prefix}-{ticket_id}"
@@ -84,6 +89,7 @@ def _send(ctx: Context, policy: Policy, template: str, recipient: str, variables
             now=now,
             in_reply_to=in_reply_to,
             references=references,
+            slack_thread=slack_thread,
         )
 
     ctx.extra.setdefault("outbox", []).append(compose)

@@ -21,6 +21,13 @@ from intake.store.orm import Message, Outbox, Ticket, TicketEvent, Timer
 from intake.tickets import lifecycle
 
 
+def slack_thread_of(ticket: Ticket) -> str | None:
+    """ "C123:ts" of a Slack ticket's thread (where its customer is answered), None for mail tickets."""
+    if ticket.channel == "slack" and ticket.slack_channel and ticket.slack_thread_ts:
+        return f"{ticket.slack_channel}:{ticket.slack_thread_ts}"
+    return None
+
+
 @dataclass
 class TicketOps:
     session: Session
@@ -101,6 +108,7 @@ class TicketOps:
             in_reply_to=in_reply_to,
             references=references,
             automatic=automatic,
+            slack_thread=slack_thread_of(ticket) if to == ticket.requester else None,
         )
         outbox = Outbox(ticket_id=ticket.id, **row)
         self.session.add(outbox)
