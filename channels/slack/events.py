@@ -79,7 +79,7 @@ def ts_time(ts: str) -> datetime | None:
 
 def is_bot(msg: SlackMessage, bot_user: str | None) -> bool:
     return (
-        bool(msg.bot_id or msg.app_id and not msg.user)
+        bool(msg.bot_id or (msg.app_id and not msg.user))
         or msg.subtype == "bot_message"
         or (bot_user is not None and msg.user == bot_user)
     )

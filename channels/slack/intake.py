@@ -203,7 +203,7 @@ class Handler:
         found = [r for r in (row, engineer) if r is not None]
         if not found:
             return None
-        latest = max(found, key=lambda r: r[1])
+        latest = max(found, key=lambda r: r[1] or now)
         return str(latest[0]).partition(":")[2] or None
 
     def _message(

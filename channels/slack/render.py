@@ -40,7 +40,7 @@ def _category(ticket: Ticket) -> str:
 
 
 def next_target(ticket: Ticket) -> str:
-    """The next target in the customer's calendar terms, e.g. 'first response by Mon 16 Nov 2026 13:00 GMT'."""
+    """The next target in the customer's calendar terms ('first response by Mon 16 Nov 2026 13:00 GMT')."""
     policy = load_all()[ticket.policy]
     if ticket.first_responded_at is None and ticket.first_response_due is not None:
         return "first response by " + format_due(policy, ticket.plan, ticket.first_response_due)
@@ -98,7 +98,7 @@ def triage_post(prefix: str, ticket: Ticket) -> tuple[str, list[dict[str, Any]]]
         }
         for action, label in ACTIONS
     ]
-    blocks = [
+    blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": summary}},
         {"type": "actions", "block_id": "intake_ticket", "elements": buttons},
     ]

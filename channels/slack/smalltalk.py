@@ -37,7 +37,7 @@ _PLEASANT = frozenset(
     dank je jij wel bedankt top prima oké
     tack så mycket bra
     ありがとう ありがとうございます 了解 了解です 承知しました 谢谢 好的 收到
-    """.split()
+    """.split()  # noqa: SIM905
 )
 # Words that make even a short message a request.
 _PROBLEM = frozenset(
@@ -53,7 +53,7 @@ _PROBLEM = frozenset(
     non errore ancora ma
     niet fout nog maar
     エラー まだ 错误 还是
-    """.split()
+    """.split()  # noqa: SIM905
 )
 
 

@@ -19,5 +19,5 @@ def start(runtime: Runtime) -> Any:
     """Connect in the background; returns the handler, whose `close()` disconnects."""
     app, _ = build_app(runtime)
     handler = SocketModeHandler(app, slack_settings(runtime).app_token.get_secret_value())
-    handler.connect()
+    handler.connect()  # type: ignore[no-untyped-call]
     return handler

@@ -375,7 +375,10 @@ def test_a_contact_found_by_users_info_email_is_designated_and_a_stranger_is_hel
 def test_status_command_answers_privately(bot: Bot) -> None:
     bot.post(bot.event(customer("Export to CSV fails with error 500", "1800000010.000100")))
     [ticket] = bot.tickets()
-    form = f"command=%2Fsupport&text=status+support-{ticket.id}&user_id=UDANA&channel_id={CUSTOMER_CH}&trigger_id=t1"
+    form = (
+        f"command=%2Fsupport&text=status+support-{ticket.id}&user_id=UDANA"
+        f"&channel_id={CUSTOMER_CH}&trigger_id=t1"
+    )
     status, body = bot.post(form, form=True)
     assert status == 200
     assert f"support-{ticket.id}" in body and "Severity" in body
