@@ -19,6 +19,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
+from typing import Any
 
 from channels.imap import run_mailbox
 from channels.smtp_server import SmtpServer
@@ -96,6 +97,28 @@ async def serve(runtime: Runtime, stop: asyncio.Event | None = None, *, signals:
 
     tasks.append(asyncio.create_task(_every(settings.outbox.poll_interval, stop, "outbox", outbox_pass)))
 
+    socket_mode: Any = None
+    if settings.slack is not None:
+        from channels.slack.app import web_client
+        from channels.slack.outbox import deliver_due as deliver_slack
+
+        client = web_client(runtime)
+
+        def _deliver_slack() -> None:
+            with runtime.sessions() as session:
+                deliver_slack(session, runtime.clock, settings, client, halt)
+
+        async def slack_pass() -> None:
+            await asyncio.to_thread(_deliver_slack)
+
+        tasks.append(asyncio.create_task(_every(settings.outbox.poll_interval, stop, "slack", slack_pass)))
+        if settings.slack.mode == "socket":
+            from channels.slack.socket import start as start_socket
+
+            socket_mode = await asyncio.to_thread(start_socket, runtime)
+        else:
+            log.info("serve: Slack in HTTP mode: POST /slack/events is served by the web app (`intake web`)")
+
     scheduler = load_scheduler()
     if scheduler is None:
         log.warning(
@@ -125,6 +148,8 @@ async def serve(runtime: Runtime, stop: asyncio.Event | None = None, *, signals:
         grace = settings.service.shutdown_grace
         if smtp is not None:
             await smtp.stop(grace)
+        if socket_mode is not None:
+            await asyncio.to_thread(socket_mode.close)
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=grace)
             for task in pending:
