@@ -24,11 +24,15 @@ from intake.errors import IntakeError
 from intake.runtime import Runtime
 from intake.storable import line
 from intake.store.orm import Outbox, Ticket
+from intake.tickets.ops import TicketOps
 from intake.tickets.replies import find_ticket, reply
+from intake.tickets.reviews import override
 
 log = logging.getLogger(__name__)
 
 SUPPORT_VIEW = "intake_support"
+OVERRIDE_VIEW = "intake_override"
+REPLY_VIEW = "intake_reply"
 
 
 def web_client(runtime: Runtime) -> WebClient:
@@ -117,6 +121,71 @@ def build_app(runtime: Runtime, client: WebClient | None = None) -> tuple[App, H
         ack()
         take(runtime, str(body["actions"][0]["value"]), str(body["user"]["id"]))
 
+    @app.action("intake_severity")
+    def on_severity(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        ref = str(body["actions"][0]["value"])
+        client.views_open(trigger_id=body["trigger_id"], view=_override_view(runtime, ref))
+
+    @app.action({"action_id": r"intake_(reply|request_info|resolve)"})
+    def on_reply_button(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        action = body["actions"][0]
+        intent = str(action["action_id"]).removeprefix("intake_")
+        client.views_open(trigger_id=body["trigger_id"], view=_reply_view(str(action["value"]), intent))
+
+    @app.action("intake_close")
+    def on_close(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        close(runtime, str(body["actions"][0]["value"]), str(body["user"]["id"]))
+
+    @app.view(OVERRIDE_VIEW)
+    def on_override(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        values = _values(view)
+        try:
+            with runtime.sessions() as session:
+                who = f"slack:{body['user']['id']}"
+                override(
+                    session,
+                    runtime.clock,
+                    runtime.settings,
+                    str(view["private_metadata"]),
+                    who,
+                    severity=values.get("severity") or None,
+                    category=values.get("category") or None,
+                    reason=values.get("reason") or "changed in the triage channel",
+                )
+                ticket = find_ticket(session, str(view["private_metadata"]), prefix)
+                TicketOps(session, runtime.settings, runtime.clock.now(), actor=who).triage(
+                    ticket, "triage_update"
+                )
+                session.commit()
+        except IntakeError as exc:
+            ack(response_action="errors", errors={"reason": str(exc)})
+            return
+        ack()
+
+    @app.view(REPLY_VIEW)
+    def on_reply_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        values = _values(view)
+        ref, _, intent = str(view["private_metadata"]).partition("|")
+        try:
+            with runtime.sessions() as session:
+                reply(
+                    session,
+                    runtime.clock,
+                    runtime.settings,
+                    ref,
+                    values.get("text", ""),
+                    request_info=intent == "request_info",
+                    resolve=intent == "resolve",
+                    actor=f"slack:{body['user']['id']}",
+                )
+        except IntakeError as exc:
+            ack(response_action="errors", errors={"text": str(exc)})
+            return
+        ack()
+
     @app.action({"action_id": r"intake_csat_\d"})
     def on_csat(ack: Ack, body: dict[str, Any]) -> None:
         ack()
@@ -127,6 +196,78 @@ def build_app(runtime: Runtime, client: WebClient | None = None) -> tuple[App, H
             session.commit()
 
     return app, handler
+
+
+def _values(view: dict[str, Any]) -> dict[str, str]:
+    """block_id -> the value typed or chosen in a submitted modal."""
+    found: dict[str, str] = {}
+    for block, actions in (view.get("state", {}).get("values", {}) or {}).items():
+        for action in actions.values():
+            value = action.get("value") or (action.get("selected_option") or {}).get("value") or ""
+            found[block] = str(value)
+    return found
+
+
+def _options(values: list[str]) -> list[dict[str, Any]]:
+    return [{"text": {"type": "plain_text", "text": v}, "value": v} for v in values]
+
+
+def _override_view(runtime: Runtime, ref: str) -> dict[str, Any]:
+    from intake.policies.loader import load_all
+
+    with runtime.sessions() as session:
+        ticket = find_ticket(session, ref, runtime.settings.tickets.ref_prefix)
+        levels = load_all()[ticket.policy].level_keys()
+    categories = ["defect", "question", "enhancement", "incident", "configuration", "billing", "other"]
+
+    def select_block(block: str, label: str, choices: list[str]) -> dict[str, Any]:
+        return {
+            "type": "input",
+            "block_id": block,
+            "optional": True,
+            "label": {"type": "plain_text", "text": label},
+            "element": {"type": "static_select", "action_id": "value", "options": _options(choices)},
+        }
+
+    return {
+        "type": "modal",
+        "callback_id": OVERRIDE_VIEW,
+        "private_metadata": ref,
+        "title": {"type": "plain_text", "text": f"Review {ref}"[:24]},
+        "submit": {"type": "plain_text", "text": "Save"},
+        "blocks": [
+            select_block("severity", "Severity", levels),
+            select_block("category", "Category", categories),
+            {
+                "type": "input",
+                "block_id": "reason",
+                "label": {"type": "plain_text", "text": "Why"},
+                "element": {"type": "plain_text_input", "action_id": "value"},
+            },
+        ],
+    }
+
+
+def _reply_view(ref: str, intent: str) -> dict[str, Any]:
+    titles = {"reply": "Reply to customer", "request_info": "Request info", "resolve": "Resolve"}
+    return {
+        "type": "modal",
+        "callback_id": REPLY_VIEW,
+        "private_metadata": f"{ref}|{intent}",
+        "title": {"type": "plain_text", "text": titles.get(intent, "Reply to customer")},
+        "submit": {"type": "plain_text", "text": "Send to customer"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "text",
+                "label": {
+                    "type": "plain_text",
+                    "text": f"Answer to the customer of {ref} (they will see it)",
+                },
+                "element": {"type": "plain_text_input", "action_id": "value", "multiline": True},
+            }
+        ],
+    }
 
 
 def _support_view(channel: str) -> dict[str, Any]:
@@ -177,24 +318,21 @@ def take(runtime: Runtime, ref: str, user: str) -> None:
         ticket = find_ticket(session, ref, runtime.settings.tickets.ref_prefix)
         ticket.assignee = line(user)
         ticket.updated_at = runtime.clock.now()
-        session.add(triage_row(runtime, ticket, "triage_update"))
+        TicketOps(session, runtime.settings, runtime.clock.now(), actor=f"slack:{user}").triage(
+            ticket, "triage_update"
+        )
         session.commit()
 
 
-def triage_row(runtime: Runtime, ticket: Ticket, template: str) -> Outbox:
-    now = runtime.clock.now()
-    return Outbox(
-        ticket_id=ticket.id,
-        template=template,
-        channel="slack",
-        recipient=f"triage:{ticket.id}",
-        message_id=f"slack-{template}-{ticket.id}-{now.timestamp():.6f}-{id(ticket)}",
-        automatic=True,
-        state="pending",
-        attempts=0,
-        next_attempt_at=now,
-        created_at=now,
-    )
+def close(runtime: Runtime, ref: str, user: str) -> None:
+    """Close from the triage channel: the customer is told, the policy's survey (CSAT) goes out."""
+    with runtime.sessions() as session:
+        ticket = find_ticket(session, ref, runtime.settings.tickets.ref_prefix)
+        if ticket.status != "closed":
+            TicketOps(session, runtime.settings, runtime.clock.now(), actor=f"slack:{user}").close(
+                ticket, "resolved", "closed from the triage channel"
+            )
+        session.commit()
 
 
 def reaction(handler: Handler, client: WebClient, body: dict[str, Any]) -> str:

@@ -244,3 +244,38 @@ def format_due(policy: Policy, plan: str | None, due: datetime | None) -> str:
         return ""
     zone = policy.calendar(plan).timezone
     return due.astimezone(zone).strftime("%a %d %b %Y %H:%M %Z")
+
+
+def slack_row(
+    settings: Settings, template: str, recipient: str, now: datetime, *, ref: str, text: str = ""
+) -> dict[str, Any]:
+    """An outbox row for the Slack worker that no mail template renders (triage posts, mirrors, DMs).
+
+    `recipient` is "triage:<ticket id>" (the ticket's triage post, or its thread),
+    "dm:<user id>" or "C…:ts"; channels/slack/outbox.py renders the post from the
+    ticket when it delivers it. Same keys as `outbox_row`, so a batch inserts both.
+    """
+    return {
+        "template": template,
+        "channel": "slack",
+        "recipient": one_line(recipient, 300),
+        "rcpt_key": None,
+        "rcpt_domain": None,
+        "subject": "",
+        "body_text": clean_text(text) if text else "",
+        "body_html": "",
+        "message_id": new_message_id(settings, ref),
+        "in_reply_to": None,
+        "references": [],
+        "automatic": True,
+        "state": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "last_error": None,
+        "created_at": now,
+        "sent_at": None,
+    }
+
+
+def triage_enabled(settings: Settings) -> bool:
+    return settings.slack is not None and bool(settings.slack.triage_channel)

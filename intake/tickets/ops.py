@@ -6,7 +6,7 @@ event and its outbox rows in the caller's transaction, never on its own.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +14,14 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from intake.config import Settings
-from intake.outgoing.compose import clean_subject, escalation_variables, format_due, outbox_row
+from intake.outgoing.compose import (
+    clean_subject,
+    escalation_variables,
+    format_due,
+    outbox_row,
+    slack_row,
+    triage_enabled,
+)
 from intake.policies.loader import load_all
 from intake.policies.schema import Policy
 from intake.store.orm import Message, Outbox, Ticket, TicketEvent, Timer
@@ -34,6 +41,7 @@ class TicketOps:
     settings: Settings
     now: datetime
     actor: str = "bot"
+    _queued: set[tuple[int, str, str | None]] = field(default_factory=set)
 
     def ref(self, ticket: Ticket) -> str:
         return f"{self.settings.tickets.ref_prefix}-{ticket.id}"
@@ -55,6 +63,28 @@ class TicketOps:
         )
         ticket.status = to
         ticket.updated_at = self.now
+        self.triage(ticket, "triage_update")
+
+    def triage(self, ticket: Ticket, template: str, text: str = "", recipient: str | None = None) -> None:
+        """Queue a Slack post about the ticket for the engineers: its triage post (updated in place),
+        a message in its thread, or (recipient "dm:U…") a DM; nothing without `[slack] triage_channel`.
+        One triage_update per ticket per operation."""
+        if not triage_enabled(self.settings):
+            return
+        key = (ticket.id, template, recipient)
+        if template == "triage_update":
+            if key in self._queued:
+                return
+            self._queued.add(key)
+        row = slack_row(
+            self.settings,
+            template,
+            recipient or f"triage:{ticket.id}",
+            self.now,
+            ref=self.ref(ticket),
+            text=text,
+        )
+        self.session.add(Outbox(ticket_id=ticket.id, **row))
 
     def cancel_timers(self, ticket: Ticket, kinds: tuple[str, ...]) -> None:
         self.session.execute(
@@ -112,6 +142,10 @@ class TicketOps:
         )
         outbox = Outbox(ticket_id=ticket.id, **row)
         self.session.add(outbox)
+        if not automatic and to == ticket.requester:
+            self.triage(
+                ticket, "mirror", f"Sent to the customer by {self.actor}: {variables.get('text', '')}"
+            )
         return outbox
 
     def notify_team(
@@ -131,6 +165,12 @@ class TicketOps:
         )
         for address in self.settings.escalation.notify:
             self.send(ticket, "escalation", variables, recipient=address)
+        notice = (
+            f":rotating_light: {what}: {target_name} of {self.ref(ticket)} due {variables.get('due') or '-'}"
+        )
+        self.triage(ticket, "escalation", notice)
+        if ticket.assignee:
+            self.triage(ticket, "escalation", notice, recipient=f"dm:{ticket.assignee}")
 
     def close(self, ticket: Ticket, reason: str, why: str, *, message: bool = True) -> None:
         """Close with a reason, tell the customer, and send the policy's survey if it has one."""

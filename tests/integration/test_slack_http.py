@@ -390,12 +390,17 @@ def test_429_retry_after_is_honoured(bot: Bot) -> None:
     bot.api.rate_limit("chat.postMessage", 1, 30)
     bot.deliver()
     with bot.runtime.sessions() as session:
-        row = session.scalar(select(Outbox).where(Outbox.channel == "slack"))
-        assert row is not None and row.state == "pending"
+        [row] = session.scalars(select(Outbox).where(Outbox.channel == "slack", Outbox.state == "pending")).all()
+        throttled = row.id
+        assert row.last_error == "429 rate limited"
         wait = (row.next_attempt_at - bot.runtime.clock.now()).total_seconds()
     assert 29 <= wait <= 31
+    calls = len(bot.api.called("chat.postMessage"))
     bot.deliver()  # not due yet
-    assert len(bot.api.called("chat.postMessage")) == 1
+    assert len(bot.api.called("chat.postMessage")) == calls
     bot.runtime.clock.advance(seconds=31)  # type: ignore[attr-defined]
     bot.deliver()
-    assert len(bot.api.called("chat.postMessage")) == 2
+    posts = [c for c in bot.api.called("chat.postMessage") if c.args["metadata"]["event_payload"]["outbox_id"] == throttled]
+    assert len(posts) == 2  # the refused call and the one after Retry-After
+    with bot.runtime.sessions() as session:
+        assert {r.state for r in session.scalars(select(Outbox).where(Outbox.channel == "slack"))} == {"sent"}
