@@ -11,6 +11,7 @@ harmless, and a first attempt that failed before its commit is then not lost.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
@@ -23,7 +24,7 @@ from channels.slack.intake import Handler, _commit_remember, seen, slack_setting
 from intake.errors import IntakeError
 from intake.runtime import Runtime
 from intake.storable import line
-from intake.store.orm import Outbox, Ticket
+from intake.store.orm import Outbox, Ticket, TicketEvent
 from intake.tickets.ops import TicketOps
 from intake.tickets.replies import find_ticket, reply
 from intake.tickets.reviews import override
@@ -127,7 +128,7 @@ def build_app(runtime: Runtime, client: WebClient | None = None) -> tuple[App, H
         ref = str(body["actions"][0]["value"])
         client.views_open(trigger_id=body["trigger_id"], view=_override_view(runtime, ref))
 
-    @app.action({"action_id": r"intake_(reply|request_info|resolve)"})
+    @app.action(re.compile(r"^intake_(reply|request_info|resolve)$"))
     def on_reply_button(ack: Ack, body: dict[str, Any]) -> None:
         ack()
         action = body["actions"][0]
@@ -186,13 +187,28 @@ def build_app(runtime: Runtime, client: WebClient | None = None) -> tuple[App, H
             return
         ack()
 
-    @app.action({"action_id": r"intake_csat_\d"})
+    @app.action(re.compile(r"^intake_csat_[1-5]$"))
     def on_csat(ack: Ack, body: dict[str, Any]) -> None:
         ack()
         ref, _, score = str(body["actions"][0]["value"]).rpartition(":")
+        user = body.get("user") or {}
         with runtime.sessions() as session:
             ticket = find_ticket(session, ref, prefix)
+            vendor = bool(user.get("team_id")) and user.get("team_id") == (body.get("team") or {}).get("id")
+            if vendor and user.get("id") != ticket.requester:
+                log.info("slack: CSAT of %s by the vendor's own %s ignored", ref, user.get("id"))
+                return
             ticket.csat = line(score)[:20]
+            session.add(
+                TicketEvent(
+                    ticket_id=ticket.id,
+                    at=runtime.clock.now(),
+                    from_status=ticket.status,
+                    to_status=ticket.status,
+                    reason=f"CSAT {score} of 5 from {user.get('id', 'someone')} in Slack",
+                    actor=line(str(user.get("id") or "slack")),
+                )
+            )
             session.commit()
 
     return app, handler

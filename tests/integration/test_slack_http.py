@@ -390,7 +390,9 @@ def test_429_retry_after_is_honoured(bot: Bot) -> None:
     bot.api.rate_limit("chat.postMessage", 1, 30)
     bot.deliver()
     with bot.runtime.sessions() as session:
-        [row] = session.scalars(select(Outbox).where(Outbox.channel == "slack", Outbox.state == "pending")).all()
+        [row] = session.scalars(
+            select(Outbox).where(Outbox.channel == "slack", Outbox.state == "pending")
+        ).all()
         throttled = row.id
         assert row.last_error == "429 rate limited"
         wait = (row.next_attempt_at - bot.runtime.clock.now()).total_seconds()
@@ -400,7 +402,11 @@ def test_429_retry_after_is_honoured(bot: Bot) -> None:
     assert len(bot.api.called("chat.postMessage")) == calls
     bot.runtime.clock.advance(seconds=31)  # type: ignore[attr-defined]
     bot.deliver()
-    posts = [c for c in bot.api.called("chat.postMessage") if c.args["metadata"]["event_payload"]["outbox_id"] == throttled]
+    posts = [
+        c
+        for c in bot.api.called("chat.postMessage")
+        if c.args["metadata"]["event_payload"]["outbox_id"] == throttled
+    ]
     assert len(posts) == 2  # the refused call and the one after Retry-After
     with bot.runtime.sessions() as session:
         assert {r.state for r in session.scalars(select(Outbox).where(Outbox.channel == "slack"))} == {"sent"}
