@@ -77,8 +77,8 @@ def _send(ctx: Context, policy: Policy, template: str, recipient: str, variables
     in_reply_to = msg.external_id or None if recipient == msg.sender else None
     references = list(msg.references) if in_reply_to else []
     slack_thread = None
-    if msg.channel == "slack" and recipient == msg.sender:
-        # A Slack sender is answered in the message's thread, never by mail.
+    if msg.channel == "slack" and "@" not in recipient:
+        # A Slack user (the sender, or the requester a contact authorised) is answered in the thread.
         channel_id, _, ts = msg.external_id.partition(":")
         slack_thread = f"{channel_id}:{msg.thread_ts or ts}"
         in_reply_to, references = None, []

@@ -272,3 +272,74 @@ def test_kill_9_between_commit_and_post_loses_nothing_and_doubles_nothing(
     assert all(r.state == "sent" and r.posted_ts for r in rows)
     acks = [c for c in bot.api.called("chat.postMessage") if c.args["channel"] == CUSTOMER_CH]
     assert len(acks) == 1 and "support-" in acks[0].args["text"]
+
+
+def reaction(bot: Bot, name: str, ts: str, user: str, channel: str = CUSTOMER_CH) -> dict[str, Any]:
+    return bot.event(
+        {
+            "type": "reaction_added",
+            "user": user,
+            "reaction": name,
+            "item": {"type": "message", "channel": channel, "ts": ts},
+        }
+    )
+
+
+def test_a_designated_contacts_thumbs_up_on_the_notice_authorises_the_held_ticket(bot: Bot) -> None:
+    bot.post(
+        bot.event(customer("Our SSO login broke after the update", "1800000300.000100", user="USTRANGER"))
+    )
+    bot.deliver()
+    [held] = bot.tickets()
+    assert held.status == "pending_authorisation"
+    [notice] = [p for p in posts(bot, CUSTOMER_CH) if p.get("thread_ts") == "1800000300.000100"]
+    notice_ts = bot.api.messages[CUSTOMER_CH][-1]["ts"]
+    assert "not registered" in notice["text"]
+    bot.post(reaction(bot, "+1", notice_ts, "USTRANGER"))  # the stranger cannot authorise herself
+    assert bot.tickets()[0].status == "pending_authorisation"
+    bot.post(reaction(bot, "+1", notice_ts, "UDANA"))
+    [ticket] = bot.tickets()
+    assert ticket.status == "acknowledged"
+    bot.deliver()
+    ack = posts(bot, CUSTOMER_CH)[-1]
+    assert ack["thread_ts"] == "1800000300.000100" and f"support-{ticket.id}" in ack["text"]
+
+
+def test_manual_channels_open_a_ticket_only_on_the_ticket_reaction(bot: Bot) -> None:
+    assert bot.runtime.settings.slack is not None
+    bot.runtime.settings.slack.channel_modes[CUSTOMER_CH] = "manual"
+    bot.post(bot.event(customer("Reports are empty for November", "1800000400.000100")))
+    assert bot.tickets() == []
+    bot.api.messages[CUSTOMER_CH] = [
+        {
+            "type": "message",
+            "user": "UDANA",
+            "user_team": "TACME",
+            "text": "Reports are empty for November",
+            "ts": "1800000400.000100",
+        }
+    ]
+    event = reaction(bot, "ticket", "1800000400.000100", "UENG")  # an engineer's 🎫 counts too
+    assert bot.post(event)[0] == 200
+    assert bot.post(event)[0] == 200  # redelivered
+    [ticket] = bot.tickets()
+    assert ticket.requester == "UDANA" and ticket.slack_thread_ts == "1800000400.000100"
+
+
+def test_warnings_and_escalations_go_to_the_triage_thread_and_the_assignee(bot: Bot) -> None:
+    from intake.tickets.ops import TicketOps
+
+    ticket = open_ticket(bot)
+    button(bot, "take", f"support-{ticket.id}", user="UENG")
+    with bot.runtime.sessions() as session:
+        stored = session.get(Ticket, ticket.id)
+        assert stored is not None
+        ops = TicketOps(session, bot.runtime.settings, bot.runtime.clock.now())
+        ops.notify_team(stored, "breach warning", "resolution", stored.resolution_due, "due in 2 hours")
+        session.commit()
+    bot.deliver()
+    [stored_after] = bot.tickets()
+    in_thread = [p for p in posts(bot, TRIAGE_CH) if p.get("thread_ts") == stored_after.triage_ts]
+    assert any("breach warning" in p["text"] for p in in_thread)
+    [dm] = posts(bot, "UENG")
+    assert "breach warning" in dm["text"] and f"support-{ticket.id}" in dm["text"]
