@@ -16,6 +16,7 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from sqlalchemy import select
 
 from channels.slack import render
@@ -47,7 +48,12 @@ def web_client(runtime: Runtime) -> WebClient:
 
 def _lookup_email(client: WebClient) -> Any:
     def lookup(user: str) -> str | None:
-        response = client.users_info(user=user)
+        try:
+            response = client.users_info(user=user)
+        except SlackApiError as exc:
+            if exc.response is not None and exc.response.get("error") == "user_not_found":
+                return None  # e.g. a Slack Connect user our token cannot see: matched by slack_user only
+            raise
         profile = (response.get("user") or {}).get("profile") or {}
         email = profile.get("email")
         return str(email).lower() if email else None
