@@ -66,6 +66,33 @@ def _tick(runtime: Runtime, scheduler: ModuleType) -> None:
         session.commit()
 
 
+def _slack_web_server(runtime: Runtime) -> Any:
+    """The web server that answers Slack in HTTP mode: the web app if installed, else only /slack/events.
+
+    `intake.web.app.create_app` mounts the Slack endpoint itself when [slack] is in http mode.
+    """
+    import uvicorn
+    from fastapi import FastAPI
+
+    try:
+        from intake.web.app import create_app  # type: ignore[import-not-found, unused-ignore]
+
+        app = create_app(runtime)
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("intake.web", "intake.web.app"):
+            raise
+        from channels.slack.http import mount
+
+        app = FastAPI(title="intake: Slack endpoint")
+        mount(app, runtime)
+    web = runtime.settings.web
+    config = uvicorn.Config(app, host=web.host, port=web.port, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    # serve() owns SIGTERM/SIGINT; uvicorn must not take them over (it would swallow the shutdown).
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign, assignment]
+    return server
+
+
 async def serve(runtime: Runtime, stop: asyncio.Event | None = None, *, signals: bool = True) -> None:
     """Run until `stop` is set (or SIGTERM/SIGINT arrives when `signals`), then shut down cleanly."""
     settings = runtime.settings
@@ -98,6 +125,7 @@ async def serve(runtime: Runtime, stop: asyncio.Event | None = None, *, signals:
     tasks.append(asyncio.create_task(_every(settings.outbox.poll_interval, stop, "outbox", outbox_pass)))
 
     socket_mode: Any = None
+    web: Any = None
     if settings.slack is not None:
         from channels.slack.app import web_client
         from channels.slack.outbox import deliver_due as deliver_slack
@@ -117,7 +145,11 @@ async def serve(runtime: Runtime, stop: asyncio.Event | None = None, *, signals:
 
             socket_mode = await asyncio.to_thread(start_socket, runtime)
         else:
-            log.info("serve: Slack in HTTP mode: POST /slack/events is served by the web app (`intake web`)")
+            web = _slack_web_server(runtime)
+            tasks.append(asyncio.create_task(web.serve(), name="web"))
+            log.info(
+                "serve: Slack in HTTP mode on http://%s:%d/slack/events", settings.web.host, settings.web.port
+            )
 
     scheduler = load_scheduler()
     if scheduler is None:
@@ -150,6 +182,8 @@ async def serve(runtime: Runtime, stop: asyncio.Event | None = None, *, signals:
             await smtp.stop(grace)
         if socket_mode is not None:
             await asyncio.to_thread(socket_mode.close)
+        if web is not None:
+            web.should_exit = True
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=grace)
             for task in pending:

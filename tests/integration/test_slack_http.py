@@ -410,3 +410,36 @@ def test_429_retry_after_is_honoured(bot: Bot) -> None:
     assert len(posts) == 2  # the refused call and the one after Retry-After
     with bot.runtime.sessions() as session:
         assert {r.state for r in session.scalars(select(Outbox).where(Outbox.channel == "slack"))} == {"sent"}
+
+
+def test_serve_answers_slack_on_the_web_port_in_http_mode(bot: Bot) -> None:
+    """`intake serve` with [slack] mode = "http" serves POST /slack/events itself (and stops cleanly)."""
+    import asyncio
+
+    from intake.service import serve
+
+    port = _free_port()
+    settings = bot.runtime.settings.model_copy(
+        update={"web": bot.runtime.settings.web.model_copy(update={"host": "127.0.0.1", "port": port})}
+    )
+    runtime = Runtime(settings, bot.runtime.engine, bot.runtime.sessions, bot.runtime.clock)
+    served = Bot(f"http://127.0.0.1:{port}/slack/events", runtime, bot.api)
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        task = asyncio.create_task(serve(runtime, stop, signals=False))
+        for _ in range(200):
+            await asyncio.sleep(0.05)
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                continue
+        payload = served.event(customer("Export to CSV fails with error 500", "1800000012.000100"))
+        status, _ = await asyncio.to_thread(served.post, payload)
+        stop.set()
+        await asyncio.wait_for(task, 30)
+        return status
+
+    assert asyncio.run(main()) == 200
+    assert len(bot.tickets()) == 1
