@@ -23,6 +23,7 @@ _PLEASANT = frozenset(
     """
     thanks thank thx thnx tnx ty tyvm thankyou cheers ta much so very many lot a lots you again for the
     quick help helping reply response answer fast prompt support all your guys team folks everyone
+    fantastic news on i'll we'll i’ll we’ll
     ok okay k kk okey oki okie alright allright right fine cool great awesome perfect excellent nice
     super brilliant wonderful lovely amazing appreciated appreciate it much noted understood
     got gotcha sure yes yep yeah yup no worries problem np sounds good works that this makes sense
@@ -57,7 +58,16 @@ _PROBLEM = frozenset(
 )
 
 
+# Set phrases whose words would otherwise read as a problem ("no", "again") or as content.
+_PHRASES = re.compile(
+    r"\b(no worries|no problem|thanks again|thank you again|works now|working now|"
+    r"looking into (?:this|it)|good news|great news|give it a (?:try|shot|go))\b",
+    re.I,
+)
+
+
 def _strip(text: str) -> str:
+    text = _PHRASES.sub(" thanks ", text)
     text = _LINK.sub(" LINK ", text)
     text = _MENTION.sub(" ", text)
     text = _SHORTCODE.sub(" ", text)
