@@ -343,3 +343,30 @@ def test_warnings_and_escalations_go_to_the_triage_thread_and_the_assignee(bot: 
     assert any("breach warning" in p["text"] for p in in_thread)
     [dm] = posts(bot, "UENG")
     assert "breach warning" in dm["text"] and f"support-{ticket.id}" in dm["text"]
+
+
+def test_support_opens_a_modal_whose_submission_opens_a_ticket(bot: Bot) -> None:
+    form = f"command=%2Fsupport&text=&user_id=UDANA&channel_id={CUSTOMER_CH}&trigger_id=trig-9"
+    assert bot.post(form, form=True)[0] == 200
+    [opened] = [c.args for c in bot.api.called("views.open")]
+    view = json.loads(opened["view"]) if isinstance(opened["view"], str) else opened["view"]
+    assert view["callback_id"] == "intake_support" and view["private_metadata"] == CUSTOMER_CH
+    assert {b["block_id"] for b in view["blocks"]} == {"description", "severity", "environment"}
+    values = {
+        "description": "Scans never finish on the prod cluster",
+        "severity": "critical",
+        "environment": "production",
+    }
+    assert submit(bot, "intake_support", CUSTOMER_CH, values, user="UDANA")[0] == 200
+    assert submit(bot, "intake_support", CUSTOMER_CH, values, user="UDANA")[0] == 200  # same view: once
+    [ticket] = bot.tickets()
+    assert (ticket.requester, ticket.contact_status, ticket.environment) == (
+        "UDANA",
+        "designated",
+        "production",
+    )
+    bot.deliver()
+    [ack] = [p for p in posts(bot, CUSTOMER_CH)]
+    assert "thread_ts" not in ack and f"support-{ticket.id}" in ack["text"]  # the ack starts the thread
+    [after] = bot.tickets()
+    assert after.slack_thread_ts == bot.api.messages[CUSTOMER_CH][0]["ts"]
