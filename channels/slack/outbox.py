@@ -158,7 +158,8 @@ def deliver_row(session: Session, clock: Clock, settings: Settings, client: WebC
                 kwargs["blocks"] = blocks
             response = client.chat_postMessage(**kwargs)
             posted = str(response.get("ts"))
-        if ticket is not None and (ticket.slack_thread_ts or "").startswith("modal-") and not thread_ts:
+        modal = ticket is not None and (ticket.slack_thread_ts or "").startswith("modal-")
+        if ticket is not None and modal and row.recipient == f"{channel}:{ticket.slack_thread_ts}":
             session.execute(update(Ticket).where(Ticket.id == ticket.id).values(slack_thread_ts=posted))
         if row.template == "triage_post" and ticket is not None:
             session.execute(update(Ticket).where(Ticket.id == ticket.id).values(triage_ts=posted))
