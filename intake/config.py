@@ -139,7 +139,35 @@ class SlackSettings(_Section):
     app_token: SecretStr = SecretStr("")
     api_base_url: str = ""
     triage_channel: str = ""
-    intake_channels: dict[str, str] = Field(default_factory=dict)
+    intake_channels: dict[str, str] = Field(
+        default_factory=dict, description="customer channel id (Slack Connect included) -> organisation name"
+    )
+    channel_mode: Literal["auto", "manual"] = Field(
+        default="auto",
+        description="auto: every top-level customer message opens a ticket; manual: only the ticket reaction",
+    )
+    channel_modes: dict[str, Literal["auto", "manual"]] = Field(
+        default_factory=dict, description="per-channel override of channel_mode"
+    )
+    ticket_reaction: str = Field(
+        default="ticket", description="reaction name that turns a message into a ticket"
+    )
+    authorise_reaction: str = Field(
+        default="+1", description="a designated contact's reaction that authorises"
+    )
+    vendor_teams: list[str] = Field(
+        default_factory=list,
+        description="team ids of the vendor's own workspace(s); their people in a channel open no ticket "
+        "(the workspace the event was delivered to always counts)",
+    )
+    smalltalk_window: float = Field(
+        default=86400.0,
+        gt=0,
+        description="seconds after a bot or engineer reply in which a pleasantry attaches",
+    )
+
+    def mode_of(self, channel: str) -> Literal["auto", "manual"]:
+        return self.channel_modes.get(channel, self.channel_mode)
 
     _secrets = model_validator(mode="before")(_read_secret_files)
 

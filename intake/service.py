@@ -19,6 +19,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
+from typing import Any
 
 from channels.imap import run_mailbox
 from channels.smtp_server import SmtpServer
@@ -65,6 +66,33 @@ def _tick(runtime: Runtime, scheduler: ModuleType) -> None:
         session.commit()
 
 
+def _slack_web_server(runtime: Runtime) -> Any:
+    """The web server that answers Slack in HTTP mode: the web app if installed, else only /slack/events.
+
+    `intake.web.app.create_app` mounts the Slack endpoint itself when [slack] is in http mode.
+    """
+    import uvicorn
+    from fastapi import FastAPI
+
+    try:
+        from intake.web.app import create_app  # type: ignore[import-not-found, unused-ignore]
+
+        app = create_app(runtime)
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("intake.web", "intake.web.app"):
+            raise
+        from channels.slack.http import mount
+
+        app = FastAPI(title="intake: Slack endpoint")
+        mount(app, runtime)
+    web = runtime.settings.web
+    config = uvicorn.Config(app, host=web.host, port=web.port, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    # serve() owns SIGTERM/SIGINT; uvicorn must not take them over (it would swallow the shutdown).
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign, assignment]
+    return server
+
+
 async def serve(runtime: Runtime, stop: asyncio.Event | None = None, *, signals: bool = True) -> None:
     """Run until `stop` is set (or SIGTERM/SIGINT arrives when `signals`), then shut down cleanly."""
     settings = runtime.settings
@@ -75,16 +103,7 @@ async def serve(runtime: Runtime, stop: asyncio.Event | None = None, *, signals:
     halt = threading.Event()  # the same signal, for code running in threads
     tasks: list[asyncio.Task[None]] = []
 
-    smtp: SmtpServer | None = None
-    if settings.smtp_server is not None:
-        smtp = SmtpServer(settings, runtime)
-        try:
-            await smtp.start()
-        except OSError as exc:
-            where = f"{settings.smtp_server.host}:{settings.smtp_server.port}"
-            raise IntakeError(f"the SMTP server cannot listen on {where}: {exc.strerror or exc}") from exc
-    else:
-        log.info("serve: no [smtp_server] section: the SMTP server is not started")
+    smtp = await _start_smtp(runtime)
     if signals:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
@@ -95,6 +114,8 @@ async def serve(runtime: Runtime, stop: asyncio.Event | None = None, *, signals:
         await asyncio.to_thread(_deliver, runtime, halt)
 
     tasks.append(asyncio.create_task(_every(settings.outbox.poll_interval, stop, "outbox", outbox_pass)))
+
+    socket_mode, web = await _start_slack(runtime, stop, halt, tasks)
 
     scheduler = load_scheduler()
     if scheduler is None:
@@ -125,6 +146,10 @@ async def serve(runtime: Runtime, stop: asyncio.Event | None = None, *, signals:
         grace = settings.service.shutdown_grace
         if smtp is not None:
             await smtp.stop(grace)
+        if socket_mode is not None:
+            await asyncio.to_thread(socket_mode.close)
+        if web is not None:
+            web.should_exit = True
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=grace)
             for task in pending:
@@ -139,3 +164,48 @@ async def serve(runtime: Runtime, stop: asyncio.Event | None = None, *, signals:
 def run(runtime: Runtime) -> None:
     """Blocking entry point for the command line."""
     asyncio.run(serve(runtime))
+
+
+async def _start_slack(
+    runtime: Runtime, stop: asyncio.Event, halt: threading.Event, tasks: list[asyncio.Task[None]]
+) -> tuple[Any, Any]:
+    """The Slack outbox worker, and Socket Mode or the HTTP endpoint; (socket handler, web server)."""
+    settings = runtime.settings
+    if settings.slack is None:
+        return None, None
+    from channels.slack.app import web_client
+    from channels.slack.outbox import deliver_due as deliver_slack
+
+    client = web_client(runtime)
+
+    def _deliver_slack() -> None:
+        with runtime.sessions() as session:
+            deliver_slack(session, runtime.clock, settings, client, halt)
+
+    async def slack_pass() -> None:
+        await asyncio.to_thread(_deliver_slack)
+
+    tasks.append(asyncio.create_task(_every(settings.outbox.poll_interval, stop, "slack", slack_pass)))
+    if settings.slack.mode == "socket":
+        from channels.slack.socket import start as start_socket
+
+        return await asyncio.to_thread(start_socket, runtime), None
+    web = _slack_web_server(runtime)
+    tasks.append(asyncio.create_task(web.serve(), name="web"))
+    log.info("serve: Slack in HTTP mode on http://%s:%d/slack/events", settings.web.host, settings.web.port)
+    return None, web
+
+
+async def _start_smtp(runtime: Runtime) -> SmtpServer | None:
+    """The bot's own SMTP server, when configured; a port that is taken is a one-line error."""
+    settings = runtime.settings
+    if settings.smtp_server is None:
+        log.info("serve: no [smtp_server] section: the SMTP server is not started")
+        return None
+    smtp = SmtpServer(settings, runtime)
+    try:
+        await smtp.start()
+    except OSError as exc:
+        where = f"{settings.smtp_server.host}:{settings.smtp_server.port}"
+        raise IntakeError(f"the SMTP server cannot listen on {where}: {exc.strerror or exc}") from exc
+    return smtp

@@ -192,9 +192,17 @@ def run_demo(out: Console, workdir: Path = DEMO_DIR, clock: Clock | None = None)
         body = mail.get_body(preferencelist=("plain",))
         text = body.get_content() if body is not None else ""
         out.print("   " + "\n   ".join(str(text).strip().splitlines()))
+    from intake.cli.demo_slack import run_slack_demo
+
+    slack_posts = run_slack_demo(out, settings, runtime)
     out.print(
         "\nNext: `intake init`, then `intake org add`, `intake contact add` and `intake ingest` "
         "or `intake serve` on your own mail."
     )
     runtime.engine.dispose()
-    return {"tickets": tickets, "sent": len(catcher.received), "quarantined": len(quarantined)}
+    return {
+        "tickets": tickets,
+        "sent": len(catcher.received),
+        "quarantined": len(quarantined),
+        "slack_posts": len(slack_posts),
+    }

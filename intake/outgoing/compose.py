@@ -176,8 +176,13 @@ def outbox_row(
     automatic: bool = True,
     channel: str = "email",
     language: str | None = None,
+    slack_thread: str | None = None,
 ) -> dict[str, Any]:
     """A ready-to-send outbox row; the outbox worker only delivers it.
+
+    With `slack_thread` ("C123:1700000000.000100", the channel and the thread's
+    ts) the row is a Slack post in that thread instead of mail: channel "slack",
+    that target as recipient, no mail headers; channels/slack/outbox.py delivers it.
 
     Every value a header takes is validated here: the recipient must be one
     plain address (a row for an empty, `<>` or otherwise invalid one is created
@@ -187,6 +192,27 @@ def outbox_row(
     """
     values = {"ref": ref, "vendor": policy.vendor, "policy_title": policy.title, **variables}
     subject, text, html = render(settings, policy.name, template, values, language)
+    if slack_thread is not None:
+        return {
+            "template": template,
+            "channel": "slack",
+            "recipient": one_line(slack_thread, 300),
+            "rcpt_key": None,
+            "rcpt_domain": None,
+            "subject": subject,
+            "body_text": text,
+            "body_html": "",
+            "message_id": new_message_id(settings, ref),
+            "in_reply_to": None,
+            "references": [],
+            "automatic": automatic,
+            "state": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "last_error": None,
+            "created_at": now,
+            "sent_at": None,
+        }
     address = valid_address(recipient)
     parent = valid_msg_id(in_reply_to) if in_reply_to else None
     chain = msg_ids([*(references or []), *([in_reply_to] if in_reply_to else [])])
@@ -228,3 +254,38 @@ def format_due(policy: Policy, plan: str | None, due: datetime | None) -> str:
         return ""
     zone = policy.calendar(plan).timezone
     return due.astimezone(zone).strftime("%a %d %b %Y %H:%M %Z")
+
+
+def slack_row(
+    settings: Settings, template: str, recipient: str, now: datetime, *, ref: str, text: str = ""
+) -> dict[str, Any]:
+    """An outbox row for the Slack worker that no mail template renders (triage posts, mirrors, DMs).
+
+    `recipient` is "triage:<ticket id>" (the ticket's triage post, or its thread),
+    "dm:<user id>" or "C…:ts"; channels/slack/outbox.py renders the post from the
+    ticket when it delivers it. Same keys as `outbox_row`, so a batch inserts both.
+    """
+    return {
+        "template": template,
+        "channel": "slack",
+        "recipient": one_line(recipient, 300),
+        "rcpt_key": None,
+        "rcpt_domain": None,
+        "subject": "",
+        "body_text": clean_text(text) if text else "",
+        "body_html": "",
+        "message_id": new_message_id(settings, ref),
+        "in_reply_to": None,
+        "references": [],
+        "automatic": True,
+        "state": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "last_error": None,
+        "created_at": now,
+        "sent_at": None,
+    }
+
+
+def triage_enabled(settings: Settings) -> bool:
+    return settings.slack is not None and bool(settings.slack.triage_channel)

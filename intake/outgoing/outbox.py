@@ -81,7 +81,10 @@ def retry_delay(attempts: int, cfg: OutboxSettings) -> timedelta:
 
 
 def claim(session: Session, now: datetime, cfg: OutboxSettings, channel: str = "email") -> list[Outbox]:
-    """Take up to batch_size due rows of one channel for this worker (see the module docstring); commits."""
+    """Take up to batch_size due rows of `channel` for this worker (see the module docstring); commits.
+
+    Mail rows ("email") are delivered here; Slack rows ("slack") by channels/slack/outbox.py.
+    """
     due = (
         select(Outbox.id)
         .where(Outbox.state == PENDING, Outbox.channel == channel, Outbox.next_attempt_at <= now)

@@ -63,6 +63,10 @@ def run(ctx: Context) -> Stop | None:
         return None
     if msg.channel == "slack":
         person = next((c for c in ctx.org.contacts.values() if c.slack_user == msg.sender), None)
+        if person is None and msg.headers.get("slack-email"):
+            # users.info's email for this user (channels/slack/people.py), for contacts without a slack_user.
+            found = ctx.org.contacts.get(msg.headers["slack-email"].lower())
+            person = found if found is not None and found.slack_user in (None, msg.sender) else None
         verdict = Assessment("pass", "Slack's signed request names the user")
     else:
         person = ctx.org.contacts.get(msg.sender) if msg.sender else None

@@ -26,7 +26,14 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from intake.outgoing.compose import clean_subject, escalation_variables, format_due, outbox_row
+from intake.outgoing.compose import (
+    clean_subject,
+    escalation_variables,
+    format_due,
+    outbox_row,
+    slack_row,
+    triage_enabled,
+)
 from intake.pipeline.classify import policy_name
 from intake.pipeline.context import Context, Stop, TicketView
 from intake.pipeline.thread import HOLD_KEY
@@ -76,6 +83,12 @@ def _send(
     prefix = settings.tickets.ref_prefix
     in_reply_to = msg.external_id or None if recipient == msg.sender else None
     references = list(msg.references) if in_reply_to else []
+    slack_thread = None
+    if msg.channel == "slack" and "@" not in recipient:
+        # A Slack user (the sender, or the requester a contact authorised) is answered in the thread.
+        channel_id, _, ts = msg.external_id.partition(":")
+        slack_thread = f"{channel_id}:{msg.thread_ts or ts}"
+        in_reply_to, references = None, []
 
     def compose(ticket_id: int) -> dict[str, Any]:
         ref = f"{prefix}-{ticket_id}"
@@ -91,6 +104,23 @@ def _send(
             in_reply_to=in_reply_to,
             references=references,
             language=language,
+            slack_thread=slack_thread,
+        )
+
+    ctx.extra.setdefault("outbox", []).append(compose)
+
+
+def _triage(ctx: Context, template: str, text: str = "") -> None:
+    """Queue a post for the engineers' Slack triage channel (a new ticket's post, a mirrored message)."""
+    settings = ctx.deps.settings
+    if not triage_enabled(settings):
+        return
+    now = ctx.now
+    prefix = settings.tickets.ref_prefix
+
+    def compose(ticket_id: int) -> dict[str, Any]:
+        return slack_row(
+            settings, template, f"triage:{ticket_id}", now, ref=f"{prefix}-{ticket_id}", text=text
         )
 
     ctx.extra.setdefault("outbox", []).append(compose)
@@ -324,6 +354,7 @@ def _new(ctx: Context) -> Stop | None:
     ticket = _open_ticket(ctx, policy, level, review)
     ctx.ticket = ticket
     ctx.batch.open_ticket(ticket)
+    _triage(ctx, "triage_post")
     ctx.disposition = "ticket"
     ctx.extra.setdefault("events", []).append(lifecycle.event(None, "new", "opened from " + msg.channel, now))
     ctx.extra.setdefault("outputs", {}).update(facts)
@@ -457,6 +488,12 @@ def _followup(ctx: Context, ticket: TicketView) -> Stop | None:
     now = ctx.now
     ctx.disposition = "followup"
     _set(ticket, updated_at=now)
+    _triage(
+        ctx,
+        "mirror",
+        f"<{msg.sender}> {msg.text}" if msg.channel == "email" else f"<@{msg.sender}> {msg.text}",
+    )
+    _triage(ctx, "triage_update")
     from_requester_side = msg.sender == ticket.requester or (
         ticket.org_id is not None and ctx.org is not None and ctx.org.id == ticket.org_id
     )

@@ -139,6 +139,9 @@ class Ticket(Base):
     close_reason: Mapped[str | None] = mapped_column(String(60))
     slack_channel: Mapped[str | None] = mapped_column(String(40))
     slack_thread_ts: Mapped[str | None] = mapped_column(String(40), index=True)
+    triage_ts: Mapped[str | None] = mapped_column(String(40))
+    assignee: Mapped[str | None] = mapped_column(String(320))
+    csat: Mapped[str | None] = mapped_column(String(20))
 
     org: Mapped[Organisation | None] = relationship()
     messages: Mapped[list[Message]] = relationship(back_populates="ticket", order_by="Message.id")
@@ -274,6 +277,8 @@ class Outbox(Base):
     counted_at: Mapped[datetime | None]
     rcpt_key: Mapped[str | None] = mapped_column(String(320))
     rcpt_domain: Mapped[str | None] = mapped_column(String(253))
+    # Slack rows (channel "slack"): the ts Slack gave the posted message.
+    posted_ts: Mapped[str | None] = mapped_column(String(40))
 
 
 class Quarantine(Base):
@@ -318,3 +323,15 @@ class Suppression(Base):
     until: Mapped[datetime]
     created_at: Mapped[datetime]
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+
+
+class SlackEvent(Base):
+    """An Events API event_id already taken: a retry or redelivery of it changes nothing."""
+
+    __tablename__ = "slack_events"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(100), unique=True)
+    kind: Mapped[str] = mapped_column(String(60))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    received_at: Mapped[datetime]

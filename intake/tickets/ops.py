@@ -6,7 +6,7 @@ event and its outbox rows in the caller's transaction, never on its own.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +15,14 @@ from sqlalchemy.orm import Session
 from intake.config import Settings
 from intake.observe import metrics
 from intake.outgoing import webhooks
-from intake.outgoing.compose import clean_subject, escalation_variables, format_due, outbox_row
+from intake.outgoing.compose import (
+    clean_subject,
+    escalation_variables,
+    format_due,
+    outbox_row,
+    slack_row,
+    triage_enabled,
+)
 from intake.policies.loader import load_all
 from intake.policies.schema import Policy
 from intake.store import repo
@@ -24,12 +31,20 @@ from intake.tickets import lifecycle
 from intake.tickets.refs import format_ref, prefix_of
 
 
+def slack_thread_of(ticket: Ticket) -> str | None:
+    """ "C123:ts" of a Slack ticket's thread (where its customer is answered), None for mail tickets."""
+    if ticket.channel == "slack" and ticket.slack_channel and ticket.slack_thread_ts:
+        return f"{ticket.slack_channel}:{ticket.slack_thread_ts}"
+    return None
+
+
 @dataclass
 class TicketOps:
     session: Session
     settings: Settings
     now: datetime
     actor: str = "bot"
+    _queued: set[tuple[int, str, str | None]] = field(default_factory=set)
 
     def ref(self, ticket: Ticket) -> str:
         return format_ref(prefix_of(self.settings), ticket.id)
@@ -55,10 +70,33 @@ class TicketOps:
         if event is not None:
             webhooks.queue(self.session, self.settings, event, ticket, reason, self.now)
 
+        self.triage(ticket, "triage_update")
+
     def breached(self, ticket: Ticket, target: str, reason: str) -> None:
         """A target was missed: count it and tell the webhooks that want breaches."""
         metrics.BREACHES.labels(target).inc()
         webhooks.queue(self.session, self.settings, "breached", ticket, reason, self.now)
+
+    def triage(self, ticket: Ticket, template: str, text: str = "", recipient: str | None = None) -> None:
+        """Queue a Slack post about the ticket for the engineers: its triage post (updated in place),
+        a message in its thread, or (recipient "dm:U…") a DM; nothing without `[slack] triage_channel`.
+        One triage_update per ticket per operation."""
+        if not triage_enabled(self.settings):
+            return
+        key = (ticket.id, template, recipient)
+        if template == "triage_update":
+            if key in self._queued:
+                return
+            self._queued.add(key)
+        row = slack_row(
+            self.settings,
+            template,
+            recipient or f"triage:{ticket.id}",
+            self.now,
+            ref=self.ref(ticket),
+            text=text,
+        )
+        self.session.add(Outbox(ticket_id=ticket.id, **row))
 
     def cancel_timers(self, ticket: Ticket, kinds: tuple[str, ...]) -> None:
         repo.cancel_timers(self.session, ticket.id, kinds)
@@ -101,9 +139,14 @@ class TicketOps:
             in_reply_to=in_reply_to,
             references=references,
             automatic=automatic,
+            slack_thread=slack_thread_of(ticket) if to == ticket.requester else None,
         )
         outbox = Outbox(ticket_id=ticket.id, **row)
         self.session.add(outbox)
+        if not automatic and to == ticket.requester:
+            self.triage(
+                ticket, "mirror", f"Sent to the customer by {self.actor}: {variables.get('text', '')}"
+            )
         return outbox
 
     def notify_team(
@@ -123,6 +166,12 @@ class TicketOps:
         )
         for address in self.settings.escalation.notify:
             self.send(ticket, "escalation", variables, recipient=address)
+        notice = (
+            f":rotating_light: {what}: {target_name} of {self.ref(ticket)} due {variables.get('due') or '-'}"
+        )
+        self.triage(ticket, "escalation", notice)
+        if ticket.assignee:
+            self.triage(ticket, "escalation", notice, recipient=f"dm:{ticket.assignee}")
 
     def set_severity(self, ticket: Ticket, level: str) -> None:
         """A person confirms or changes the severity; the SLA clock follows it from the ticket's start.
