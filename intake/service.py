@@ -19,6 +19,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
+from typing import Any
 
 from channels.imap import run_mailbox
 from channels.smtp_server import SmtpServer
@@ -65,6 +66,39 @@ def _tick(runtime: Runtime, scheduler: ModuleType) -> None:
         session.commit()
 
 
+def _web_server(runtime: Runtime) -> Any:
+    """The web page under uvicorn, on [web] host:port; None when `[web] enabled = false`."""
+    if not runtime.settings.web.enabled:
+        log.info("serve: [web] enabled = false: the web page is not started")
+        return None
+    import uvicorn
+
+    from intake.web.app import create_app
+
+    config = uvicorn.Config(
+        create_app(runtime),
+        host=runtime.settings.web.host,
+        port=runtime.settings.web.port,
+        log_level="warning",
+    )
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # serve owns the signals
+    return server
+
+
+async def _serve_web(server: Any, stop: asyncio.Event) -> None:
+    """Run uvicorn until `stop`, then let it finish the requests in flight."""
+    running = asyncio.create_task(server.serve())
+    waiting = asyncio.create_task(stop.wait())
+    await asyncio.wait({running, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    server.should_exit = True
+    try:
+        await running
+    except SystemExit:  # uvicorn exits when it cannot listen; the other surfaces keep running
+        log.error("serve: the web page could not listen on port %s; it is not served", server.config.port)
+    waiting.cancel()
+
+
 async def serve(runtime: Runtime, stop: asyncio.Event | None = None, *, signals: bool = True) -> None:
     """Run until `stop` is set (or SIGTERM/SIGINT arrives when `signals`), then shut down cleanly."""
     settings = runtime.settings
@@ -96,6 +130,10 @@ async def serve(runtime: Runtime, stop: asyncio.Event | None = None, *, signals:
 
     tasks.append(asyncio.create_task(_every(settings.outbox.poll_interval, stop, "outbox", outbox_pass)))
 
+    web = _web_server(runtime)
+    if web is not None:
+        tasks.append(asyncio.create_task(_serve_web(web, stop), name="web"))
+
     scheduler = load_scheduler()
     if scheduler is None:
         log.warning(
@@ -111,8 +149,9 @@ async def serve(runtime: Runtime, stop: asyncio.Event | None = None, *, signals:
         tasks.append(asyncio.create_task(_every(settings.service.tick_interval, stop, "tick", tick_pass)))
 
     log.info(
-        "serve: running (smtp %s, %d IMAP mailbox(es), outbox worker, scheduler %s)",
+        "serve: running (smtp %s, web %s, %d IMAP mailbox(es), outbox worker, scheduler %s)",
         f"on port {smtp.port}" if smtp else "off",
+        f"on port {runtime.settings.web.port}" if web is not None else "off",
         len(settings.imap),
         "on" if scheduler else "absent",
     )
