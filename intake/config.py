@@ -143,7 +143,8 @@ class WebSettings(_Section):
     host: str = "127.0.0.1"
     port: int = 8000
     secret_key: SecretStr = Field(
-        default=SecretStr(""), description="signs session cookies; empty: generated into .intake/web_secret_key"
+        default=SecretStr(""),
+        description="signs session cookies; empty: generated into .intake/web_secret_key",
     )
 
     _secrets = model_validator(mode="before")(_read_secret_files)

@@ -16,7 +16,7 @@ import importlib
 import logging
 import signal
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 from typing import Any
@@ -81,9 +81,13 @@ def _web_server(runtime: Runtime) -> Any:
         port=runtime.settings.web.port,
         log_level="warning",
     )
-    server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # serve owns the signals
-    return server
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield  # serve owns SIGTERM/SIGINT and sets `should_exit`
+
+    return Server(config)
 
 
 async def _serve_web(server: Any, stop: asyncio.Event) -> None:

@@ -13,7 +13,7 @@ import io
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from html import escape
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -25,6 +25,7 @@ from intake.store.orm import Organisation, Review, Ticket, TriageDecision
 from intake.web.app import Web
 from intake.web.queries import OPEN_STATUSES
 
+Q = TypeVar("Q", bound="Select[*tuple[Any, ...]]")
 DAYS = 28
 NEAR = timedelta(hours=4)
 SEVERITIES = ("critical", "high", "medium", "low")
@@ -62,7 +63,7 @@ class Figures:
         return next((p for p in self.plots if p.key == key), None)
 
 
-def _scoped(query: Select[Any], policy: str | None, org: str | None) -> Select[Any]:
+def _scoped(query: Q, policy: str | None, org: str | None) -> Q:
     if policy:
         query = query.where(Ticket.policy == policy)
     if org:
@@ -251,13 +252,14 @@ def _bar_svg(plot: Plot, width: int = 640, height: int = 220) -> str:
     ]
     for i, row in enumerate(plot.rows):
         x = left + i * slot + slot * 0.1
-        y = top + inner_h
+        y = float(top + inner_h)
         for j, value in enumerate(row[1:]):
             h = inner_h * int(value) / peak
             y -= h
             parts.append(
                 f'<rect x="{x:.1f}" y="{y:.1f}" width="{slot * 0.8:.1f}" height="{h:.1f}" '
-                f'fill="{COLOURS[j % len(COLOURS)]}"><title>{escape(str(row[0]))}: {escape(series[j])} {value}</title></rect>'
+                f'fill="{COLOURS[j % len(COLOURS)]}">'
+                f"<title>{escape(str(row[0]))}: {escape(series[j])} {value}</title></rect>"
             )
         if len(plot.rows) <= 16 or i % max(len(plot.rows) // 8, 1) == 0:
             parts.append(
@@ -265,7 +267,8 @@ def _bar_svg(plot: Plot, width: int = 640, height: int = 220) -> str:
             )
     for j, name in enumerate(series):
         parts.append(
-            f'<rect x="{left + j * 150}" y="{height - 18}" width="10" height="10" fill="{COLOURS[j % len(COLOURS)]}"/>'
+            f'<rect x="{left + j * 150}" y="{height - 18}" width="10" height="10" '
+            f'fill="{COLOURS[j % len(COLOURS)]}"/>'
             f'<text x="{left + j * 150 + 14}" y="{height - 9}" font-size="11">{escape(name)}</text>'
         )
     if not plot.rows:

@@ -8,7 +8,7 @@ import nh3
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from intake.policies.loader import load_all
 from intake.policies.schema import CANONICAL_CATEGORIES, CANONICAL_SEVERITIES
@@ -279,7 +279,7 @@ def _local(target: str) -> str:
     return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else "/"
 
 
-def _ticket(session: Any, ticket_id: int) -> Ticket:
+def _ticket(session: Session, ticket_id: int) -> Ticket:
     from intake.errors import NotFound
 
     ticket = session.scalar(

@@ -10,13 +10,14 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session
 
 from intake.store.orm import Organisation, Ticket, TriageDecision
 
+Q = TypeVar("Q", bound="Select[*tuple[Any, ...]]")
 BANDS: dict[str, tuple[float, float]] = {"low": (0.0, 0.5), "medium": (0.5, 0.8), "high": (0.8, 1.01)}
 PAGE = 50
 
@@ -78,7 +79,7 @@ def decode_cursor(cursor: str) -> list[str]:
         return []
 
 
-def _filtered(query: Select[Any], f: QueueFilter) -> Select[Any]:
+def _filtered(query: Q, f: QueueFilter) -> Q:
     d, t = TriageDecision, Ticket
     query = query.where(d.ticket_id.is_not(None), d.canonical_severity.is_not(None))
     if f.needs_review is not None:
@@ -144,7 +145,7 @@ def queue_page(
             query = query.where(or_(d.created_at < at, and_(d.created_at == at, d.id < last)))
         # newest first; within the same instant the least confident first
         query = query.order_by(d.created_at.desc(), d.id.desc())
-    rows = [QueueRow(*r) for r in session.execute(query.limit(limit + 1)).all()]
+    rows = [QueueRow(*cast(tuple[Any, ...], r)) for r in session.execute(query.limit(limit + 1)).all()]
     more = len(rows) > limit
     rows = rows[:limit]
     if not more or not rows:

@@ -1,4 +1,4 @@
-"""The web app over plain HTTP against a real uvicorn: login, CSRF, headers, inert payloads, overrides, API."""
+"""The web app over plain HTTP, served by a real uvicorn: login, CSRF, headers, inert payloads, API."""
 
 from __future__ import annotations
 
@@ -35,7 +35,8 @@ def served(runtime: Runtime, tmp_path: Path, make_mail: MailBuilder) -> Iterator
             PAYLOADS[0] + " body " + PAYLOADS[3],
             subject=PAYLOADS[1] + " subject",
             sender=f'"{PAYLOADS[2]}" <dana@acme.example>',
-            html="<p>hi</p><script>alert(6)</script><img src=x onerror=alert(7)><a href='javascript:alert(8)'>x</a>",
+            html="<p>hi</p><script>alert(6)</script><img src=x onerror=alert(7)>"
+            "<a href='javascript:alert(8)'>x</a>",
             headers={"Authentication-Results": AR},
             attachments=[(PAYLOADS[1] + ".txt", "text/plain", b"x")],
         ),
