@@ -106,7 +106,12 @@ class Contact(Base):
 
 class Ticket(Base):
     __tablename__ = "tickets"
-    __table_args__ = (Index("ix_tickets_status_org", "status", "org_id"),)
+    __table_args__ = (
+        Index("ix_tickets_status_org", "status", "org_id"),
+        # the dashboard's period counts (intake/web/dashboard.py)
+        Index("ix_tickets_created_at", "created_at"),
+        Index("ix_tickets_closed_at", "closed_at"),
+    )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
     org_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
@@ -195,6 +200,7 @@ class TriageDecision(Base):
         Index("ix_triage_decisions_created_id", "created_at", "id"),
         Index("ix_triage_decisions_confidence_id", "confidence", "id"),
         Index("ix_triage_decisions_review_created", "needs_review", "created_at"),
+        Index("ix_triage_decisions_reviewed_at", "reviewed_at"),
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)

@@ -73,8 +73,11 @@ def _scoped(query: Q, policy: str | None, org: str | None) -> Q:
     return query
 
 
-def _day(value: datetime) -> str:
-    return value.date().isoformat()
+def _day_of(session: Session, column: Any) -> Any:
+    """The UTC calendar day of a timestamp column, as the database computes it."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
+    return func.date(column)  # SQLite keeps the UTC time as ISO text
 
 
 def _week(value: datetime) -> str:
@@ -177,13 +180,14 @@ def figures(session: Session, now: datetime, *, policy: str | None = None, org: 
         [[r, int(n)] for r, n in closed],
     )
 
+    day = _day_of(session, t.created_at)
     volume_rows = session.execute(
-        _scoped(select(t.created_at, t.channel).where(in_period), policy, org)
+        _scoped(select(day, t.channel, func.count()).where(in_period), policy, org).group_by(day, t.channel)
     ).all()
-    channels = sorted({c for _, c in volume_rows}) or ["email"]
+    channels = sorted({c for _, c, _ in volume_rows}) or ["email"]
     per_day: dict[str, dict[str, int]] = {}
-    for created, channel in volume_rows:
-        per_day.setdefault(_day(created), dict.fromkeys(channels, 0))[channel] += 1
+    for when, channel, n in volume_rows:
+        per_day.setdefault(str(when), dict.fromkeys(channels, 0))[channel] += int(n)
     volume = Plot(
         "volume",
         f"New tickets per day by channel (last {DAYS} days)",

@@ -18,9 +18,10 @@ from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid
 
-from fastapi import FastAPI, Request, UploadFile
+from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
+from starlette.datastructures import UploadFile
 
 from intake.policies.loader import load_all
 from intake.store.orm import Outbox, SupportRequest
@@ -111,6 +112,7 @@ def register(app: FastAPI, web: Web) -> None:
         files: list[tuple[str, str, bytes]] = []
         for upload in uploads[:MAX_ATTACHMENTS]:
             files.append((upload.filename or "attachment", upload.content_type or "", await upload.read()))
+        await form.close()
         if len(uploads) > MAX_ATTACHMENTS or sum(len(d) for _, _, d in files) > MAX_BYTES:
             error = f"At most {MAX_ATTACHMENTS} attachments of 10 MB together."
         if error:

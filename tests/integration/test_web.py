@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 from html import unescape
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -280,3 +281,120 @@ def test_dashboard_plots_tables_and_csv(served: Served) -> None:
     assert csv.headers["content-type"].startswith("text/csv")
     assert csv.text.splitlines()[0].startswith("day,")
     assert sum(int(v) for line in csv.text.splitlines()[1:] for v in line.split(",")[1:]) == 2
+
+
+def _link(served: Served, email: str) -> str:
+    from intake.store.orm import Outbox
+
+    with served.runtime.sessions() as session:
+        row = session.scalars(
+            select(Outbox)
+            .where(Outbox.recipient == email, Outbox.template == "support_confirm")
+            .order_by(Outbox.id.desc())
+        ).first()
+        assert row is not None, "no confirmation mail queued"
+        found = re.search(r"https?://\S+/support/confirm/\S+", row.body_text)
+        assert found, row.body_text
+        return found.group(0).removeprefix(served.base)
+
+
+def _submit(client: Any, email: str, **extra: str) -> Any:
+    token = csrf_of(client.get("/support/new").text)
+    data = {
+        "csrf": token,
+        "name": "Dana Smith",
+        "email": email,
+        "organisation": "Acme",
+        "stated_severity": "high",
+        "environment": "production",
+        "subject": "Sync stopped",
+        "description": "Sync stopped on all agents since 08:00.",
+        **extra,
+    }
+    return client.post(
+        "/support/new", data=data, files=[("attachments", ("log <b>.txt", b"log line", "text/plain"))]
+    )
+
+
+def test_support_form_counts_only_after_the_email_is_confirmed(served: Served) -> None:
+    client = served.client()
+    with served.runtime.sessions() as session:
+        before = len(session.scalars(select(Ticket.id)).all())
+    assert _submit(client, "dana@acme.example").status_code == 200
+    link = _link(served, "dana@acme.example")
+    with served.runtime.sessions() as session:
+        assert len(session.scalars(select(Ticket.id)).all()) == before, "no ticket before confirmation"
+    # opening the link (a mail scanner does) shows a page; it does not confirm
+    assert client.get(link).status_code == 200
+    with served.runtime.sessions() as session:
+        assert len(session.scalars(select(Ticket.id)).all()) == before
+    confirmed = client.post(link, data={"csrf": csrf_of(client.get(link).text)})
+    assert confirmed.status_code == 200 and "support-" in confirmed.text
+    with served.runtime.sessions() as session:
+        ticket = session.scalars(select(Ticket).order_by(Ticket.id.desc())).first()
+        assert ticket is not None
+        assert ticket.channel == "portal" and ticket.requester == "dana@acme.example"
+        assert ticket.contact_status == "designated"
+        [message] = ticket.messages
+        assert [a.filename for a in message.attachments] == ["log <b>.txt"]
+        assert "Severity: high" in message.text
+    # the attachment's name renders as text on the engineers' page
+    page = served.login(ENGINEER).get(f"/tickets/{ticket.id}").text
+    assert "log &lt;b&gt;.txt" in page
+    # the link works once
+    assert client.post(link, data={"csrf": csrf_of(client.get("/support/new").text)}).status_code == 404
+
+
+def test_a_confirmed_form_is_no_way_around_the_designated_contact_check(served: Served) -> None:
+    client = served.client()
+    _submit(client, "mallory@acme.example")
+    link = _link(served, "mallory@acme.example")
+    client.post(link, data={"csrf": csrf_of(client.get(link).text)})
+    with served.runtime.sessions() as session:
+        ticket = session.scalars(select(Ticket).where(Ticket.requester == "mallory@acme.example")).one()
+        assert ticket.contact_status == "not_designated"
+
+
+def test_support_form_is_rate_limited_and_needs_its_csrf_token(served: Served) -> None:
+    client = served.client()
+    assert (
+        client.post("/support/new", data={"email": "dana@acme.example", "description": "x"}).status_code
+        == 403
+    )
+    codes = [_submit(client, "someone@globex.example").status_code for _ in range(4)]
+    assert codes[:3] == [200, 200, 200] and codes[3] == 429
+    # the limit is per address: another one may still ask, until the client's own limit of 5
+    assert _submit(client, "dana@acme.example").status_code == 200
+    assert _submit(client, "lee@acme.example").status_code == 200
+    assert _submit(client, "hank@globex.example").status_code == 429
+
+
+def test_bad_form_values_are_refused_with_the_reason(served: Served) -> None:
+    client = served.client()
+    for extra, reason in (
+        ({"email": "a@b.example, c@d.example"}, "one email"),
+        ({"description": ""}, "Describe"),
+        ({"stated_severity": "<script>"}, "from the lists"),
+    ):
+        response = _submit(client, extra.pop("email", "dana@acme.example"), **extra)
+        assert response.status_code == 400 and reason in response.text
+
+
+def test_the_form_is_the_supported_channel_where_a_policy_takes_no_email(served: Served) -> None:
+    from intake.customers.orgs import add_contact, add_org
+
+    rt = served.runtime
+    with rt.sessions() as session:
+        add_org(session, rt.clock, "Initech", "resilio-connect", None, ["initech.example"])
+        add_contact(session, rt.clock, "Initech", "peter@initech.example", "Peter")
+        session.commit()
+    client = served.client()
+    _submit(client, "peter@initech.example", organisation="Initech")
+    link = _link(served, "peter@initech.example")
+    client.post(link, data={"csrf": csrf_of(client.get(link).text)})
+    with rt.sessions() as session:
+        ticket = session.scalars(select(Ticket).where(Ticket.requester == "peter@initech.example")).one()
+        assert ticket.channel == "portal" and ticket.policy == "resilio-connect"
+        assert ticket.contact_status == "designated"
+        assert ticket.close_reason is None and ticket.status != "closed"
+        assert ticket.first_response_due is not None

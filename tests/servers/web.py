@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import uvicorn
@@ -67,6 +68,25 @@ def with_web_settings(runtime: Runtime, tmp_model_dir: str) -> Runtime:
         {**data, "web": {**data["web"], "secret_key": "test secret key, not for production"}}
     )
     return Runtime(settings, runtime.engine, runtime.sessions, runtime.clock)
+
+
+AR = "mx.vendor.example; dmarc=pass header.from=acme.example"
+
+
+def sample_mails(make_mail: Any) -> list[bytes]:
+    """A designated contact's outage, and one carrying script and HTML in every field a page shows."""
+    return [
+        make_mail(subject="Production is down, all users blocked", headers={"Authentication-Results": AR}),
+        make_mail(
+            "<script>alert(1)</script> body </textarea><script>alert(4)</script>",
+            subject='"><img src=x onerror=alert(2)> subject',
+            sender='"<svg onload=alert(3)>" <dana@acme.example>',
+            html="<p>hi</p><script>alert(6)</script><img src=x onerror=alert(7)>"
+            "<a href='javascript:alert(8)'>x</a>",
+            headers={"Authentication-Results": AR},
+            attachments=[('"><img src=x onerror=alert(9)>.txt', "text/plain", b"x")],
+        ),
+    ]
 
 
 def seed(runtime: Runtime, mails: list[bytes]) -> list[int | None]:

@@ -138,9 +138,15 @@ def upgrade() -> None:
     op.create_index("ix_triage_decisions_created_id", "triage_decisions", ["created_at", "id"])
     op.create_index("ix_triage_decisions_confidence_id", "triage_decisions", ["confidence", "id"])
     op.create_index("ix_triage_decisions_review_created", "triage_decisions", ["needs_review", "created_at"])
+    op.create_index("ix_triage_decisions_reviewed_at", "triage_decisions", ["reviewed_at"])
+    op.create_index("ix_tickets_created_at", "tickets", ["created_at"])
+    op.create_index("ix_tickets_closed_at", "tickets", ["closed_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_tickets_closed_at", "tickets")
+    op.drop_index("ix_tickets_created_at", "tickets")
+    op.drop_index("ix_triage_decisions_reviewed_at", "triage_decisions")
     op.drop_index("ix_triage_decisions_review_created", "triage_decisions")
     op.drop_index("ix_triage_decisions_confidence_id", "triage_decisions")
     op.drop_index("ix_triage_decisions_created_id", "triage_decisions")
