@@ -16,10 +16,9 @@ import importlib
 import logging
 import signal
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
-from typing import Any
 
 from channels.imap import run_mailbox
 from channels.smtp_server import SmtpServer
@@ -66,43 +65,6 @@ def _tick(runtime: Runtime, scheduler: ModuleType) -> None:
         session.commit()
 
 
-def _web_server(runtime: Runtime) -> Any:
-    """The web page under uvicorn, on [web] host:port; None when `[web] enabled = false`."""
-    if not runtime.settings.web.enabled:
-        log.info("serve: [web] enabled = false: the web page is not started")
-        return None
-    import uvicorn
-
-    from intake.web.app import create_app
-
-    config = uvicorn.Config(
-        create_app(runtime),
-        host=runtime.settings.web.host,
-        port=runtime.settings.web.port,
-        log_level="warning",
-    )
-
-    class Server(uvicorn.Server):
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            yield  # serve owns SIGTERM/SIGINT and sets `should_exit`
-
-    return Server(config)
-
-
-async def _serve_web(server: Any, stop: asyncio.Event) -> None:
-    """Run uvicorn until `stop`, then let it finish the requests in flight."""
-    running = asyncio.create_task(server.serve())
-    waiting = asyncio.create_task(stop.wait())
-    await asyncio.wait({running, waiting}, return_when=asyncio.FIRST_COMPLETED)
-    server.should_exit = True
-    try:
-        await running
-    except SystemExit:  # uvicorn exits when it cannot listen; the other surfaces keep running
-        log.error("serve: the web page could not listen on port %s; it is not served", server.config.port)
-    waiting.cancel()
-
-
 async def serve(runtime: Runtime, stop: asyncio.Event | None = None, *, signals: bool = True) -> None:
     """Run until `stop` is set (or SIGTERM/SIGINT arrives when `signals`), then shut down cleanly."""
     settings = runtime.settings
@@ -134,9 +96,14 @@ async def serve(runtime: Runtime, stop: asyncio.Event | None = None, *, signals:
 
     tasks.append(asyncio.create_task(_every(settings.outbox.poll_interval, stop, "outbox", outbox_pass)))
 
-    web = _web_server(runtime)
-    if web is not None:
-        tasks.append(asyncio.create_task(_serve_web(web, stop), name="web"))
+    web = None
+    if settings.web.enabled:
+        from intake.web.server import make_server, run_server
+
+        web = make_server(runtime)
+        tasks.append(asyncio.create_task(run_server(web, stop), name="web"))
+    else:
+        log.info("serve: [web] enabled = false: the web page is not started")
 
     scheduler = load_scheduler()
     if scheduler is None:

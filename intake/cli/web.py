@@ -24,13 +24,11 @@ def register(app: typer.Typer) -> None:
         port: Annotated[int | None, typer.Option(help="Listen on this port (default [web] port).")] = None,
     ) -> None:
         """Serve the web page and the JSON API alone (`intake serve` runs them beside the channels)."""
-        import uvicorn
+        import asyncio
 
-        from intake.web.app import create_app
+        from intake.web.server import serve_alone
 
-        rt = runtime()
-        settings = rt.settings.web
-        uvicorn.run(create_app(rt), host=host or settings.host, port=port or settings.port, log_level="info")
+        asyncio.run(serve_alone(runtime(), host, port))
 
 
 @user_app.command("add")
