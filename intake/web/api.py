@@ -167,9 +167,10 @@ def register(app: FastAPI, web: Web) -> None:
         _: Token, request: Request, policy: str | None = None, org: str | None = None
     ) -> dict[str, Any]:
         """The dashboard's figures, as JSON."""
-        from intake.web.dashboard import figures
+        from intake.web.dashboard import Recent
 
+        recent: Recent = request.app.state.dashboard
         with web.db() as session:
-            return figures(session, web.now(), policy=policy, org=org).as_json()
+            return recent.get(session, web.now(), policy, org).as_json()
 
     app.include_router(router)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from html import escape
@@ -305,12 +307,38 @@ def _matrix_svg(plot: Plot, cell: int = 60) -> str:
     return "".join(parts)
 
 
+class Recent:
+    """The figures of the last `ttl` seconds per (policy, organisation): a dashboard need not be live.
+
+    Times come from `time.monotonic`, not the injected clock: this bounds work, not what is shown.
+    """
+
+    def __init__(self, ttl: float = 30.0) -> None:
+        self.ttl = ttl
+        self._kept: dict[tuple[str | None, str | None], tuple[float, Figures]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, session: Session, now: datetime, policy: str | None, org: str | None) -> Figures:
+        key = (policy, org)
+        with self._lock:
+            kept = self._kept.get(key)
+        if kept is not None and time.monotonic() - kept[0] < self.ttl:
+            return kept[1]
+        found = figures(session, now, policy=policy, org=org)
+        with self._lock:
+            self._kept[key] = (time.monotonic(), found)
+        return found
+
+
 def register(app: FastAPI, web: Web) -> None:
+    recent = Recent()
+    app.state.dashboard = recent
+
     @app.get("/dashboard", include_in_schema=False)
     def dashboard(request: Request, policy: str = "", org: str = "") -> Response:
         who = web.user(request, manager=True)
         with web.db() as session:
-            found = figures(session, web.now(), policy=policy or None, org=org or None)
+            found = recent.get(session, web.now(), policy or None, org or None)
             orgs = list(session.scalars(select(Organisation.name).order_by(Organisation.name)))
         return web.render(
             request,
@@ -327,7 +355,7 @@ def register(app: FastAPI, web: Web) -> None:
     def dashboard_csv(request: Request, key: str, policy: str = "", org: str = "") -> Response:
         web.user(request, manager=True)
         with web.db() as session:
-            plot = figures(session, web.now(), policy=policy or None, org=org or None).get(key)
+            plot = recent.get(session, web.now(), policy or None, org or None).get(key)
         if plot is None:
             return Response("no such plot", status_code=404)
         return Response(
