@@ -210,7 +210,7 @@ def register(app: FastAPI, web: Web) -> None:
         )
 
     @app.get("/review/{decision_id}", include_in_schema=False)
-    def decision_page(request: Request, decision_id: int, done: str = "") -> Response:
+    def decision_page(request: Request, decision_id: int, review: int | None = None) -> Response:
         who = web.user(request, manager=True)
         with web.db() as session:
             decision = session.get(TriageDecision, decision_id)
@@ -225,6 +225,8 @@ def register(app: FastAPI, web: Web) -> None:
                 )
             )
             policy = load_all().get(ticket.policy)
+            # What the review just done moved, read from its audit row (never text from the URL).
+            done = next((_summary(r) for r in reviews if r.id == review), "")
             return web.render(
                 request,
                 "decision.html",
@@ -269,9 +271,16 @@ def register(app: FastAPI, web: Web) -> None:
                 reason=str(form.get("reason", "")),
                 decision_id=decision_id,
             )
-        return RedirectResponse(
-            f"/review/{decision_id}?{query_string({'done': result.summary()})}", status_code=303
-        )
+        return RedirectResponse(f"/review/{decision_id}?review={result.review_id}", status_code=303)
+
+
+def _summary(review: Review) -> str:
+    if not review.moved:
+        return "Accepted: nothing moved."
+    return "Moved: " + "; ".join(
+        f"{str(m['name']).replace('_', ' ')} {m.get('before') or 'none'} → {m.get('after') or 'none'}"
+        for m in review.moved
+    )
 
 
 def _local(target: str) -> str:
