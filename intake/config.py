@@ -173,9 +173,13 @@ class SlackSettings(_Section):
 
 
 class WebSettings(_Section):
+    enabled: bool = Field(default=True, description="`intake serve` also serves the web page")
     host: str = "127.0.0.1"
     port: int = 8000
-    secret_key: SecretStr = SecretStr("")
+    secret_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="signs session cookies; empty: generated into .intake/web_secret_key",
+    )
 
     _secrets = model_validator(mode="before")(_read_secret_files)
 

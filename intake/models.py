@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from intake.storable import Line, Text
 
-Channel = Literal["email", "slack"]
+Channel = Literal["email", "slack", "portal"]
 AttachmentKind = Literal["file", "inline", "calendar", "tnef", "message"]
 
 

@@ -70,16 +70,25 @@ class Runtime:
             )
 
 
+_SEEN: dict[str, int | None] = {}
+
+
 def load_classifier(settings: Settings) -> Any:
     """The retrained model in `classifier.model_dir` if there is one, else the shipped one; loaded once."""
     from pathlib import Path
 
-    from classifiers.model import load_model
+    from classifiers.model import clear_model_cache, load_model
     from classifiers.store import SIDECAR_FILE
 
     local = Path(settings.classifier.model_dir)
+    sidecar = local / SIDECAR_FILE
+    # A model promoted by another process (the web page's retrain) is picked up without a restart.
+    stamp = sidecar.stat().st_mtime_ns if sidecar.is_file() else None
+    if _SEEN.setdefault(str(local), stamp) != stamp:
+        _SEEN[str(local)] = stamp
+        clear_model_cache()
     try:
-        return load_model(local if (local / SIDECAR_FILE).is_file() else None)
+        return load_model(local if stamp is not None else None)
     except FileNotFoundError as exc:
         log.warning("no triage model, severities fall back to policy defaults: %s", exc)
         return None

@@ -116,24 +116,15 @@ async def serve(runtime: Runtime, stop: asyncio.Event | None = None, *, signals:
     tasks.append(asyncio.create_task(_every(settings.outbox.poll_interval, stop, "outbox", outbox_pass)))
 
     socket_mode, web = await _start_slack(runtime, stop, halt, tasks)
+    if web is None:
+        web = _start_web(runtime, stop, tasks)
 
-    scheduler = load_scheduler()
-    if scheduler is None:
-        log.warning(
-            "serve: intake.tickets.scheduler is not installed: no timers run (acknowledgement deadlines, "
-            "reminders, escalations, auto-close)"
-        )
-    else:
-        found = scheduler
-
-        async def tick_pass() -> None:
-            await asyncio.to_thread(_tick, runtime, found)
-
-        tasks.append(asyncio.create_task(_every(settings.service.tick_interval, stop, "tick", tick_pass)))
+    scheduler = _start_scheduler(runtime, stop, tasks)
 
     log.info(
-        "serve: running (smtp %s, %d IMAP mailbox(es), outbox worker, scheduler %s)",
+        "serve: running (smtp %s, web %s, %d IMAP mailbox(es), outbox worker, scheduler %s)",
         f"on port {smtp.port}" if smtp else "off",
+        f"on port {runtime.settings.web.port}" if web is not None else "off",
         len(settings.imap),
         "on" if scheduler else "absent",
     )
@@ -190,6 +181,8 @@ async def _start_slack(
         from channels.slack.socket import start as start_socket
 
         return await asyncio.to_thread(start_socket, runtime), None
+    if settings.web.enabled:
+        return None, None  # the web page's app serves /slack/events (intake.web.app.create_app)
     web = _slack_web_server(runtime)
     tasks.append(asyncio.create_task(web.serve(), name="web"))
     log.info("serve: Slack in HTTP mode on http://%s:%d/slack/events", settings.web.host, settings.web.port)
@@ -209,3 +202,32 @@ async def _start_smtp(runtime: Runtime) -> SmtpServer | None:
         where = f"{settings.smtp_server.host}:{settings.smtp_server.port}"
         raise IntakeError(f"the SMTP server cannot listen on {where}: {exc.strerror or exc}") from exc
     return smtp
+
+
+def _start_web(runtime: Runtime, stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> Any:
+    """The web page (review queue, dashboard, API, support form, and /slack/events in http mode)."""
+    if not runtime.settings.web.enabled:
+        log.info("serve: [web] enabled = false: the web page is not started")
+        return None
+    from intake.web.server import make_server, run_server
+
+    web = make_server(runtime)
+    tasks.append(asyncio.create_task(run_server(web, stop), name="web"))
+    return web
+
+
+def _start_scheduler(runtime: Runtime, stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> Any:
+    """The periodic tick (SLA warnings, escalations, reminders, closes); None when not installed."""
+    scheduler = load_scheduler()
+    if scheduler is None:
+        log.warning(
+            "serve: intake.tickets.scheduler is not installed: no timers run (acknowledgement deadlines, "
+            "reminders, escalations, auto-close)"
+        )
+        return None
+
+    async def tick_pass() -> None:
+        await asyncio.to_thread(_tick, runtime, scheduler)
+
+    tasks.append(asyncio.create_task(_every(runtime.settings.service.tick_interval, stop, "tick", tick_pass)))
+    return scheduler

@@ -23,6 +23,7 @@ from channels.slack import render
 from channels.slack.events import SlackMessage, inbound
 from channels.slack.intake import Handler, _commit_remember, seen, slack_settings
 from intake.errors import IntakeError
+from intake.policies.schema import CANONICAL_CATEGORIES
 from intake.runtime import Runtime
 from intake.storable import line
 from intake.store.orm import Outbox, Ticket, TicketEvent
@@ -240,7 +241,7 @@ def _override_view(runtime: Runtime, ref: str) -> dict[str, Any]:
     with runtime.sessions() as session:
         ticket = find_ticket(session, ref, runtime.settings.tickets.ref_prefix)
         levels = load_all()[ticket.policy].level_keys()
-    categories = ["defect", "question", "enhancement", "incident", "configuration", "billing", "other"]
+    categories = list(CANONICAL_CATEGORIES)  # what the classifier and the review page know
 
     def select_block(block: str, label: str, choices: list[str]) -> dict[str, Any]:
         return {

@@ -470,7 +470,8 @@ def _register_modules() -> None:
     """Commands of the other areas live in their own modules, each with `register(app)`."""
     import importlib
 
-    for name in ("intake.cli.admin", "intake.cli.lifecycle", "intake.cli.mail", "intake.cli.triage"):
+    modules = ("admin", "lifecycle", "mail", "triage", "web")
+    for name in (f"intake.cli.{m}" for m in modules):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:

@@ -106,7 +106,12 @@ class Contact(Base):
 
 class Ticket(Base):
     __tablename__ = "tickets"
-    __table_args__ = (Index("ix_tickets_status_org", "status", "org_id"),)
+    __table_args__ = (
+        Index("ix_tickets_status_org", "status", "org_id"),
+        # the dashboard's period counts (intake/web/dashboard.py)
+        Index("ix_tickets_created_at", "created_at"),
+        Index("ix_tickets_closed_at", "closed_at"),
+    )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
     org_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
@@ -194,6 +199,13 @@ class TriageDecision(Base):
     """The audit row of one decision: what went in, what came out, which steps fired and why."""
 
     __tablename__ = "triage_decisions"
+    # The review queue (intake/web/queries.py) pages by these keys, newest or least confident first.
+    __table_args__ = (
+        Index("ix_triage_decisions_created_id", "created_at", "id"),
+        Index("ix_triage_decisions_confidence_id", "confidence", "id"),
+        Index("ix_triage_decisions_review_created", "needs_review", "created_at"),
+        Index("ix_triage_decisions_reviewed_at", "reviewed_at"),
+    )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
@@ -335,3 +347,109 @@ class SlackEvent(Base):
     kind: Mapped[str] = mapped_column(String(60))
     detail: Mapped[str] = mapped_column(Text, default="")
     received_at: Mapped[datetime]
+
+
+class User(Base):
+    """Someone who logs in to the web page: an engineer, or a manager (who also reviews and retrains)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+
+
+class WebSession(Base):
+    """A logged-in browser: the cookie carries a signed random token; only its sha256 is stored."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
+class ApiToken(Base):
+    """A bearer token of the JSON API (`intake token add NAME`); only its sha256 is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class Throttle(Base):
+    """One counted attempt (a wrong password, a support form) under a key such as `login:ip:1.2.3.4`."""
+
+    __tablename__ = "web_throttle"
+    __table_args__ = (Index("ix_web_throttle_key_at", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    key: Mapped[str] = mapped_column(String(400))
+    at: Mapped[datetime]
+
+
+class Review(Base):
+    """A manager's verdict on a triage decision: accepted, or overridden with a reason; the audit row."""
+
+    __tablename__ = "reviews"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    decision_id: Mapped[int | None] = mapped_column(ForeignKey("triage_decisions.id"), index=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    who: Mapped[str] = mapped_column(String(320))
+    at: Mapped[datetime] = mapped_column(index=True)
+    action: Mapped[str] = mapped_column(String(12))
+    before: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    after: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    moved: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class RetrainJob(Base):
+    """A retrain started from the web page: its progress, the candidate's and the serving model's scores."""
+
+    __tablename__ = "retrain_jobs"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    started_by: Mapped[str] = mapped_column(String(320))
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    state: Mapped[str] = mapped_column(String(12), default="running")
+    progress: Mapped[str] = mapped_column(Text, default="")
+    candidate_version: Mapped[str | None] = mapped_column(String(80))
+    candidate_dir: Mapped[str | None] = mapped_column(Text)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    decided_by: Mapped[str | None] = mapped_column(String(320))
+
+
+class SupportRequest(Base):
+    """A customer's web form, held until its email address is confirmed by the one-time link."""
+
+    __tablename__ = "support_requests"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str] = mapped_column(String(320), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    organisation: Mapped[str] = mapped_column(String(200), default="")
+    stated_severity: Mapped[str] = mapped_column(String(40), default="")
+    environment: Mapped[str] = mapped_column(String(40), default="")
+    subject: Mapped[str] = mapped_column(Text, default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    raw: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    confirmed_at: Mapped[datetime | None]
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))

@@ -166,17 +166,20 @@ def test_change_severity_is_a_review_with_targets_recomputed(bot: Bot) -> None:
     level = "critical" if ticket.severity != "critical" else "low"
     assert (
         submit(
-            bot, "intake_override", ref, {"severity": level, "category": "incident", "reason": "prod down"}
+            bot,
+            "intake_override",
+            ref,
+            {"severity": level, "category": "configuration", "reason": "prod down"},
         )[0]
         == 200
     )
     [after] = bot.tickets()
-    assert after.severity == level and after.category == "incident"
+    assert after.severity == level and after.category == "configuration"
     assert after.resolution_due != due_before
     with bot.runtime.sessions() as session:
         decision = session.scalar(select(TriageDecision).where(TriageDecision.ticket_id == ticket.id))
         assert decision is not None and decision.reviewed_by == "slack:UENG"
-        assert decision.corrected_category == "incident"
+        assert decision.corrected_category == "configuration"
         events = [
             e.reason for e in session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id))
         ]
