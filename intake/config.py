@@ -202,6 +202,13 @@ class EscalationSettings(_Section):
     )
 
 
+class RetentionSettings(_Section):
+    raw_days: int | None = Field(
+        default=None, ge=1, description="remove raw mail bodies older than this many days (unset: keep them)"
+    )
+    interval: float = Field(default=3600.0, gt=0, description="seconds between retention passes in serve")
+
+
 class Settings(_Section):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     tickets: TicketSettings = Field(default_factory=TicketSettings)
@@ -216,6 +223,7 @@ class Settings(_Section):
     escalation: EscalationSettings = Field(default_factory=EscalationSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     def own_addresses(self) -> set[str]:
         found = {a.lower() for a in self.guard.own_addresses}

@@ -65,6 +65,15 @@ def _tick(runtime: Runtime, scheduler: ModuleType) -> None:
         session.commit()
 
 
+def _retention(runtime: Runtime) -> None:
+    from intake.tickets.retention import purge_raw
+
+    with runtime.sessions() as session:
+        report = purge_raw(session, runtime.clock, runtime.settings)
+    if report.messages or report.quarantined:
+        log.info("retention: %s", report.as_json())
+
+
 async def serve(runtime: Runtime, stop: asyncio.Event | None = None, *, signals: bool = True) -> None:
     """Run until `stop` is set (or SIGTERM/SIGINT arrives when `signals`), then shut down cleanly."""
     settings = runtime.settings
@@ -109,6 +118,15 @@ async def serve(runtime: Runtime, stop: asyncio.Event | None = None, *, signals:
             await asyncio.to_thread(_tick, runtime, found)
 
         tasks.append(asyncio.create_task(_every(settings.service.tick_interval, stop, "tick", tick_pass)))
+
+    if settings.retention.raw_days is not None:
+
+        async def retention_pass() -> None:
+            await asyncio.to_thread(_retention, runtime)
+
+        tasks.append(
+            asyncio.create_task(_every(settings.retention.interval, stop, "retention", retention_pass))
+        )
 
     log.info(
         "serve: running (smtp %s, %d IMAP mailbox(es), outbox worker, scheduler %s)",
