@@ -14,10 +14,11 @@ Two passes keep memory flat whatever the size of the archive:
 
 Inputs: an .eml file; a folder of them (searched recursively; names starting with
 a dot and the `tmp/` of a Maildir are skipped, so a Maildir's `cur/` and `new/` are
-read); an mbox file (any file whose first line is an mbox "From " envelope line:
-messages split at "From " lines that follow a blank line, ">From " unquoted as in
-mboxrd); `-`, standard input, spooled to a temporary file first (one message or an
-mbox).
+read; each file found in a folder is one message, as an IMAP server or a mail
+archive stores them); an mbox file given as the input (a file whose first line is
+an mbox "From " envelope line: messages split at "From " lines that follow a blank
+line, ">From " unquoted as in mboxrd); `-`, standard input, spooled to a temporary
+file first (one message or an mbox).
 
 A rerun skips what an earlier run stored: before a batch goes through the
 pipeline its messages' dedup keys (and the hashes of quarantined input) are
@@ -182,7 +183,7 @@ def find_messages(target: str, *, label: str | None = None) -> Iterator[Entry]:
     path = Path(target)
     if path.is_dir():
         for child in sorted(p for p in path.rglob("*") if p.is_file() and not _skipped(p, path)):
-            yield from _entries_of(child, os.fspath(child))
+            yield _file_entry(child)
     elif path.is_file():
         yield from _entries_of(path, label or target)
     else:
@@ -261,7 +262,7 @@ def already_stored(items: list[Item], deps: Deps) -> list[bool]:
     stored: dict[str, str | None] = {}
     if keys:
         query = select(Message.dedup_key, Message.content_hash).where(Message.dedup_key.in_(list(keys)))
-        stored = {key: digest for key, digest in deps.session.execute(query).tuples()}
+        stored = {key: digest for key, digest in deps.session.execute(query)}
     hashes = [_raw_hash(item) for item in items]
     held = set(
         deps.session.scalars(
