@@ -130,13 +130,12 @@ def _is_mbox(path: Path) -> bool:
         raise BadInput(f"cannot read {path}: {exc.strerror}") from exc
 
 
-def _file_entry(path: Path) -> Entry:
-    name = os.fspath(path)
+def _file_entry(name: str) -> Entry:
     try:
-        with path.open("rb") as fh:
+        with open(name, "rb") as fh:
             head = fh.read(HEAD_BYTES)
     except OSError as exc:
-        raise BadInput(f"cannot read {path}: {exc.strerror}") from exc
+        raise BadInput(f"cannot read {name}: {exc.strerror}") from exc
     return Entry(name, name, date=_head_date(head))
 
 
@@ -165,24 +164,27 @@ def _mbox_entries(path: Path, label: str) -> Iterator[Entry]:
             yield Entry(f"{label}#{number}", name, start, offset, _head_date(bytes(head)))
 
 
-def _skipped(path: Path, root: Path) -> bool:
-    """Hidden names anywhere below the root, and a Maildir's tmp/ (mail still being delivered)."""
-    parts = path.relative_to(root).parts
-    if any(part.startswith(".") for part in parts):
-        return True
-    for depth, part in enumerate(parts[:-1]):
-        if part == "tmp":
-            parent = root.joinpath(*parts[:depth])
-            if (parent / "cur").is_dir() and (parent / "new").is_dir():
-                return True
-    return False
+def _is_maildir(folder: str) -> bool:
+    return os.path.isdir(os.path.join(folder, "cur")) and os.path.isdir(os.path.join(folder, "new"))
+
+
+def _walk(root: str) -> Iterator[str]:
+    """Every file below `root` as a path string (no Path objects: a million names stay small),
+    skipping hidden names and a Maildir's tmp/ (mail still being delivered)."""
+    for folder, dirs, names in os.walk(root):
+        maildir = _is_maildir(folder)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (maildir and d == "tmp"))
+        for name in sorted(names):
+            full = os.path.join(folder, name)
+            if not name.startswith(".") and os.path.isfile(full):
+                yield full
 
 
 def find_messages(target: str, *, label: str | None = None) -> Iterator[Entry]:
     """Every message of a file, mbox or folder, with its Date (pass 1)."""
     path = Path(target)
     if path.is_dir():
-        for child in sorted(p for p in path.rglob("*") if p.is_file() and not _skipped(p, path)):
+        for child in _walk(target):
             yield _file_entry(child)
     elif path.is_file():
         yield from _entries_of(path, label or target)
@@ -194,7 +196,7 @@ def _entries_of(path: Path, label: str) -> Iterator[Entry]:
     if _is_mbox(path):
         yield from _mbox_entries(path, label)
     else:
-        entry = _file_entry(path)
+        entry = _file_entry(os.fspath(path))
         yield entry if entry.source == label else Entry(label, entry.path, date=entry.date)
 
 
