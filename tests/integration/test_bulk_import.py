@@ -55,8 +55,8 @@ def test_orgs_import_and_a_second_import_changes_nothing(
         path = jsonl(
             tmp_path / "orgs.jsonl",
             [
-                {"name": "Acme", "policy": "resource-optimizer", "domains": ["acme.example", "acme-mail.example"],
-                 "tz": "Europe/Berlin"},
+                {"name": "Acme", "policy": "resource-optimizer",
+                 "domains": ["acme.example", "acme-mail.example"], "tz": "Europe/Berlin"},
                 {"name": "Globex", "policy": "rezilion", "plan": "standard", "domains": "globex.example"},
                 {"name": "Initech", "policy": "functionize", "plan": "standard",
                  "domains": "initech.example initech.test", "tz": "America/New_York"},
@@ -169,7 +169,7 @@ def test_contacts_import_idempotent_and_updated(orgs: Runtime, tmp_path: Path) -
 
 
 def test_plan_limits_hold_across_the_rows_of_one_file(orgs: Runtime, tmp_path: Path) -> None:
-    """Rezilion standard allows 4 contacts; functionize standard 1 primary: the 5th and the 2nd are refused."""
+    """Rezilion standard allows 4 contacts, functionize standard 1 primary: the 5th, the 2nd are refused."""
     lines = ["organisation,email"] + [f"Globex,p{i}@globex.example" for i in range(5)]
     lines += ["Initech,a@initech.example", "Initech,b@initech.example"]
     path = tmp_path / "c.csv"
