@@ -2,7 +2,7 @@
 
     python bench/fuzz_pipeline.py                        # 20,000 parser and 2,000 pipeline batches, SQLite
     python bench/fuzz_pipeline.py --examples 100000 --db postgresql://postgres@127.0.0.1/intake
-    python bench/fuzz_pipeline.py --atheris              # coverage-guided parser fuzzing, if atheris is installed
+    python bench/fuzz_pipeline.py --atheris              # coverage-guided parser fuzzing (atheris)
 
 The strategies are those of the test command (tests/fuzzmail.py: random bytes,
 mail-shaped messages, mutated ../shared/corpora/mail), run with random seeds
