@@ -276,7 +276,7 @@ def crash_run(db_url: str, tmp_path: Path, mailbox: Mailbox, total: int, kills: 
                 )
                 tickets = session.scalar(select(func.count()).select_from(Ticket))
                 acks = session.scalar(
-                    select(func.count()).select_from(Outbox).where(Outbox.template == "ack")
+                    select(func.count()).select_from(Outbox).where(FIRST_MAIL)
                 )
                 return pending == 0 and tickets == acks
 
