@@ -65,7 +65,6 @@ SHUTTING_DOWN = "421 4.3.2 Service shutting down, try again later"
 VERIFY_THREADS = 16
 
 
-
 @dataclass(frozen=True)
 class Delivery:
     """One message as the server took it: bytes as stored, where from, and who verified it (if we did)."""

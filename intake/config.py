@@ -203,8 +203,8 @@ class EscalationSettings(_Section):
 
 
 class RetentionSettings(_Section):
-    raw_days: int | None = Field(
-        default=None, ge=1, description="remove raw mail bodies older than this many days (unset: keep them)"
+    raw_days: int = Field(
+        default=0, ge=0, description="remove raw mail bodies older than this many days (0: keep them)"
     )
     interval: float = Field(default=3600.0, gt=0, description="seconds between retention passes in serve")
 

@@ -119,7 +119,7 @@ async def serve(runtime: Runtime, stop: asyncio.Event | None = None, *, signals:
 
         tasks.append(asyncio.create_task(_every(settings.service.tick_interval, stop, "tick", tick_pass)))
 
-    if settings.retention.raw_days is not None:
+    if settings.retention.raw_days:
 
         async def retention_pass() -> None:
             await asyncio.to_thread(_retention, runtime)

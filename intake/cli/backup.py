@@ -61,8 +61,8 @@ def retention_run(now: NowOpt = None, as_json: JsonOpt = False) -> None:
     from intake.tickets.retention import purge_raw
 
     rt = runtime(now)
-    if rt.settings.retention.raw_days is None:
-        err.print("retention: [retention] raw_days is not set; raw mail is kept", markup=False)
+    if not rt.settings.retention.raw_days:
+        err.print("retention: [retention] raw_days is 0; raw mail is kept", markup=False)
     with rt.sessions() as session:
         report = purge_raw(session, rt.clock, rt.settings)
     if as_json:

@@ -211,10 +211,10 @@ def outbox_row(
         "sent_at": None,
     }
 
+
 def format_due(policy: Policy, plan: str | None, due: datetime | None) -> str:
     """A due time in the customer's calendar terms, e.g. 'Mon 16 Nov 2026 13:00 GMT'."""
     if due is None:
         return ""
     zone = policy.calendar(plan).timezone
     return due.astimezone(zone).strftime("%a %d %b %Y %H:%M %Z")
-

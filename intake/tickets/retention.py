@@ -40,9 +40,9 @@ class RetentionReport:
 
 
 def purge_raw(session: Session, clock: Clock, settings: Settings) -> RetentionReport:
-    """Empty the raw bytes older than the cutoff; nothing when `raw_days` is not set."""
+    """Empty the raw bytes older than the cutoff; nothing when `raw_days` is 0."""
     days = settings.retention.raw_days
-    if days is None:
+    if not days:
         return RetentionReport(None)
     cutoff = clock.now() - timedelta(days=days)
     report = RetentionReport(cutoff)
