@@ -228,11 +228,22 @@ def import_orgs(session: Session, clock: Clock, path: Path) -> ImportResult:
 
 
 def import_contacts(session: Session, clock: Clock, path: Path) -> ImportResult:
-    from intake.customers.orgs import add_contact, find_org
+    """Contacts in bulk: the organisations and existing contacts are read once, each row is checked
+    against them and against the rows before it (the same rules as `contact add`), and the new
+    contacts are written together. A row re-adding a removed contact takes `add_contact`'s path."""
+    from intake.customers.orgs import _EMAIL, _counts, add_contact
     from intake.policies.loader import load_all
 
     result = ImportResult("contact")
+    policies = load_all()
+    now = clock.now()
+    orgs = {
+        o.name: o for o in session.scalars(select(Organisation).options(selectinload(Organisation.contacts)))
+    }
+    people = {c.email: c for o in orgs.values() for c in o.contacts}
+    counts: dict[int, tuple[dict[str, int], int]] = {}
     seen: dict[str, int] = {}
+    fresh: list[Contact] = []
     for number, fields in read_rows(path):
         result.rows += 1
         try:
@@ -240,27 +251,59 @@ def import_contacts(session: Session, clock: Clock, path: Path) -> ImportResult:
                 raise BadInput(fields)
             row = ContactRow.model_validate(fields)
             address = row.email.strip().lower()
+            if not _EMAIL.match(address):
+                raise BadInput(f"not an email address: {row.email!r}")
             if address in seen:
                 raise BadInput(f"{address} is already on line {seen[address]}")
             seen[address] = number
-            org = find_org(session, row.organisation)
-            existing = session.scalar(select(Contact).where(Contact.email == address, Contact.active))
-            if existing is not None and existing.org_id == org.id:
-                action = _update_contact(existing, row, clock, load_all()[org.policy])
-            else:
-                _, warnings = add_contact(
-                    session, clock, org.name, address, row.name, row.role, row.slack_user
+            org = orgs.get(row.organisation)
+            if org is None:
+                raise BadInput(f"no organisation named {row.organisation!r}")
+            policy = policies[org.policy]
+            existing = people.get(address)
+            if existing is not None and existing.active and existing.org_id == org.id:
+                result.actions[_update_contact(existing, row, clock, policy)] += 1
+                continue
+            if existing is not None and existing.active:
+                raise BadInput(f"{address} is already a contact of {existing.org.name}")
+            if existing is not None:  # removed earlier: the slow path deletes the old row first
+                add_contact(session, clock, org.name, address, row.name, row.role, row.slack_user)
+                session.expire(org, ["contacts"])
+                counts.pop(org.id, None)
+                result.actions["added"] += 1
+                continue
+            rules = policy.plan(org.plan).contacts
+            by_role, total = counts.get(org.id) or _counts(list(org.contacts), now)
+            role = row.role
+            if role is None:
+                role = next(
+                    (r for r, limit in rules.roles.items() if limit is None or by_role.get(r, 0) < limit),
+                    next(iter(rules.roles)),
                 )
-                result.warnings.extend(
-                    f"line {number}: {w}" for w in warnings if "asks for at least" not in w
+            if role not in rules.roles:
+                raise BadInput(f"{policy.name} has no contact role {role!r}; roles: {', '.join(rules.roles)}")
+            limit = rules.role_limit(role)
+            if limit is not None and by_role.get(role, 0) >= limit:
+                raise BadInput(
+                    f"the {policy.name} {org.plan or policy.default_plan} plan allows {limit} {role} "
+                    f"contact(s); {org.name} has {by_role.get(role, 0)}; use --replaces to transfer"
                 )
-                action = "added"
-            session.expire(org, ["contacts"])
-            result.actions[action] += 1
+            cap = rules.total_limit()
+            if cap is not None and total >= cap:
+                raise BadInput(f"the {policy.name} plan allows {cap} contacts in all; {org.name} has {total}")
+            counts[org.id] = ({**by_role, role: by_role.get(role, 0) + 1}, total + 1)
+            fresh.append(
+                Contact(org_id=org.id, email=address, name=row.name, role=role, slack_user=row.slack_user,
+                        created_at=now)
+            )  # fmt: skip
+            result.actions["added"] += 1
         except ValidationError as exc:
             result.errors.append(f"line {number}: {_reason(exc)}")
         except IntakeError as exc:
             result.errors.append(f"line {number}: {exc}")
+    if not result.errors and fresh:
+        session.add_all(fresh)
+        session.flush()
     return result
 
 
