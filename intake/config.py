@@ -263,6 +263,13 @@ class WebhookSettings(_Section):
     _secrets = model_validator(mode="before")(_read_secret_files)
 
 
+class RetentionSettings(_Section):
+    raw_days: int = Field(
+        default=0, ge=0, description="remove raw mail bodies older than this many days (0: keep them)"
+    )
+    interval: float = Field(default=3600.0, gt=0, description="seconds between retention passes in serve")
+
+
 class Settings(_Section):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     tickets: TicketSettings = Field(default_factory=TicketSettings)
@@ -279,6 +286,7 @@ class Settings(_Section):
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     webhooks: list[WebhookSettings] = Field(default_factory=list)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     def own_addresses(self) -> set[str]:
         found = {a.lower() for a in self.guard.own_addresses}

@@ -93,6 +93,15 @@ def _slack_web_server(runtime: Runtime) -> Any:
     return server
 
 
+def _retention(runtime: Runtime) -> None:
+    from intake.tickets.retention import purge_raw
+
+    with runtime.sessions() as session:
+        report = purge_raw(session, runtime.clock, runtime.settings)
+    if report.messages or report.quarantined:
+        log.info("retention: %s", report.as_json())
+
+
 async def serve(runtime: Runtime, stop: asyncio.Event | None = None, *, signals: bool = True) -> None:
     """Run until `stop` is set (or SIGTERM/SIGINT arrives when `signals`), then shut down cleanly."""
     settings = runtime.settings
@@ -120,6 +129,8 @@ async def serve(runtime: Runtime, stop: asyncio.Event | None = None, *, signals:
         web = _start_web(runtime, stop, tasks)
 
     scheduler = _start_scheduler(runtime, stop, tasks)
+
+    _start_retention(runtime, stop, tasks)
 
     log.info(
         "serve: running (smtp %s, web %s, %d IMAP mailbox(es), outbox worker, scheduler %s)",
@@ -231,3 +242,15 @@ def _start_scheduler(runtime: Runtime, stop: asyncio.Event, tasks: list[asyncio.
 
     tasks.append(asyncio.create_task(_every(runtime.settings.service.tick_interval, stop, "tick", tick_pass)))
     return scheduler
+
+
+def _start_retention(runtime: Runtime, stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
+    """Remove raw mail older than `[retention] raw_days` every `interval`, when set."""
+    settings = runtime.settings
+    if not settings.retention.raw_days:
+        return
+
+    async def retention_pass() -> None:
+        await asyncio.to_thread(_retention, runtime)
+
+    tasks.append(asyncio.create_task(_every(settings.retention.interval, stop, "retention", retention_pass)))

@@ -34,7 +34,7 @@ from intake.cli.support import (
     until,
 )
 from intake.errors import BadInput, IntakeError, NotFound
-from intake.tickets.refs import format_ref, parse_ref, prefix_of
+from intake.tickets.refs import parse_ref, prefix_of
 
 app = typer.Typer(
     name="intake",
@@ -104,28 +104,44 @@ def init(as_json: JsonOpt = False) -> None:
 
 @app.command()
 def ingest(
-    target: Annotated[str, typer.Argument(help="An .eml file, a folder of them, or - for stdin.")],
+    target: Annotated[
+        str,
+        typer.Argument(help="An .eml file, a folder of them, an mbox file, a Maildir, or - for stdin."),
+    ],
     channel: Annotated[str, typer.Option(help="email (RFC 5322 files) or slack (event JSON).")] = "email",
     now: NowOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Feed stored messages through the pipeline, oldest first; nothing is moved or deleted."""
+    """Feed stored messages through the pipeline, oldest first, in batches; nothing is moved or deleted.
+
+    A rerun skips what an earlier (perhaps interrupted) run stored and counts it as already stored.
+    """
     from channels.files import ingest_paths
 
     if channel != "email":
         raise BadInput(f"--channel {channel}: only email files can be ingested")
     rt = runtime(now)
-    stdin = sys.stdin.buffer.read() if target == "-" else None
+    stdin = sys.stdin.buffer if target == "-" else None
     show = sys.stderr.isatty() and not as_json
     with rt.deps() as deps:
         if show:
-            from rich.progress import Progress
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-            with Progress(console=err, transient=True) as bar:
-                task = bar.add_task("ingesting", total=None)
-                summary = ingest_paths(
-                    target, deps, stdin=stdin, progress=lambda d, t: bar.update(task, completed=d, total=t)
-                )
+            with Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=err,
+                transient=True,
+            ) as bar:
+                task = bar.add_task("reading dates", total=None)
+
+                def step(phase: str, done: int, total: int | None) -> None:
+                    label = "reading dates" if phase == "dates" else "ingesting"
+                    bar.update(task, description=label, completed=done, total=total)
+
+                summary = ingest_paths(target, deps, stdin=stdin, progress=step)
         else:
             summary = ingest_paths(target, deps, stdin=stdin)
     doc = summary.as_json()
@@ -134,24 +150,26 @@ def ingest(
         return
     prefix = prefix_of(rt.settings)
     out.print(
-        f"{plural(doc['files'], 'file')}: {plural(doc['tickets'], 'new ticket')}, "
+        f"{plural(doc['files'], 'message' if summary.from_mbox else 'file')}: "
+        f"{plural(doc['tickets'], 'new ticket')}, "
         f"{plural(doc['followups'], 'follow-up')}, {doc['dropped']} dropped, "
         f"{plural(doc['duplicates'], 'duplicate')}, {doc['quarantined']} quarantined"
+        + (f", {doc['already_stored']:,} already stored (skipped)" if doc["already_stored"] else "")
     )
-    for disposition, label in (("ticket", "new tickets"), ("followup", "follow-ups on")):
-        refs = list(
-            dict.fromkeys(
-                format_ref(prefix, o.ticket_id)
-                for _, o in summary.outcomes
-                if o.disposition == disposition and o.ticket_id is not None
-            )
-        )
-        if refs:
-            shown = ", ".join(refs[:12]) + (f" and {len(refs) - 12:,} more" if len(refs) > 12 else "")
+    sets = (
+        ("new tickets", summary.new_tickets, doc["tickets"]),
+        ("follow-ups on", sorted(summary.followup_tickets), len(summary.followup_tickets)),
+    )
+    for label, ids, total in sets:
+        if ids:
+            refs = [f"{prefix}-{i}" for i in ids[:12]]
+            shown = ", ".join(refs) + (f" and {total - len(refs):,} more" if total > len(refs) else "")
             out.print(f"  {label}: {shown}")
-    for source, outcome in summary.outcomes:
-        if outcome.disposition == "quarantined":
-            out.print(f"  quarantined {source}: {outcome.reason.splitlines()[0]}")
+    for source, reason in summary.quarantined:
+        out.print(f"  quarantined {source}: {reason.splitlines()[0] if reason else ''}", markup=False)
+    if doc["quarantined"] > len(summary.quarantined):
+        rest = doc["quarantined"] - len(summary.quarantined)
+        out.print(f"  and {rest:,} more quarantined: see `intake quarantine list`")
 
 
 def status_values(value: str) -> list[str]:
@@ -470,7 +488,7 @@ def _register_modules() -> None:
     """Commands of the other areas live in their own modules, each with `register(app)`."""
     import importlib
 
-    modules = ("admin", "lifecycle", "mail", "triage", "web")
+    modules = ("admin", "lifecycle", "mail", "triage", "web", "backup")
     for name in (f"intake.cli.{m}" for m in modules):
         try:
             module = importlib.import_module(name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -249,6 +250,52 @@ def contact_remove(
         emit(doc)
     else:
         out.print(f"{doc['email']} is no longer a designated contact of {doc['org']}")
+
+
+def _import(kind: str, file: Path, as_json: bool) -> None:
+    from intake.customers.imports import run_import
+    from intake.errors import BadInput
+
+    rt = runtime()
+    with rt.sessions() as session:
+        result = run_import(session, rt.clock, "org" if kind == "org" else "contact", file)
+    doc = result.as_json()
+    what = "organisation" if kind == "org" else "contact"
+    if as_json:
+        emit(doc)
+    else:
+        for line in result.errors:
+            err.print(f"{file}: {line}", markup=False)
+        for line in result.warnings:
+            err.print(f"warning: {file}: {line}", markup=False)
+    if result.errors:
+        raise BadInput(
+            f"{plural(len(result.errors), 'bad row')} of {plural(result.rows, 'row')} in {file}: "
+            "nothing was imported; fix them and import the file again"
+        )
+    if not as_json:
+        out.print(
+            f"{plural(result.rows, what)}: {doc['added']} added, {doc['updated']} updated, "
+            f"{doc['unchanged']} unchanged"
+        )
+
+
+FileArg = Annotated[
+    Path, typer.Argument(help="CSV with a header row, or JSON Lines (.jsonl) with the same keys.")
+]
+
+
+@org_app.command("import")
+def org_import(file: FileArg, as_json: JsonOpt = False) -> None:
+    """Add or update organisations from a file (keys name, policy, plan, domains, tz); all rows or none."""
+    _import("org", file, as_json)
+
+
+@contact_app.command("import")
+def contact_import(file: FileArg, as_json: JsonOpt = False) -> None:
+    """Add or update designated contacts from a file (keys organisation, email, name, role, slack_user);
+    all rows or none, within each plan's limits."""
+    _import("contact", file, as_json)
 
 
 def register(app: typer.Typer) -> None:
