@@ -13,6 +13,13 @@ org_app = typer.Typer(help="Customer organisations: add, list, show, change.", n
 contact_app = typer.Typer(help="Designated contacts of an organisation.", no_args_is_help=True)
 
 DomainOpt = Annotated[list[str] | None, typer.Option("--domain", help="Mail domain (repeatable).")]
+TzOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--tz",
+        help="The organisation's IANA time zone (Europe/Berlin); used where its policy's hours are local time.",
+    ),
+]
 
 
 @org_app.command("add")
@@ -21,6 +28,7 @@ def org_add(
     policy: Annotated[str, typer.Option(help="Bundled policy name, see `intake policies list`.")],
     plan: Annotated[str | None, typer.Option(help="The organisation's support plan.")] = None,
     domain: DomainOpt = None,
+    tz: TzOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Add a customer organisation under a policy."""
@@ -28,7 +36,7 @@ def org_add(
 
     rt = runtime()
     with rt.sessions() as session:
-        org = add_org(session, rt.clock, name, policy, plan, domain or [])
+        org = add_org(session, rt.clock, name, policy, plan, domain or [], tz)
         session.commit()
         doc: dict[str, Any] = {
             "id": org.id,
@@ -36,13 +44,15 @@ def org_add(
             "policy": org.policy,
             "plan": org.plan,
             "domains": [d.domain for d in org.domains],
+            "timezone": org.timezone,
         }
     if as_json:
         emit(doc)
         return
     domains = ", ".join(doc["domains"]) or "no domains"
+    zone = f"; time zone {doc['timezone']}" if doc["timezone"] else ""
     out.print(
-        f"added organisation {doc['name']} ({doc['policy']}, plan {doc['plan'] or 'default'}; {domains})"
+        f"added organisation {doc['name']} ({doc['policy']}, plan {doc['plan'] or 'default'}; {domains}{zone})"
     )
 
 
@@ -105,6 +115,7 @@ def org_show(name: str, now: NowOpt = None, as_json: JsonOpt = False) -> None:
     out.print(f"{doc['name']}: policy {doc['policy']}, plan {doc['effective_plan']}")
     out.print(f"  domains: {', '.join(doc['domains']) or 'none'}")
     out.print(f"  slack channel: {doc['slack_channel'] or 'none'}")
+    out.print(f"  time zone: {doc['timezone'] or 'none'} (due times counted in {doc['calendar_timezone']})")
     out.print(f"  open tickets: {doc['open_tickets']}")
     limits = doc["contact_limits"]
     if limits:
@@ -131,9 +142,12 @@ def org_set(
     slack_channel: Annotated[
         str | None, typer.Option(help="Slack channel id of the organisation; '' for none.")
     ] = None,
+    tz: Annotated[
+        str | None, typer.Option("--tz", help="The organisation's IANA time zone; '' for the policy's.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Change an organisation's policy, plan, domains or Slack channel."""
+    """Change an organisation's policy, plan, domains, Slack channel or time zone."""
     from intake.customers.orgs import find_org, org_json, set_org
 
     rt = runtime()
@@ -146,6 +160,7 @@ def org_set(
             add_domains=add_domain,
             remove_domains=remove_domain,
             slack_channel=slack_channel,
+            timezone=tz,
         )
         session.commit()
         doc = {**org_json(find_org(session, name), rt.clock.now()), "changes": changes}

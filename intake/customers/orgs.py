@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -18,8 +19,24 @@ _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a
 _EMAIL = re.compile(r"^[^@\s]+@([a-z0-9.-]+)$")
 
 
+def check_timezone(value: str) -> str:
+    """An IANA time zone name ("Europe/Berlin"), or BadInput saying so."""
+    zone = value.strip()
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise BadInput(f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)") from None
+    return zone
+
+
 def add_org(
-    session: Session, clock: Clock, name: str, policy: str, plan: str | None, domains: list[str]
+    session: Session,
+    clock: Clock,
+    name: str,
+    policy: str,
+    plan: str | None,
+    domains: list[str],
+    timezone: str | None = None,
 ) -> Organisation:
     name = name.strip()
     if not name:
@@ -40,7 +57,8 @@ def add_org(
     taken = session.scalars(select(OrgDomain.domain).where(OrgDomain.domain.in_(cleaned))).all()
     if taken:
         raise BadInput(f"domain {taken[0]} already belongs to another organisation")
-    org = Organisation(name=name, policy=policy, plan=plan, created_at=clock.now())
+    zone = check_timezone(timezone) if timezone is not None else None
+    org = Organisation(name=name, policy=policy, plan=plan, timezone=zone, created_at=clock.now())
     org.domains = [OrgDomain(domain=d) for d in dict.fromkeys(cleaned)]
     session.add(org)
     session.flush()
@@ -195,6 +213,11 @@ def org_json(org: Organisation, now: datetime, *, open_tickets: int | None = Non
         "effective_plan": org.plan or (policy.default_plan if policy else None),
         "domains": sorted(d.domain for d in org.domains),
         "slack_channel": org.slack_channel,
+        "timezone": org.timezone,
+        # The zone the organisation's due times are counted in under its policy.
+        "calendar_timezone": (
+            str(policy.calendar_for(org.plan, org.timezone).timezone) if policy is not None else None
+        ),
         "contacts": [contact_json(c, now) for c in sorted(org.contacts, key=lambda c: c.id)],
         "contact_limits": (
             {
@@ -232,8 +255,9 @@ def set_org(
     add_domains: list[str] | None = None,
     remove_domains: list[str] | None = None,
     slack_channel: str | None = None,
+    timezone: str | None = None,
 ) -> list[str]:
-    """Change an organisation's policy, plan, domains or Slack channel; returns what changed."""
+    """Change an organisation's policy, plan, domains, Slack channel or time zone; returns what changed."""
     org = find_org(session, name)
     policies = load_all()
     changes: list[str] = []
@@ -277,6 +301,11 @@ def set_org(
         if value_or_none != org.slack_channel:
             changes.append(f"slack channel {org.slack_channel or '-'} -> {value_or_none or '-'}")
             org.slack_channel = value_or_none
+    if timezone is not None:
+        zone = check_timezone(timezone) if timezone.strip() else None
+        if zone != org.timezone:
+            changes.append(f"time zone {org.timezone or '-'} -> {zone or '-'}")
+            org.timezone = zone
     session.flush()
     return changes
 

@@ -41,7 +41,6 @@ NAME = "decide"
 Compose = Callable[[int], dict[str, Any]]
 
 
-
 def _name(display: str, address: str) -> str:
     return display.split(maxsplit=1)[0] if display.strip() else address.partition("@")[0]
 

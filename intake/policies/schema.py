@@ -144,15 +144,10 @@ class Targets(_Model):
 
 
 class WindowGroup(_Model):
-    """Open hours for some weekdays: ``days = ["mon", ...]``, ``hours = ["09:00-17:00"]``.
-
-    `day_offset = -1` places the hours on the evening before each listed business
-    day (they still belong to that day: its holidays close them).
-    """
+    """Open hours for some weekdays: ``days = ["mon", ...]``, ``hours = ["09:00-17:00"]``."""
 
     days: list[str] = Field(min_length=1)
     hours: list[str] = Field(min_length=1)
-    day_offset: Literal[-1, 0, 1] = 0
 
     @field_validator("days")
     @classmethod
@@ -182,7 +177,12 @@ class Holidays(_Model):
 
 class CalendarSpec(_Model):
     label: str = ""
+    # The zone the windows are read in; with `local_time`, only the fallback for a
+    # customer organisation that has no time zone of its own.
     timezone: str
+    # The document gives the hours in the customer's "local time" (Rezilion): the
+    # windows are read in the organisation's zone (`intake org add --tz`).
+    local_time: bool = False
     windows: list[WindowGroup] = Field(min_length=1)
     holidays: Holidays = Field(default_factory=Holidays)
     note: str = ""
@@ -206,7 +206,7 @@ class CalendarSpec(_Model):
         weekly: list[list[Window]] = [[] for _ in WEEKDAYS]
         for group in self.windows:
             for day in group.days:
-                weekly[WEEKDAYS.index(day)].extend(Window.parse(h, group.day_offset) for h in group.hours)
+                weekly[WEEKDAYS.index(day)].extend(Window.parse(h) for h in group.hours)
         return BusinessCalendar(
             ZoneInfo(self.timezone),
             tuple(tuple(sorted(day)) for day in weekly),
@@ -693,6 +693,16 @@ class Policy(_Model):
                 cached = cached.with_timezone(timezone)
             self._calendars[key] = cached
         return cached
+
+    def calendar_for(self, plan: str | None, org_timezone: str | None) -> BusinessCalendar:
+        """The calendar a customer's tickets run on: in the organisation's zone where the
+        plan's hours are the customer's local time, else the policy's own zone."""
+        return self.calendar(plan, self.zone_for(plan, org_timezone))
+
+    def zone_for(self, plan: str | None, org_timezone: str | None) -> str | None:
+        """The zone override for `calendar` (None: the policy's own zone)."""
+        spec = self.calendars[self.plan(plan).calendar]
+        return org_timezone if spec.local_time and org_timezone else None
 
     def due(
         self,

@@ -33,9 +33,11 @@ def _row(kind: str, at: datetime, now: datetime, **payload: Any) -> dict[str, An
     }
 
 
-def _warn_at(policy: Policy, target: Target, start: datetime, due: datetime, plan: str | None) -> datetime:
+def _warn_at(
+    policy: Policy, target: Target, start: datetime, due: datetime, plan: str | None, zone: str | None
+) -> datetime:
     warn = policy.escalation.warn
-    calendar = policy.calendar(plan)
+    calendar = policy.calendar_for(plan, zone)
     if warn.fraction is not None:
         return point_between(start, due, warn.fraction, target.clock, calendar)
     assert warn.before is not None
@@ -47,13 +49,23 @@ def _warn_at(policy: Policy, target: Target, start: datetime, due: datetime, pla
 
 
 def due_times(
-    policy: Policy, plan: str | None, level: str, start: datetime, pauses: Iterable[Pause] = ()
+    policy: Policy,
+    plan: str | None,
+    level: str,
+    start: datetime,
+    pauses: Iterable[Pause] = (),
+    zone: str | None = None,
 ) -> tuple[datetime | None, datetime | None]:
-    """(first response due, resolution due) for a clock started at `start`; None is best effort."""
+    """(first response due, resolution due) for a clock started at `start`; None is best effort.
+
+    `zone` is the customer organisation's time zone; it counts only where the
+    policy's hours are the customer's local time (`Policy.calendar_for`).
+    """
     paused = list(pauses)
+    local = policy.zone_for(plan, zone)
     return (
-        policy.due("first_response", start, level, plan=plan, pauses=paused),
-        policy.due("resolution", start, level, plan=plan, pauses=paused),
+        policy.due("first_response", start, level, plan=plan, pauses=paused, timezone=local),
+        policy.due("resolution", start, level, plan=plan, pauses=paused, timezone=local),
     )
 
 
@@ -67,6 +79,7 @@ def sla_timers(
     first_response: datetime | None,
     resolution: datetime | None,
     which: Iterable[Literal["first_response", "resolution"]] = ("first_response", "resolution"),
+    zone: str | None = None,
 ) -> list[dict[str, Any]]:
     """Warning and breach timers for the targets named in `which` that have a due time."""
     rows: list[dict[str, Any]] = []
@@ -76,19 +89,21 @@ def sla_timers(
         target = targets.first_response if name == "first_response" else targets.resolution
         if due is None or target is None:
             continue
-        warn = _warn_at(policy, target, start, due, plan)
+        warn = _warn_at(policy, target, start, due, plan, zone)
         if warn < due:
             rows.append(_row(f"{name}_warn", warn, now, due=due.isoformat(), target=target.describe()))
         rows.append(_row(f"{name}_breach", due, now, due=due.isoformat(), target=target.describe()))
     return rows
 
 
-def dropped_timers(policy: Policy, plan: str | None, asked_at: datetime) -> list[dict[str, Any]]:
+def dropped_timers(
+    policy: Policy, plan: str | None, asked_at: datetime, zone: str | None = None
+) -> list[dict[str, Any]]:
     """Reminders and the close of the dropped-ticket rule, counted from the info request."""
     rule = policy.dropped
     if not rule.enabled or rule.close_after is None:
         return []
-    calendar = policy.calendar(plan)
+    calendar = policy.calendar_for(plan, zone)
     close_at = rule.close_after.due(asked_at, calendar)
     if close_at is None:
         return []
@@ -101,9 +116,11 @@ def dropped_timers(policy: Policy, plan: str | None, asked_at: datetime) -> list
     return rows
 
 
-def resolved_timers(policy: Policy, plan: str | None, resolved_at: datetime) -> list[dict[str, Any]]:
+def resolved_timers(
+    policy: Policy, plan: str | None, resolved_at: datetime, zone: str | None = None
+) -> list[dict[str, Any]]:
     after = policy.closing.auto_close_resolved_after
     if after is None:
         return []
-    at = after.due(resolved_at, policy.calendar(plan))
+    at = after.due(resolved_at, policy.calendar_for(plan, zone))
     return [] if at is None else [_row("auto_close_resolved", at, resolved_at)]

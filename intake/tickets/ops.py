@@ -34,6 +34,10 @@ class TicketOps:
     def policy(self, ticket: Ticket) -> Policy:
         return load_all()[ticket.policy]
 
+    def zone(self, ticket: Ticket) -> str | None:
+        """The customer organisation's time zone (used where the policy's hours are local)."""
+        return ticket.org.timezone if ticket.org is not None else None
+
     def transition(self, ticket: Ticket, to: str, reason: str) -> None:
         lifecycle.check(ticket.status, to)
         self.session.add(
@@ -119,7 +123,7 @@ class TicketOps:
             requester=ticket.requester,
             reason=reason,
             target_name=target_name,
-            due=format_due(policy, ticket.plan, due),
+            due=format_due(policy, ticket.plan, due, self.zone(ticket)),
         )
         for address in self.settings.escalation.notify:
             self.send(ticket, "escalation", variables, recipient=address)

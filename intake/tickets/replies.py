@@ -80,7 +80,7 @@ def reply(
         ops.transition(ticket, "waiting_on_customer", "engineer asked for information")
         ticket.waiting_since = ops.now
         ops.cancel_timers(ticket, SLA_KINDS + DROPPED_KINDS)
-        ops.add_timers(ticket, dropped_timers(policy, ticket.plan, ops.now))
+        ops.add_timers(ticket, dropped_timers(policy, ticket.plan, ops.now, ops.zone(ticket)))
     elif out_of_scope:
         if not policy.closing.out_of_scope:
             raise BadInput(f"the {policy.name} policy has no out-of-scope closure")
@@ -90,7 +90,7 @@ def reply(
         ops.send(ticket, "reply", {"text": text}, automatic=False)
         ops.transition(ticket, "resolved", "engineer resolved the ticket")
         ops.cancel_timers(ticket, SLA_KINDS + DROPPED_KINDS)
-        later = resolved_timers(policy, ticket.plan, ops.now)
+        later = resolved_timers(policy, ticket.plan, ops.now, ops.zone(ticket))
         if later:
             ops.add_timers(ticket, later)
         else:

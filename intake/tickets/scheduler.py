@@ -105,7 +105,11 @@ def _remind(ops: TicketOps, ticket: Ticket, timer: Timer) -> bool:
         {
             "waiting_since": ticket.waiting_since.strftime("%d %b %Y") if ticket.waiting_since else "",
             # in the policy's zone, as the acknowledgement gave its dates (not GMT there, UTC here)
-            "close_at": format_due(policy, ticket.plan, datetime.fromisoformat(close_at)) if close_at else "",
+            "close_at": (
+                format_due(policy, ticket.plan, datetime.fromisoformat(close_at), ops.zone(ticket))
+                if close_at
+                else ""
+            ),
         },
     )
     return True

@@ -161,10 +161,10 @@ def _broken(name: str, old: str, new: str) -> str:
             "rezilion.toml: plans.standard.targets.critical.resolution: business_days counts whole days",
         ),
         (
-            # Monday's 00:00-23:00 runs into Tuesday's evening-before window (Mon 22:00-24:00).
+            # 00:00-23:00 runs into the same day's 22:00-24:00 block.
             "resource-optimizer",
-            'hours = ["00:00-16:00"]',
-            'hours = ["00:00-23:00"]',
+            'hours = ["00:00-16:00", "22:00-24:00"]',
+            'hours = ["00:00-23:00", "22:00-24:00"]',
             "resource-optimizer.toml: calendars.coverage: open windows overlap",
         ),
         (
