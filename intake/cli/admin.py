@@ -17,7 +17,7 @@ TzOpt = Annotated[
     str | None,
     typer.Option(
         "--tz",
-        help="The organisation's IANA time zone (Europe/Berlin); used where its policy's hours are local time.",
+        help="IANA time zone (Europe/Berlin); used where the policy's hours are local time.",
     ),
 ]
 
@@ -51,9 +51,8 @@ def org_add(
         return
     domains = ", ".join(doc["domains"]) or "no domains"
     zone = f"; time zone {doc['timezone']}" if doc["timezone"] else ""
-    out.print(
-        f"added organisation {doc['name']} ({doc['policy']}, plan {doc['plan'] or 'default'}; {domains}{zone})"
-    )
+    plan = doc["plan"] or "default"
+    out.print(f"added organisation {doc['name']} ({doc['policy']}, plan {plan}; {domains}{zone})")
 
 
 @org_app.command("list")

@@ -19,7 +19,7 @@ OFFSETS = [
 ]
 
 
-@pytest.mark.parametrize("zone", OFFSETS, ids=lambda z: str(z))
+@pytest.mark.parametrize("zone", OFFSETS, ids=str)
 def test_an_instant_with_an_offset_reads_back_as_the_same_instant(db_url: str, zone: timezone) -> None:
     written = datetime(2026, 3, 30, 10, 0, tzinfo=zone)
     engine = make_engine(db_url)
