@@ -215,12 +215,16 @@ def tickets_list(
     ] = None,
     org: Annotated[str | None, typer.Option(help="Only tickets of this organisation.")] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")] = 1000,
+    queue: Annotated[
+        bool, typer.Option("--queue", help="Open tickets in the order their policy works them.")
+    ] = False,
     now: NowOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List tickets, newest first, with their age and when the next target falls due."""
     from intake.store.orm import Ticket
-    from intake.tickets.views import ticket_json
+    from intake.tickets.lifecycle import is_open
+    from intake.tickets.views import queue_key, ticket_json
 
     statuses = status_values(status) if status is not None else None
     rt = runtime(now)
@@ -231,7 +235,12 @@ def tickets_list(
             query = query.where(Ticket.status.in_(statuses))
         if org is not None:
             query = query.where(Ticket.org_id == known_org(session, org))
-        docs = [ticket_json(t, prefix) for t in session.scalars(query)]
+        if queue:
+            query = query.order_by(None).order_by(Ticket.id).limit(None)
+            found = sorted((t for t in session.scalars(query) if is_open(t.status)), key=queue_key)
+            docs = [ticket_json(t, prefix) for t in found[: limit + 1]]
+        else:
+            docs = [ticket_json(t, prefix) for t in session.scalars(query)]
     more = len(docs) > limit
     docs = docs[:limit]
     cut_notice(len(docs), limit, more, "tickets")
@@ -396,22 +405,39 @@ def _target(value: Any) -> str:
 
 def policy_summary(policy: Any) -> list[str]:
     """The policy as a support engineer reads it: levels and targets per plan, hours, contacts, rules."""
-    lines = [f"{policy.name}: {policy.title} ({policy.vendor})", f"  source: {policy.source}"]
+    revision = f", revised {policy.revision}" if policy.revision else ", undated"
+    lines = [f"{policy.name}: {policy.title} ({policy.vendor})", f"  source: {policy.source}{revision}"]
     lines.append("Levels (most severe first)")
     for level in policy.levels:
         default = ", the default" if level.key == policy.default_level_key else ""
         lines.append(f"  {level.key}  {level.label} ({level.canonical}{default}): {level.description}")
+        lines.extend(f"      e.g. {example}" for example in level.examples)
     for plan_name, plan in policy.plans.items():
         default = ", the default" if plan_name == policy.default_plan else ""
         lines.append(f"Plan {plan_name}: {plan.label}{default}")
         calendar = policy.calendars[plan.calendar]
         lines.append(f"  hours: {plan.availability or calendar.label or plan.calendar} ({calendar.timezone})")
+        if calendar.local_time:
+            lines.append(
+                f"    read in the organisation's time zone (org --tz); {calendar.timezone} without one"
+            )
         for group in calendar.windows:
             lines.append(f"    {', '.join(group.days)}: {', '.join(group.hours)}")
+        if calendar.note:
+            lines.append(f"    note: {calendar.note}")
         for key, targets in plan.targets.items():
+            milestones = "".join(
+                f", {name.replace('_', ' ')} {t.describe()}" for name, t in targets.milestones.items()
+            )
+            notes = [
+                n
+                for n in (targets.note, *(t.note for t in (targets.first_response, targets.resolution) if t))
+                if n
+            ]
             lines.append(
                 f"  {key}: first response {_target(targets.first_response)}, "
-                f"resolution {_target(targets.resolution)}"
+                f"resolution {_target(targets.resolution)}{milestones}"
+                + (f" ({'; '.join(notes)})" if notes else "")
             )
         rules = plan.contacts
         roles = ", ".join(f"{r} {'any number' if n is None else n}" for r, n in rules.roles.items())

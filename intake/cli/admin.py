@@ -94,7 +94,7 @@ def org_list(now: NowOpt = None, as_json: JsonOpt = False) -> None:
 @org_app.command("show")
 def org_show(name: str, now: NowOpt = None, as_json: JsonOpt = False) -> None:
     """Show one organisation: policy, plan, domains, contacts (transfers with their dates), open tickets."""
-    from intake.customers.orgs import find_org, org_json
+    from intake.customers.orgs import find_org, org_json, ticket_allowance
     from intake.store.orm import Ticket
     from intake.tickets.lifecycle import is_open
 
@@ -108,6 +108,7 @@ def org_show(name: str, now: NowOpt = None, as_json: JsonOpt = False) -> None:
             ).all()
         )
         doc = org_json(org, at, open_tickets=sum(n for s, n in counts.items() if is_open(s)))
+        doc["tickets_counted"] = ticket_allowance(session, org, at)
     if as_json:
         emit(doc)
         return
@@ -116,6 +117,14 @@ def org_show(name: str, now: NowOpt = None, as_json: JsonOpt = False) -> None:
     out.print(f"  slack channel: {doc['slack_channel'] or 'none'}")
     out.print(f"  time zone: {doc['timezone'] or 'none'} (due times counted in {doc['calendar_timezone']})")
     out.print(f"  open tickets: {doc['open_tickets']}")
+    counted = doc["tickets_counted"]
+    if counted is not None:
+        included = counted["regular_included"]
+        out.print(
+            f"  tickets this term (from {counted['term_start'][:10]}): {counted['regular']} regular"
+            f" of {included if included is not None else 'the order form'}, {counted['critical']} critical;"
+            f" {counted['not_counted']} not counted (defects)"
+        )
     limits = doc["contact_limits"]
     if limits:
         roles = ", ".join(f"{r} {'any' if n is None else n}" for r, n in limits["roles"].items())

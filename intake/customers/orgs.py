@@ -140,7 +140,9 @@ def add_contact(
     effective: datetime | None = None
     if leaving is not None:
         notice = rules.transfer_notice
-        effective = notice.due(now, policy.calendar(org.plan)) if notice is not None else now
+        effective = (
+            notice.due(now, policy.calendar_for(org.plan, org.timezone)) if notice is not None else now
+        )
         leaving.retires_at = effective
         if effective is not None and effective > now:
             warnings.append(
@@ -158,6 +160,16 @@ def add_contact(
     )
     session.add(person)
     session.flush()
+    if rules.training_required:
+        warnings.append(
+            f"{policy.name} designates only trained contacts: "
+            f"make sure {address} has had the product training"
+        )
+    if rules.must_notify_transfer and leaving is not None:
+        warnings.append(
+            f"{policy.name} requires written notice of a contact transfer: this change, dated "
+            f"{now:%Y-%m-%d %H:%M} UTC, is the record of it"
+        )
     if rules.min_recommended is not None and total + 1 < rules.min_recommended:
         warnings.append(
             f"{policy.name} asks for at least {rules.min_recommended} designated contacts; "
@@ -234,6 +246,48 @@ def org_json(org: Organisation, now: datetime, *, open_tickets: int | None = Non
     if open_tickets is not None:
         doc["open_tickets"] = open_tickets
     return doc
+
+
+def ticket_allowance(session: Session, org: Organisation, now: datetime) -> dict[str, Any] | None:
+    """Tickets counted against the plan's allowance in the current term (Resilio), or None.
+
+    "Included Regular Ticket (per subscription term)"; "Issues reported that turn out to be
+    product defects (bugs) don't count against the total included ticket number." The
+    term is not stored: [choice] a year from the organisation's creation, renewed yearly.
+    """
+    from intake.store.orm import Ticket
+
+    policy = load_all().get(org.policy)
+    if policy is None or policy.ticket_counting is None:
+        return None
+    counting = policy.ticket_counting
+    start = org.created_at
+    while True:
+        nxt = start.replace(year=start.year + 1)
+        if nxt > now:
+            break
+        start = nxt
+    excluded = {policy.category(key).canonical for key in counting.exclude_categories}
+    rows = session.execute(
+        select(Ticket.severity, Ticket.category).where(
+            Ticket.org_id == org.id,
+            Ticket.created_at >= start,
+            Ticket.close_reason.is_distinct_from("unsupported_channel"),
+        )
+    ).all()
+    counted = [r for r in rows if r.category not in excluded]
+    critical = sum(1 for r in counted if r.severity in counting.critical_levels)
+    allowance = policy.plan(org.plan).allowance
+    return {
+        "per": counting.per,
+        "term_start": start.isoformat(),
+        "regular": len(counted) - critical,
+        "critical": critical,
+        "not_counted": len(rows) - len(counted),
+        "regular_included": allowance.regular if allowance else None,
+        "critical_included": allowance.critical if allowance else None,
+        "additional_purchasable": allowance.additional_purchasable if allowance else False,
+    }
 
 
 def list_orgs(session: Session) -> list[Organisation]:

@@ -318,15 +318,14 @@ class UnsupportedChannel(_Model):
     """What to do with a message that came in on a channel the policy does not support.
 
     redirect: reply with `template` pointing the sender at `redirect_to`; the
-    message is kept (a ticket if `open_ticket`) and, unless `sla_applies`, no SLA
-    clock runs. reject: reply and open nothing. accept: treat it as supported.
+    message is kept (a ticket if `open_ticket`) and closed: no SLA clock runs.
+    reject: reply and open nothing. accept: treat it as supported.
     """
 
     action: Literal["redirect", "reject", "accept"]
     redirect_to: ChannelName | None = None
     template: str = "portal_redirect"
     open_ticket: bool = True
-    sla_applies: bool = False
 
     @model_validator(mode="after")
     def _target(self) -> UnsupportedChannel:
@@ -466,12 +465,6 @@ class Closing(_Model):
     auto_close_resolved_after: Target | None = None
 
 
-class Releases(_Model):
-    supported: list[str] = Field(min_length=1)  # e.g. ["N", "N-1"]
-    end_of_life_full_months: int | None = None
-    end_of_life_limited_months: int | None = None
-
-
 class TicketCounting(_Model):
     """Tickets counted against an allowance per period (Resilio)."""
 
@@ -536,7 +529,6 @@ class Policy(_Model):
     escalation: Escalation
     statuses: Statuses
     closing: Closing = Field(default_factory=Closing)
-    releases: Releases | None = None
     ticket_counting: TicketCounting | None = None
 
     # Built calendars by (calendar name, zone override): building checks holidays

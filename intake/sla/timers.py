@@ -4,6 +4,8 @@ Pure: returns timer rows (kind, due_at, payload) for the caller to store; the
 scheduler fires them. Timer kinds:
 
 - first_response_warn / first_response_breach, resolution_warn / resolution_breach
+- milestone                       (a document's extra deadline, e.g. Resilio's "Debug Analysis ETA";
+                                   it runs with the resolution clock)
 - reminder / auto_close           (the dropped-ticket rule, after an info request)
 - auto_close_resolved             (a resolved ticket nobody reopened)
 """
@@ -17,7 +19,13 @@ from typing import Any, Literal
 from intake.policies.schema import Policy, Target
 from intake.sla.calendar import Pause, add_business_time, point_between
 
-SLA_KINDS = ("first_response_warn", "first_response_breach", "resolution_warn", "resolution_breach")
+SLA_KINDS = (
+    "first_response_warn",
+    "first_response_breach",
+    "resolution_warn",
+    "resolution_breach",
+    "milestone",
+)
 FIRST_RESPONSE_KINDS = ("first_response_warn", "first_response_breach")
 DROPPED_KINDS = ("reminder", "auto_close")
 
@@ -93,6 +101,30 @@ def sla_timers(
         if warn < due:
             rows.append(_row(f"{name}_warn", warn, now, due=due.isoformat(), target=target.describe()))
         rows.append(_row(f"{name}_breach", due, now, due=due.isoformat(), target=target.describe()))
+    if "resolution" in which:
+        rows.extend(milestone_timers(policy, plan, level, start, now, zone=zone))
+    return rows
+
+
+def milestone_timers(
+    policy: Policy,
+    plan: str | None,
+    level: str,
+    start: datetime,
+    now: datetime,
+    *,
+    pauses: Iterable[Pause] = (),
+    zone: str | None = None,
+) -> list[dict[str, Any]]:
+    """One timer per milestone of the level (Resilio: "Debug Analysis ETA"), on its own clock."""
+    rows = []
+    calendar = policy.calendar_for(plan, zone)
+    for name, target in policy.targets(plan, level).milestones.items():
+        due = target.due(start, calendar, list(pauses))
+        if due is not None:
+            rows.append(
+                _row("milestone", due, now, due=due.isoformat(), target=target.describe(), milestone=name)
+            )
     return rows
 
 

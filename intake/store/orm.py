@@ -144,6 +144,8 @@ class Ticket(Base):
     pauses: Mapped[list[Any]] = mapped_column(JSON, default=list)
     closed_at: Mapped[datetime | None]
     close_reason: Mapped[str | None] = mapped_column(String(60))
+    # The engineer who owns the case, where the policy assigns one (Revalize: "Case Owner").
+    owner: Mapped[str | None] = mapped_column(String(320))
     slack_channel: Mapped[str | None] = mapped_column(String(40))
     slack_thread_ts: Mapped[str | None] = mapped_column(String(40), index=True)
 

@@ -17,6 +17,7 @@ from intake.config import Settings
 from intake.outgoing.compose import clean_subject, escalation_variables, format_due, outbox_row
 from intake.policies.loader import load_all
 from intake.policies.schema import Policy
+from intake.sla.timers import DROPPED_KINDS, SLA_KINDS
 from intake.store.orm import Message, Outbox, Ticket, TicketEvent, Timer
 from intake.tickets import lifecycle
 
@@ -135,18 +136,7 @@ class TicketOps:
         ticket.closed_at = self.now
         ticket.close_reason = reason
         ticket.waiting_since = None
-        self.cancel_timers(
-            ticket,
-            (
-                "first_response_warn",
-                "first_response_breach",
-                "resolution_warn",
-                "resolution_breach",
-                "reminder",
-                "auto_close",
-                "auto_close_resolved",
-            ),
-        )
+        self.cancel_timers(ticket, (*SLA_KINDS, *DROPPED_KINDS, "auto_close_resolved"))
         if message:
             self.send(
                 ticket,

@@ -61,8 +61,12 @@ def reply(
     ops = TicketOps(session, settings, clock.now(), actor=actor)
     policy = ops.policy(ticket)
     if ticket.first_responded_at is None:
+        # The first human response: a target of its own (its warning and breach timers stop).
         ticket.first_responded_at = ops.now
         ops.cancel_timers(ticket, FIRST_RESPONSE_KINDS)
+    if policy.case_owner and ticket.owner is None:
+        # Revalize: "Each case will be assigned to a Revalize Customer Support Case Owner."
+        ticket.owner = actor
     if ticket.acknowledged_at is None:
         ticket.acknowledged_at = ops.now
 
@@ -91,7 +95,11 @@ def reply(
         ops.transition(ticket, "resolved", "engineer resolved the ticket")
         ops.cancel_timers(ticket, SLA_KINDS + DROPPED_KINDS)
         later = resolved_timers(policy, ticket.plan, ops.now, ops.zone(ticket))
-        if later:
+        if policy.closing.close_on_confident_answer:
+            # Rezilion: "Support requests may be closed when a support representative has
+            # provided an electronic reply with a high degree of confidence ..."
+            ops.close(ticket, "resolved", "closed on the engineer's confident answer", message=False)
+        elif later:
             ops.add_timers(ticket, later)
         else:
             ops.close(ticket, "resolved", "resolved", message=False)
@@ -111,5 +119,6 @@ def reply(
         "status": ticket.status,
         "close_reason": ticket.close_reason,
         "first_responded_at": ticket.first_responded_at.isoformat() if ticket.first_responded_at else None,
+        "owner": ticket.owner,
         "is_open": lifecycle.is_open(ticket.status),
     }

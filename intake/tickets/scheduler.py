@@ -78,7 +78,8 @@ def _breach(target: str) -> Handler:
             f"{target.replace('_', ' ').capitalize()} target missed",
             target.replace("_", " "),
             _due(timer),
-            f"Escalation goes to {policy.escalation.notify}.",
+            f"Escalation goes to {policy.escalation.notify}."
+            + (" The policy allows raising the severity." if policy.escalation.raise_severity else ""),
         )
         return True
 
@@ -89,6 +90,24 @@ def _warn_resolution(ops: TicketOps, ticket: Ticket, timer: Timer) -> bool:
     if not lifecycle.is_open(ticket.status) or ticket.status == "waiting_on_customer":
         return False
     ops.notify_team(ticket, "Resolution due soon", "resolution", _due(timer), "The ticket is still open.")
+    return True
+
+
+def _milestone(ops: TicketOps, ticket: Ticket, timer: Timer) -> bool:
+    """A document's extra deadline (Resilio's Debug Analysis ETA) has come: tell the team."""
+    if not lifecycle.is_open(ticket.status) or ticket.status in (
+        "waiting_on_customer",
+        "pending_authorisation",
+    ):
+        return False
+    name = str(timer.payload.get("milestone", "milestone")).replace("_", " ")
+    ops.notify_team(
+        ticket,
+        f"{name.capitalize()} due",
+        name,
+        _due(timer),
+        f"The policy promises a {name} within {timer.payload.get('target', 'its target')}.",
+    )
     return True
 
 
@@ -135,6 +154,7 @@ HANDLERS: dict[str, Handler] = {
     "first_response_breach": _breach("first_response"),
     "resolution_warn": _warn_resolution,
     "resolution_breach": _breach("resolution"),
+    "milestone": _milestone,
     "reminder": _remind,
     "auto_close": _auto_close,
     "auto_close_resolved": _close_resolved,

@@ -257,7 +257,6 @@ def test_resource_optimizer() -> None:
     assert p.enhancements.action == "close_when_recorded" and p.enhancements.level == "s4"
     assert not p.enhancements.feedback
     assert p.closing.out_of_scope
-    assert p.releases is not None and p.releases.supported == ["N", "N-1"]
     assert p.acknowledgement.within == "first_response"
     assert p.acknowledgement_target(None, "s1") == p.targets(None, "s1").first_response
     cal = p.calendar()

@@ -1,11 +1,11 @@
-"""policies: organisations have a time zone; the enhancement register
+"""policies: organisations have a time zone; tickets a case owner; the enhancement register
 
 Revision ID: 0006
 Revises: 0005
 Create Date: 2026-12-03 10:00:00
 
 `organisations.timezone` is the customer's IANA zone, read where a policy's hours
-are "local time" (Rezilion). `enhancements` records every enhancement request and
+are "local time" (Rezilion). `tickets.owner` is the case owner (Revalize). `enhancements` records every enhancement request and
 where it stands (`intake enhancements list`).
 """
 
@@ -25,6 +25,8 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("organisations") as batch_op:
         batch_op.add_column(sa.Column("timezone", sa.String(64), nullable=True))
+    with op.batch_alter_table("tickets") as batch_op:
+        batch_op.add_column(sa.Column("owner", sa.String(320), nullable=True))
     ids = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
     op.create_table(
         "enhancements",
@@ -56,5 +58,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(op.f("ix_enhancements_org_id"), table_name="enhancements")
     op.drop_table("enhancements")
+    with op.batch_alter_table("tickets") as batch_op:
+        batch_op.drop_column("owner")
     with op.batch_alter_table("organisations") as batch_op:
         batch_op.drop_column("timezone")
