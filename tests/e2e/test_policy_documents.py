@@ -11,7 +11,7 @@ from datetime import datetime
 
 import pytest
 
-from tests.e2e.test_policies_e2e import Cli, at, cli, templates_to
+from tests.e2e.test_policies_e2e import Cli, at, cli
 
 __all__ = ["cli"]
 
