@@ -384,7 +384,14 @@ def policies_list(as_json: JsonOpt = False) -> None:
 
 
 @policies_app.command("show")
-def policies_show(name: str, as_json: JsonOpt = False) -> None:
+def policies_show(
+    name: str,
+    rules: Annotated[
+        bool,
+        typer.Option("--rules", help="The conformance table: each rule, the document's sentence, the bot."),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
     """Show one policy in full."""
     from intake.policies.loader import load_all
 
@@ -392,11 +399,36 @@ def policies_show(name: str, as_json: JsonOpt = False) -> None:
     if name not in policies:
         raise BadInput(f"unknown policy {name!r}; bundled: {', '.join(sorted(policies))}")
     policy = policies[name]
+    if rules:
+        from intake.policies.conformance import conformance_rows
+
+        if as_json:
+            emit(conformance_rows(policy))
+            return
+        for line in conformance_lines(policy):
+            out.print(line)
+        return
     if as_json:
         emit(policy.model_dump(mode="json", by_alias=True))
         return
     for line in policy_summary(policy):
         out.print(line)
+
+
+def conformance_lines(policy: Any) -> list[str]:
+    """The conformance table for a terminal: topic, the document's words, what the bot does."""
+    from intake.policies.conformance import conformance_rows
+
+    lines = [f"{policy.name}: {policy.title} ({policy.vendor}), {policy.source}"]
+    for row in conformance_rows(policy):
+        mark = " [choice]" if row["choice"] else ""
+        where = f" ({row['section']})" if row["section"] else ""
+        lines.append(f"{row['topic']}{where}{mark}")
+        lines.append(f"  document: {row['says'] or '(silent)'}")
+        lines.append(f"  bot:      {row['bot']}")
+        if row["fields"]:
+            lines.append(f"  fields:   {', '.join(row['fields'])}")
+    return lines
 
 
 def _target(value: Any) -> str:

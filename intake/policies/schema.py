@@ -489,6 +489,32 @@ class Plan(_Model):
     allowance: Allowance | None = None
 
 
+# --- the conformance table ------------------------------------------------------
+
+
+class Rule(_Model):
+    """One line of the conformance table (`intake policies show NAME --rules`).
+
+    `says` is the document's own sentence (fragments joined by " ... "; tests check
+    it against the seed document), empty where the document is silent; `bot` is
+    what the bot does about it; `fields` are the policy-file fields that carry it;
+    `choice` marks a value the document leaves open or lost, that we picked.
+    """
+
+    topic: str
+    section: str = ""
+    says: str = ""
+    bot: str
+    fields: list[str] = Field(default_factory=list)
+    choice: bool = False
+
+    @model_validator(mode="after")
+    def _silent_is_a_choice(self) -> Rule:
+        if not self.says and not self.choice:
+            raise _at("choice", "a rule the document does not state is a [choice]")
+        return self
+
+
 # --- the policy -------------------------------------------------------------
 
 
@@ -530,6 +556,7 @@ class Policy(_Model):
     statuses: Statuses
     closing: Closing = Field(default_factory=Closing)
     ticket_counting: TicketCounting | None = None
+    rules: list[Rule] = Field(default_factory=list)
 
     # Built calendars by (calendar name, zone override): building checks holidays
     # and windows, so it is done once per policy object.
@@ -573,6 +600,10 @@ class Policy(_Model):
             for key in keys:
                 if key not in plan.targets:
                     raise _at(f"plans.{name}.targets", f"no targets for level {key!r}")
+        for index, rule in enumerate(self.rules):
+            for path in rule.fields:
+                if not self._has_field(path):
+                    raise _at(f"rules.{index}.fields", f"no such policy field {path!r}")
         if self.enhancements.level is not None and self.enhancements.level not in keys:
             raise _at("enhancements.level", f"unknown level {self.enhancements.level!r}")
         if self.ticket_counting is not None:
@@ -583,6 +614,17 @@ class Policy(_Model):
                 if cat not in cat_keys:
                     raise _at("ticket_counting.exclude_categories", f"unknown category {cat!r}")
         return self
+
+    def _has_field(self, path: str) -> bool:
+        node: Any = self.model_dump(by_alias=True)
+        for part in path.split("."):
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            else:
+                return False
+        return True
 
     # --- severity ---------------------------------------------------------
 

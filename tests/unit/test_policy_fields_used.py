@@ -58,6 +58,16 @@ READ_BY_HELPER = {
 }
 
 
+# Read by the decide rules once the decide package lands (issue 12 part B); strict, so the
+# mark must go when they are read.
+PENDING_DECIDE = {
+    ("Category", "handling"),
+    ("EnhancementRule", "feedback"),
+    ("CustomerEscalation", "to"),
+    ("Policy", "customer_sets_category"),
+}
+
+
 def _models() -> list[type[BaseModel]]:
     return [
         value
@@ -77,14 +87,25 @@ def _code_outside_schema() -> str:
 
 
 CODE = _code_outside_schema()
-FIELDS = [(model.__name__, name) for model in _models() for name in model.model_fields if name != "_"]
+FIELDS = [
+    pytest.param(
+        model.__name__,
+        name,
+        id=f"{model.__name__}.{name}",
+        marks=[pytest.mark.xfail(strict=True, reason="read by decide (part B)")]
+        if (model.__name__, name) in PENDING_DECIDE
+        else [],
+    )
+    for model in _models()
+    for name in model.model_fields
+]
 
 
 def _accessed(name: str, code: str) -> bool:
     return re.search(rf"\.{re.escape(name)}\b", code) is not None
 
 
-@pytest.mark.parametrize(("model", "field"), FIELDS, ids=[f"{m}.{f}" for m, f in FIELDS])
+@pytest.mark.parametrize(("model", "field"), FIELDS)
 def test_every_schema_field_is_read_outside_the_schema(model: str, field: str) -> None:
     helper = READ_BY_HELPER.get((model, field))
     if helper is not None:
