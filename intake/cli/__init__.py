@@ -528,7 +528,13 @@ def _register_modules() -> None:
     """Commands of the other areas live in their own modules, each with `register(app)`."""
     import importlib
 
-    for name in ("intake.cli.admin", "intake.cli.lifecycle", "intake.cli.mail", "intake.cli.triage"):
+    for name in (
+        "intake.cli.admin",
+        "intake.cli.lifecycle",
+        "intake.cli.mail",
+        "intake.cli.triage",
+        "intake.cli.enhancements",
+    ):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:

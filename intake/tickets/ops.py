@@ -146,8 +146,12 @@ class TicketOps:
                     "reopen": policy.reopen.action != "new_ticket",
                     "recorded_in": policy.enhancements.recorded_in,
                     "transfer_to": policy.enhancements.transfer_to,
+                    "feedback": policy.enhancements.feedback,
                 },
             )
         survey = policy.closing.survey
-        if survey is not None and reason == "resolved":
+        # Revalize: "When a case is closed, the partner contact ... will receive an email inviting
+        # them to complete a brief online Customer Satisfaction (CSAT) survey": every close of a
+        # case, dropped and enhancement ones too; not the redirect of mail that never was a case.
+        if survey is not None and reason != "unsupported_channel":
             self.send(ticket, survey.template, {"areas": survey.areas})

@@ -62,7 +62,6 @@ READ_BY_HELPER = {
 # mark must go when they are read.
 PENDING_DECIDE = {
     ("Category", "handling"),
-    ("EnhancementRule", "feedback"),
     ("CustomerEscalation", "to"),
     ("Policy", "customer_sets_category"),
 }
