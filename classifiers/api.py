@@ -37,7 +37,8 @@ def classify(
     out: list[dict[str, Any]] = []
     for pred in triage.predict([text_input(t, channel) for t in texts]):
         row = pred.to_dict()
-        row["needs_review"] = triage.needs_review(pred, review_threshold)
+        row["needs_review"] = triage.needs_review(pred, review_threshold) or pred.possible_critical
+        row["possible_critical_threshold"] = triage.possible_critical_threshold
         row["model_version"] = triage.version
         out.append(row)
     return out

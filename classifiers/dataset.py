@@ -1,8 +1,16 @@
 """Labelled data files for training and evaluation: JSON Lines, CSV or seed-format text.
 
 JSON Lines and CSV rows carry ``subject``, ``body``, ``severity`` and
-``category``, optionally ``channel`` (email, chat or slack) and ``env``
-(production, test, unknown). Either label may be missing or empty on a row:
+``category``, optionally ``channel`` (email, chat or slack), ``env``
+(production, test, unknown), ``id``, ``group`` (customer, writer, project: the
+unit grouped cross-validation keeps together) and ``when`` (a sortable time, for
+time-ordered cross-validation).
+
+An export from another helpdesk names its columns and labels its own way: a
+:class:`Mapping` says which column holds which field (``category=label``,
+``subject=title``; ``text`` is an alias of ``body``) and how its label values
+translate (``bug=defect``, ``feature=enhancement``); values are matched
+case-insensitively. Either label may be missing or empty on a row:
 such a row counts only for the head whose label it has. An unknown label is an
 error naming the file and line, never a silently dropped row. A ``.txt`` file
 or a directory is read as the seed format (classifiers/seed/LABELLING.md).
@@ -12,7 +20,8 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from classifiers.features import canonical_severity
@@ -21,6 +30,55 @@ from classifiers.seed_corpus import CATEGORIES, ENVIRONMENTS, SEVERITIES, Record
 
 class DataError(ValueError):
     """A data file row that cannot be used; the message names file and line."""
+
+
+FIELDS: tuple[str, ...] = ("subject", "body", "severity", "category", "channel", "env", "id", "group", "when")
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnMap:
+    """Columns and label values of an export, translated to ours (see module doc)."""
+
+    columns: dict[str, str] = field(default_factory=dict)  # our field -> their column
+    labels: dict[str, str] = field(default_factory=dict)  # their value (lower case) -> our label
+
+    @classmethod
+    def parse(cls, columns: Sequence[str] = (), labels: Sequence[str] = ()) -> ColumnMap:
+        """From ``FIELD=COLUMN`` and ``THEIRS=OURS`` strings (the CLI's --map and --label)."""
+        cols: dict[str, str] = {}
+        for item in columns:
+            ours, sep, theirs = item.partition("=")
+            ours = "body" if ours.strip() == "text" else ours.strip()
+            if not sep or not theirs.strip():
+                raise DataError(f"--map {item!r}: write FIELD=COLUMN, e.g. category=label")
+            if ours not in FIELDS:
+                raise DataError(f"--map {item!r}: {ours!r} is not one of {'|'.join(('text', *FIELDS))}")
+            cols[ours] = theirs.strip()
+        vals: dict[str, str] = {}
+        for item in labels:
+            theirs, sep, ours = item.partition("=")
+            if not sep or not theirs.strip() or not ours.strip():
+                raise DataError(f"--label {item!r}: write THEIRS=OURS, e.g. bug=defect")
+            vals[theirs.strip().lower()] = ours.strip().lower()
+        return cls(cols, vals)
+
+    def apply(self, row: Mapping[str, object]) -> dict[str, object]:
+        """The row with our field names (mapped columns first, then same-named ones) and labels."""
+        out: dict[str, object] = {}
+        for name in FIELDS:
+            column = self.columns.get(name, name)
+            if column in row:
+                out[name] = row[column]
+        if "env" not in out and "environment" in row:
+            out["env"] = row["environment"]
+        for name in ("severity", "category", "env"):
+            value = out.get(name)
+            if isinstance(value, str) and value.strip().lower() in self.labels:
+                out[name] = self.labels[value.strip().lower()]
+        return out
+
+
+NO_MAPPING = ColumnMap()
 
 
 def _label(value: object, allowed: tuple[str, ...], what: str, where: str) -> str | None:
@@ -64,6 +122,9 @@ def record_from_row(row: Mapping[str, object], where: str) -> Record:
         channel=channel,
         env=env,
         source=where,
+        group=str(row.get("group") or "").strip(),
+        when=str(row.get("when") or "").strip(),
+        id=str(row.get("id") or "").strip(),
     )
 
 
@@ -81,16 +142,21 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, Mapping[str, object]]]:
             yield lineno, row
 
 
-def _csv_rows(path: Path) -> Iterator[tuple[int, Mapping[str, object]]]:
+def _csv_rows(path: Path, mapping: ColumnMap) -> Iterator[tuple[int, Mapping[str, object]]]:
+    csv.field_size_limit(2**31 - 1)  # issue bodies with pasted logs exceed the 128 KiB default
     with path.open(encoding="utf-8", newline="") as handle:
         reader = csv.DictReader(handle)
-        if reader.fieldnames is None or not {"subject", "body"} & set(reader.fieldnames):
-            raise DataError(f"{path}:1: CSV header needs subject and/or body columns")
+        text_columns = {mapping.columns.get("subject", "subject"), mapping.columns.get("body", "body")}
+        if reader.fieldnames is None or not text_columns & set(reader.fieldnames):
+            raise DataError(
+                f"{path}:1: CSV header needs {' and/or '.join(sorted(text_columns))} columns"
+                " (name others with --map subject=COLUMN --map text=COLUMN)"
+            )
         for row in reader:
             yield reader.line_num, row
 
 
-def read_labelled(path: Path) -> list[Record]:
+def read_labelled(path: Path, mapping: ColumnMap = NO_MAPPING) -> list[Record]:
     """Records from a .jsonl/.json/.ndjson, .csv or seed-format .txt file, or a seed directory."""
     if path.is_dir():
         return load_seed(path)
@@ -102,7 +168,7 @@ def read_labelled(path: Path) -> list[Record]:
     if suffix in (".jsonl", ".json", ".ndjson"):
         rows = _jsonl_rows(path)
     elif suffix == ".csv":
-        rows = _csv_rows(path)
+        rows = _csv_rows(path, mapping)
     else:
         raise DataError(f"{path}: unknown data format {suffix!r} (use .jsonl, .csv or seed .txt)")
-    return [record_from_row(row, f"{path}:{lineno}") for lineno, row in rows]
+    return [record_from_row(mapping.apply(row), f"{path}:{lineno}") for lineno, row in rows]

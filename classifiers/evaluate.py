@@ -9,7 +9,11 @@ dict::
      "severity": {"n", "macro_f1", "accuracy", "per_class": {label: {"precision", "recall", "f1", "support"}},
                   "confusion": {"labels": [...], "matrix": [[...]]},  # rows: truth, columns: prediction
                   "critical_recall", "critical_precision"},
-     "category": {same keys, without the critical ones}}
+     "category": {same keys, without the critical ones},
+     "possible_critical": {"threshold", "critical_caught", "others_flagged", ...} | null,
+     "messages": [{"id", "severity", "category", "environment", "language", "possible_critical",
+                   "probabilities": {"severity": {...}, "category": {...}},
+                   "truth": {"severity", "category"}}]}
 
 Severity is scored on the model's decision (critical threshold applied), not
 on its argmax. ``render_report`` turns that dict into text for a terminal.
@@ -83,7 +87,46 @@ def score(model: TriageModel, records: Sequence[Record]) -> dict[str, Any]:
     cat = [(r.category, p.category) for r, p in zip(records, preds, strict=True) if r.category]
     out["severity"] = head_report([t for t, _ in sev], [p for _, p in sev], SEVERITIES)
     out["category"] = head_report([t for t, _ in cat], [p for _, p in cat], CATEGORIES)
+    out["possible_critical"] = _possible_report(model, records, preds)
+    out["messages"] = [
+        {
+            "id": r.id or r.source,
+            "severity": p.severity,
+            "category": p.category,
+            "environment": p.environment,
+            "language": p.language,
+            "possible_critical": p.possible_critical,
+            "probabilities": {
+                "severity": {k: round(v, 4) for k, v in p.severity_proba.items()},
+                "category": {k: round(v, 4) for k, v in p.category_proba.items()},
+            },
+            "reasons": p.reasons,
+            "truth": {"severity": r.severity, "category": r.category},
+        }
+        for r, p in zip(records, preds, strict=True)
+    ]
     return out
+
+
+def _possible_report(
+    model: TriageModel, records: Sequence[Record], preds: Sequence[Any]
+) -> dict[str, Any] | None:
+    """What the recall-first flag caught on labelled rows: criticals labelled or flagged, others flagged."""
+    threshold = model.possible_critical_threshold
+    rows = [(r.severity, p) for r, p in zip(records, preds, strict=True) if r.severity]
+    crit = [p for s, p in rows if s == "critical"]
+    others = [p for s, p in rows if s != "critical"]
+    if threshold is None or not rows:
+        return None
+    return {
+        "threshold": threshold,
+        "criticals": len(crit),
+        "critical_caught": round(
+            _ratio(sum(p.possible_critical or p.severity == "critical" for p in crit), len(crit)), 4
+        ),
+        "others": len(others),
+        "others_flagged": round(_ratio(sum(p.possible_critical for p in others), len(others)), 4),
+    }
 
 
 def evaluate(file: Path, model: TriageModel | None = None) -> dict[str, Any]:
@@ -106,6 +149,13 @@ def render_report(report: dict[str, Any]) -> str:
         if not rep:
             continue
         summary = f"{head}: n={rep['n']}  macro-F1 {rep['macro_f1']:.3f}  accuracy {rep['accuracy']:.3f}"
+        if head == "severity" and report.get("possible_critical"):
+            pc = report["possible_critical"]
+            summary += (
+                f"\n  possible_critical (P(critical) >= {pc['threshold']:.4f}): criticals labelled or"
+                f" flagged {pc['critical_caught']:.3f} of {pc['criticals']}, others flagged"
+                f" {pc['others_flagged']:.3f} of {pc['others']}"
+            )
         if "critical_recall" in rep:
             summary += f"  critical recall {rep['critical_recall']:.3f}"
         lines += ["", summary, f"  {'class':<14}{'precision':>10}{'recall':>8}{'f1':>8}{'support':>9}"]

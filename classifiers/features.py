@@ -35,9 +35,12 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from classifiers.lexicons import CONCEPTS, compiled
+
 # Long mails (pasted logs, quoted threads) are cut: the opening carries the report.
 MAX_CHARS = 4000
 CHAR_NGRAMS = (3, 5)
+LEXICON_CHARS = 2000  # impact is told in the opening; pasted logs below it only cost time
 _WORDS = re.compile(r"\w+")
 
 IntArray = npt.NDArray[np.int64]
@@ -391,7 +394,8 @@ _CONJUNCTIONS: dict[str, tuple[str, ...]] = {
     "limited+down": ("limited", "down"),
 }
 
-SIGNAL_NAMES: tuple[str, ...] = (
+# The signals of models trained before the lexicons; a model stores the names it was fitted on.
+LEGACY_SIGNAL_NAMES: tuple[str, ...] = (
     *(f"cue:{name}" for name in _CUES),
     *(f"cue:{name}" for name in _CONJUNCTIONS),
     "cue:error_trace",
@@ -401,6 +405,21 @@ SIGNAL_NAMES: tuple[str, ...] = (
     "questions",
     "length",
 )
+_LEXICONS = compiled()
+# Impact told in any of six languages, and the conjunctions that make it critical.
+_LEXICON_CONJUNCTIONS: dict[str, tuple[str, ...]] = {
+    "all_users+service_down": ("all_users", "service_down"),
+    "production+service_down": ("production", "service_down"),
+    "production+data_loss": ("production", "data_loss"),
+    "no_workaround+service_down": ("no_workaround", "service_down"),
+    "test_env+service_down": ("test_env", "service_down"),
+    "all_users+cannot_login": ("all_users", "cannot_login"),
+}
+LEXICON_NAMES: tuple[str, ...] = (
+    *(f"lex:{name}" for name in CONCEPTS),
+    *(f"lex:{name}" for name in _LEXICON_CONJUNCTIONS),
+)
+SIGNAL_NAMES: tuple[str, ...] = LEGACY_SIGNAL_NAMES + LEXICON_NAMES
 _COLUMN = {name: i for i, name in enumerate(SIGNAL_NAMES)}
 _STATED_CUE = {
     "critical": _COLUMN["cue:stated_critical"],
@@ -446,26 +465,82 @@ def _unpack(packed: npt.NDArray[np.uint8]) -> list[str]:
     return text.split("\n") if text else []
 
 
+def lexicon_signals(docs: Sequence[str]) -> FloatArray:
+    """One row per document, one column per LEXICON_NAMES entry: 1.0 where the concept is present."""
+    out = np.zeros((len(docs), len(LEXICON_NAMES)), dtype=np.float64)
+    concepts = list(_LEXICONS.values())
+    for row, full in enumerate(docs):
+        doc = full[:LEXICON_CHARS]
+        words = set(_WORDS.findall(doc))
+        for column, concept in enumerate(concepts):
+            if concept.search(doc, words) is not None:
+                out[row, column] = 1.0
+    base = len(CONCEPTS)
+    index = {name: i for i, name in enumerate(CONCEPTS)}
+    for n, parts in enumerate(_LEXICON_CONJUNCTIONS.values()):
+        out[:, base + n] = np.prod([out[:, index[p]] for p in parts], axis=0)
+    return out
+
+
+def lexicon_phrase(doc: str, concept: str) -> str | None:
+    """The words of ``doc`` that fired lexicon ``concept`` (for reasons), or None."""
+    matcher = _LEXICONS.get(concept)
+    doc = doc[:LEXICON_CHARS]
+    match = matcher.search(doc, set(_WORDS.findall(doc))) if matcher is not None else None
+    return match.group(0) if match else None
+
+
+def cue_phrases(doc_terms: set[str], cue: str) -> list[str]:
+    """The cue's phrases that occur among a document's word terms (for reasons)."""
+    return sorted(_CUES.get(cue, frozenset()) & doc_terms, key=lambda p: (-len(p), p))
+
+
 @dataclass(slots=True)
 class Featurizer:
-    """Word block, character block and signals, stacked; signals scaled by ``signal_weight``."""
+    """Word block, character block and signals, stacked.
+
+    The cue signals are scaled by ``signal_weight``, the lexicon signals by
+    ``lexicon_weight``. ``signal_names`` are the signals this featurizer emits,
+    in order: a model keeps the ones it was fitted on (older models have no
+    lexicons), so a newer release still serves, and can roll back to, them.
+    """
 
     word: WordBlock
     char: CharBlock | None
     signal_weight: float = 1.0
+    signal_names: tuple[str, ...] = SIGNAL_NAMES
+    lexicon_weight: float = 1.0
     _cues: sp.csr_matrix = field(init=False, repr=False)
+    _select: IntArray = field(init=False, repr=False)
+    _scale: FloatArray = field(init=False, repr=False)
+    _lexicons: bool = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._cues = _cue_matrix(self.word.terms)
+        unknown = [n for n in self.signal_names if n not in _COLUMN]
+        if unknown:
+            raise ValueError(f"signals {unknown} are not known to this version of classifiers.features")
+        self._select = np.asarray([_COLUMN[n] for n in self.signal_names], dtype=np.int64)
+        self._scale = np.asarray(
+            [self.lexicon_weight if n.startswith("lex:") else self.signal_weight for n in self.signal_names]
+        )
+        self._lexicons = any(n.startswith("lex:") for n in self.signal_names)
 
     @classmethod
     def fit(
-        cls, items: Sequence[TriageInput], *, use_char: bool = True, signal_weight: float = 1.0
+        cls,
+        items: Sequence[TriageInput],
+        *,
+        use_char: bool = True,
+        signal_weight: float = 1.0,
+        lexicons: bool = True,
+        lexicon_weight: float = 1.0,
     ) -> Featurizer:
         docs = [document(i) for i in items]
         word = WordBlock.fit(docs, min_df=2, extra=CUE_PHRASES)
         char = CharBlock.fit(docs, min_df=3) if use_char else None
-        return cls(word, char, signal_weight)
+        names = SIGNAL_NAMES if lexicons else LEGACY_SIGNAL_NAMES
+        return cls(word, char, signal_weight, names, lexicon_weight)
 
     def to_state(self) -> dict[str, object]:
         """Plain arrays and numbers for persistence (see classifiers.store)."""
@@ -473,6 +548,8 @@ class Featurizer:
             "word_terms": _pack(self.word.terms),
             "word_idf": self.word.idf,
             "signal_weight": float(self.signal_weight),
+            "signal_names": _pack(self.signal_names),
+            "lexicon_weight": float(self.lexicon_weight),
         }
         if self.char is not None:
             state["char_terms"] = _pack(self.char.terms)
@@ -484,25 +561,31 @@ class Featurizer:
         def strings(key: str) -> list[str]:
             return _unpack(np.asarray(state[key], dtype=np.uint8))
 
+        def number(key: str, default: float) -> float:
+            value = state.get(key, default)
+            if isinstance(value, np.ndarray):
+                value = value.item()
+            return float(value) if isinstance(value, int | float) else default
+
         word = WordBlock(strings("word_terms"), np.asarray(state["word_idf"], dtype=np.float64))
         char = None
         if "char_terms" in state:
             char = CharBlock(strings("char_terms"), np.asarray(state["char_idf"], dtype=np.float64))
-        weight = state.get("signal_weight", 1.0)
-        return cls(word, char, float(weight) if isinstance(weight, int | float) else 1.0)
+        names = tuple(strings("signal_names")) if "signal_names" in state else LEGACY_SIGNAL_NAMES
+        return cls(word, char, number("signal_weight", 1.0), names, number("lexicon_weight", 1.0))
 
     @property
     def names(self) -> list[str]:
-        """Feature names in column order: ``word:...``, ``char:...``, then SIGNAL_NAMES."""
+        """Feature names in column order: ``word:...``, ``char:...``, then ``signal_names``."""
         names = [f"word:{t}" for t in self.word.terms]
         if self.char is not None:
             names += [f"char:{t}" for t in self.char.terms]
-        return names + list(SIGNAL_NAMES)
+        return names + list(self.signal_names)
 
     def signals(
         self, items: Sequence[TriageInput], docs: Sequence[str], word_counts: sp.csr_matrix
     ) -> FloatArray:
-        """One row of named signals per message, each in [0, 1] (see SIGNAL_NAMES)."""
+        """One row of every named signal per message, each in [0, 1], in SIGNAL_NAMES order."""
         out = np.zeros((len(items), len(SIGNAL_NAMES)), dtype=np.float64)
         out[:, : len(_CUES)] = (word_counts @ self._cues).toarray() > 0
         for name, parts in _CONJUNCTIONS.items():
@@ -525,7 +608,15 @@ class Featurizer:
             out[row, stated + 1] = 1.0 if item.subject else 0.0
             out[row, stated + 2] = min(doc.count("?"), 3) / 3.0
             out[row, stated + 3] = min(len(doc), 2000) / 2000.0
+        if self._lexicons:
+            out[:, len(LEGACY_SIGNAL_NAMES) :] = lexicon_signals(docs)
         return out
+
+    def environments(self, matrix: sp.csr_matrix) -> list[str]:
+        """environment_from_signals for each row of a transformed matrix (models without that head)."""
+        full = np.zeros((matrix.shape[0], len(SIGNAL_NAMES)))
+        full[:, self._select] = matrix[:, matrix.shape[1] - len(self.signal_names) :].toarray()
+        return [environment_from_signals(row) for row in full]
 
     def transform(self, items: Sequence[TriageInput]) -> sp.csr_matrix:
         docs = [document(i) for i in items]
@@ -533,5 +624,6 @@ class Featurizer:
         blocks = [_tfidf(counts, self.word.idf)]
         if self.char is not None:
             blocks.append(self.char.transform(docs))
-        blocks.append(sp.csr_matrix(self.signals(items, docs, counts) * self.signal_weight))
+        signals = self.signals(items, docs, counts)[:, self._select] * self._scale
+        blocks.append(sp.csr_matrix(signals))
         return sp.hstack(blocks, format="csr")

@@ -31,7 +31,8 @@ _ALLOWED: dict[str, tuple[str, ...]] = {
     "channel": CHANNELS,
     "env": ENVIRONMENTS,
 }
-_PART = re.compile(r"part(\d+)\.txt\Z")
+# part1.txt, part2.txt, ... (English voices) and part-de.txt, part-de2.txt, ... (other languages).
+_PART = re.compile(r"part(?:(\d+)|-([a-z]{2})(\d*))\.txt\Z")
 
 
 class CorpusError(ValueError):
@@ -55,6 +56,9 @@ class Record:
     channel: str = "email"
     env: str | None = "unknown"  # None: not labelled (data files without an env column)
     source: str = ""
+    group: str = ""  # the CV group (writer, customer, repository); default: the part of `source`
+    when: str = ""  # a sortable time (ISO 8601) for time-ordered CV of helpdesk exports
+    id: str = ""  # the row's own id in an export (shown by `intake eval --json`); default: source
 
     def key(self) -> dict[str, str | None]:
         """The fields that define the record's content (not where it came from)."""
@@ -135,10 +139,27 @@ def _record(block: list[str], fields: dict[str, str], source: str, header_no: in
     )
 
 
+def _order(path: Path) -> tuple[int, str, int]:
+    match = _PART.search(path.name)
+    assert match is not None
+    number, language, more = match.groups()
+    return (int(number), "", 0) if number else (10**6, language, int(more or 1))
+
+
 def seed_files(directory: Path = SEED_DIR) -> list[Path]:
-    """``part1.txt``, ``part2.txt``, ... in numeric order."""
-    found = [p for p in directory.glob("part*.txt") if _PART.search(p.name)]
-    return sorted(found, key=lambda p: int(_PART.search(p.name).group(1)))  # type: ignore[union-attr]
+    """``part1.txt``, ``part2.txt``, ... in numeric order, then ``part-de.txt``, ``part-de2.txt``, ..."""
+    return sorted((p for p in directory.glob("part*.txt") if _PART.search(p.name)), key=_order)
+
+
+def group_of(record: Record) -> str:
+    """The corpus part (seed file, one writer or set of writers) a record comes from: the CV group."""
+    return record.group or record.source.rpartition(":")[0] or record.source
+
+
+def language_of_part(group: str) -> str | None:
+    """The language a part was written in when its name says so (``part-de2.txt``: de), else None."""
+    match = _PART.search(group)
+    return match.group(2) if match else None
 
 
 def load_seed(directory: Path = SEED_DIR) -> list[Record]:

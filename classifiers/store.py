@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,9 @@ def save_model(model: TriageModel, directory: Path = MODEL_DIR) -> tuple[Path, P
         "heads": dict(model.heads),
         "labels": {head: list(labels) for head, labels in model.labels.items()},
         "critical_threshold": -1.0 if model.critical_threshold is None else float(model.critical_threshold),
+        "possible_critical_threshold": -1.0
+        if model.possible_critical_threshold is None
+        else float(model.possible_critical_threshold),
     }
     target = directory / MODEL_FILE
     tmp = target.with_suffix(".skops.tmp")
@@ -104,6 +108,7 @@ def write_serving(model: TriageModel, directory: Path) -> Path | None:
         "heads": list(model.heads),
         "labels": {head: list(labels) for head, labels in model.labels.items()},
         "critical_threshold": model.critical_threshold,
+        "possible_critical_threshold": model.possible_critical_threshold,
     }
     arrays["header"] = np.asarray(json.dumps(header))
     target = directory / SERVING_FILE
@@ -123,15 +128,18 @@ def read_serving(path: Path, meta: dict[str, Any]) -> TriageModel:
         if header.get("format") != FORMAT:
             raise ModelFileError(f"{path}: unsupported serving format {header.get('format')}")
         state = {k.removeprefix("featurizer."): data[k] for k in data.files if k.startswith("featurizer.")}
-        if "signal_weight" in state:
-            state["signal_weight"] = float(state["signal_weight"])
         heads = {}
         for head in header["heads"]:
             prefix = f"head.{head}."
             arrays = {k.removeprefix(prefix): data[k] for k in data.files if k.startswith(prefix)}
             heads[head] = LinearSigmoidHead.from_arrays(arrays)
     return TriageModel(
-        Featurizer.from_state(state), heads, header["labels"], header["critical_threshold"], meta
+        Featurizer.from_state(state),
+        heads,
+        header["labels"],
+        header["critical_threshold"],
+        meta,
+        header.get("possible_critical_threshold"),
     )
 
 
@@ -162,10 +170,173 @@ def read_model(directory: Path = MODEL_DIR, *, serving: bool = True) -> TriageMo
             f"{target}: unsupported model format {state.get('format') if isinstance(state, dict) else '?'}"
         )
     threshold = float(state["critical_threshold"])
+    possible = float(state.get("possible_critical_threshold", -1.0))
     return TriageModel(
         Featurizer.from_state(state["featurizer"]),
         state["heads"],
         state["labels"],
         None if threshold < 0 else threshold,
         meta,
+        None if possible < 0 else possible,
+    )
+
+
+# --- versions ------------------------------------------------------------------------------------
+#
+# ``<model_dir>/triage.*`` is the serving model (what load_model reads). Every trained model is also
+# kept in ``<model_dir>/versions/<version>/``, and ``versions/history.json`` lists the promotions,
+# so `intake model promote VERSION` and `intake model rollback` swap files, never retrain.
+
+VERSIONS_DIR = "versions"
+HISTORY_FILE = "history.json"
+MODEL_FILES = (MODEL_FILE, SERVING_FILE, SIDECAR_FILE)
+
+
+class PromotionRefused(RuntimeError):
+    """A candidate model would lower what the serving one guarantees (see gate)."""
+
+
+def gate_figure(meta: dict[str, Any]) -> float | None:
+    """The figure promotion protects: grouped-CV critical recall of the decided label, or None."""
+    metrics = meta.get("metrics", {})
+    if not isinstance(metrics, dict) or metrics.get("cv_scheme") != "grouped":
+        return None
+    recall = metrics.get("cv", {}).get("severity", {}).get("critical_recall")
+    return float(recall) if isinstance(recall, int | float) else None
+
+
+def read_meta(directory: Path) -> dict[str, Any] | None:
+    side = directory / SIDECAR_FILE
+    if not side.is_file():
+        return None
+    meta = json.loads(side.read_text(encoding="utf-8"))
+    return meta if isinstance(meta, dict) else None
+
+
+def serving_version(model_dir: Path) -> str | None:
+    meta = read_meta(model_dir)
+    return str(meta.get("version")) if meta else None
+
+
+def save_version(model: TriageModel, model_dir: Path) -> Path:
+    """Keep ``model`` as ``versions/<version>/`` (not serving); returns that directory."""
+    target = model_dir / VERSIONS_DIR / model.version
+    save_model(model, target)
+    return target
+
+
+def archive_serving(model_dir: Path) -> None:
+    version = serving_version(model_dir)
+    if version is None:
+        return
+    target = model_dir / VERSIONS_DIR / version
+    if (target / SIDECAR_FILE).is_file():
+        return
+    target.mkdir(parents=True, exist_ok=True)
+    for name in MODEL_FILES:
+        if (model_dir / name).is_file():
+            (target / name).write_bytes((model_dir / name).read_bytes())
+
+
+def _history(model_dir: Path) -> list[dict[str, Any]]:
+    path = model_dir / VERSIONS_DIR / HISTORY_FILE
+    if not path.is_file():
+        return []
+    rows = json.loads(path.read_text(encoding="utf-8"))
+    return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+
+
+def promote(model_dir: Path, version: str, *, force: bool = False, reason: str = "promote") -> dict[str, Any]:
+    """Make ``versions/<version>`` the serving model; returns the history entry written.
+
+    Refused (PromotionRefused) when the candidate's grouped-CV critical recall is
+    lower than the serving model's, or unknown while the serving one's is known,
+    unless ``force``. The serving model is archived first, so it can be rolled back to.
+    """
+    places = [model_dir / VERSIONS_DIR / version, MODEL_DIR / VERSIONS_DIR / version, MODEL_DIR]
+    source = next((p for p in places if (read_meta(p) or {}).get("version") == version), None)
+    if source is None:
+        raise FileNotFoundError(f"no model version {version!r} in {model_dir / VERSIONS_DIR} or {MODEL_DIR}")
+    candidate = read_meta(source) or {}
+    read_model(source, serving=False)  # refuses files that do not belong together before anything moves
+    current = read_meta(model_dir) or read_meta(MODEL_DIR)
+    new, old = gate_figure(candidate), gate_figure(current) if current else None
+    if not force and old is not None and (new is None or new < old):
+        raise PromotionRefused(
+            f"{version}: grouped-CV critical recall {'unknown' if new is None else f'{new:.3f}'} is lower"
+            f" than the serving model's {old:.3f}; use --force to promote it anyway"
+        )
+    archive_serving(model_dir)
+    for name in MODEL_FILES:
+        if (source / name).is_file():
+            tmp = model_dir / (name + ".tmp")
+            tmp.write_bytes((source / name).read_bytes())
+            tmp.replace(model_dir / name)
+        elif (model_dir / name).is_file():
+            (model_dir / name).unlink()
+    forced = force and old is not None and (new is None or new < old)
+    previous = current.get("version") if current else None
+    return record_promotion(model_dir, version, previous, reason + (" (forced)" if forced else ""), new)
+
+
+def record_promotion(
+    model_dir: Path, version: str, previous: str | None, reason: str, critical_recall: float | None
+) -> dict[str, Any]:
+    """Append to versions/history.json (what rollback reads); returns the entry."""
+    entry = {
+        "version": version,
+        "previous": previous,
+        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "reason": reason,
+        "critical_recall": critical_recall,
+    }
+    history = [*_history(model_dir), entry]
+    path = model_dir / VERSIONS_DIR / HISTORY_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(history, indent=2) + "\n", encoding="utf-8")
+    return entry
+
+
+def rollback(model_dir: Path) -> dict[str, Any]:
+    """Serve again the model that the last promotion replaced (no gate: it served before)."""
+    history = _history(model_dir)
+    current = serving_version(model_dir) or serving_version(MODEL_DIR)
+    for entry in reversed(history):
+        if (
+            entry.get("version") == current
+            and entry.get("previous")
+            and not str(entry.get("reason")).startswith("rollback")
+        ):
+            return promote(model_dir, str(entry["previous"]), force=True, reason=f"rollback from {current}")
+    raise FileNotFoundError(f"nothing to roll back to: no promotion of {current} is recorded")
+
+
+def list_versions(model_dir: Path) -> list[dict[str, Any]]:
+    """Every kept version with its CV figures, the serving one marked; newest training first."""
+    serving = serving_version(model_dir) or serving_version(MODEL_DIR)
+    found: dict[str, dict[str, Any]] = {}
+    dirs = [model_dir, *sorted((model_dir / VERSIONS_DIR).glob("*/"))]
+    dirs += [MODEL_DIR, *sorted((MODEL_DIR / VERSIONS_DIR).glob("*/"))]
+    for directory in dirs:
+        meta = read_meta(directory)
+        if meta is None or str(meta.get("version")) in found:
+            continue
+        metrics = meta.get("metrics", {})
+        cv = metrics.get("cv", {})
+        sev = cv.get("severity", {})
+        found[str(meta["version"])] = {
+            "version": str(meta["version"]),
+            "serving": str(meta["version"]) == serving,
+            "cv_scheme": metrics.get("cv_scheme", "random"),
+            "n_records": metrics.get("n_records"),
+            "data": metrics.get("data", "seed corpus"),
+            "severity_macro_f1": sev.get("macro_f1"),
+            "critical_recall": sev.get("critical_recall"),
+            "category_macro_f1": cv.get("category", {}).get("macro_f1"),
+            "possible_critical": sev.get("possible_critical"),
+            "trained_at": meta.get("trained_at"),
+            "where": str(directory),
+        }
+    return sorted(
+        found.values(), key=lambda v: (not v["serving"], str(v.get("trained_at") or "")), reverse=False
     )

@@ -302,6 +302,10 @@ def _print_story(story: Any, at: datetime) -> None:
         f"  status {d['status']}; severity {d['severity']} ({d['canonical_severity']}); "
         f"category {d['category'] or '-'}; confidence {confidence}{review}"
     )
+    if d.get("possible_critical"):
+        out.print("  POSSIBLE CRITICAL: confirm or lower it with `intake severity`")
+    if d.get("language"):
+        out.print(f"  language {d['language']}")
     org = f"{d['org']} ({d['policy']}, plan {d['plan'] or 'default'})" if d["org"] else "no organisation"
     out.print(f"  {org}; from {d['requester']} ({d['contact_status'].replace('_', ' ')}) by {d['channel']}")
     out.print(f"  opened {local_time(_dt(d['created_at']))}, {span(at - _dt(d['created_at']))} ago")

@@ -61,12 +61,16 @@ def _html_environment(override_dir: str) -> Environment:
 
 
 @lru_cache(maxsize=512)
-def _pick(env: Environment, policy: str, name: str, suffix: str) -> Any:
+def _pick(env: Environment, policy: str, name: str, suffix: str, language: str | None = None) -> Any:
     """The policy's own version of a template, else the common one; None if neither exists.
 
-    Cached per process: deployments change templates by restarting, as with the config.
+    With a ``language`` (ISO 639-1, from the classifier), ``name.<language>`` is
+    looked for first, the policy's then the common one (``ack.de.txt.j2``), and
+    the English template is the fallback. Cached per process: deployments change
+    templates by restarting, as with the config.
     """
-    for candidate in (f"{policy}/{name}.{suffix}.j2", f"{name}.{suffix}.j2"):
+    names = [f"{name}.{language}", name] if language and language.isalpha() else [name]
+    for candidate in [f"{where}{n}.{suffix}.j2" for n in names for where in (f"{policy}/", "")]:
         try:
             return env.get_template(candidate)
         except TemplateNotFound:
@@ -74,10 +78,12 @@ def _pick(env: Environment, policy: str, name: str, suffix: str) -> Any:
     return None
 
 
-def render(settings: Settings, policy: str, name: str, variables: dict[str, Any]) -> tuple[str, str, str]:
-    """(subject, text body, html body or "") of template `name` for `policy`."""
+def render(
+    settings: Settings, policy: str, name: str, variables: dict[str, Any], language: str | None = None
+) -> tuple[str, str, str]:
+    """(subject, text body, html body or "") of template `name` for `policy`, in `language` if provided."""
     env = environment(settings.templates.dir)
-    text_template = _pick(env, policy, name, "txt")
+    text_template = _pick(env, policy, name, "txt", language)
     if text_template is None:
         raise LookupError(f"no template {name!r} for policy {policy}")
     variables = {key: _variable(key, value) for key, value in variables.items()}
@@ -87,7 +93,10 @@ def render(settings: Settings, policy: str, name: str, variables: dict[str, Any]
         first, _, rendered = rendered.partition("\n")
         subject = one_line(first.removeprefix("Subject:"))
         rendered = rendered.lstrip("\n")
-    html_template = _pick(_html_environment(settings.templates.dir), policy, name, "html")
+    translated = language if text_template.name.endswith(f"{name}.{language}.txt.j2") else None
+    html_template = _pick(_html_environment(settings.templates.dir), policy, name, "html", translated)
+    if translated and html_template is not None and not html_template.name.endswith(f".{translated}.html.j2"):
+        html_template = None  # no translated HTML twin: derive the HTML from the translated text
     text = rendered.rstrip() + "\n"
     html = html_template.render(**variables) if html_template is not None else html_from_text(text)
     return subject, text, html
@@ -173,6 +182,7 @@ def outbox_row(
     references: list[str] | None = None,
     automatic: bool = True,
     channel: str = "email",
+    language: str | None = None,
 ) -> dict[str, Any]:
     """A ready-to-send outbox row; the outbox worker only delivers it.
 
@@ -183,7 +193,7 @@ def outbox_row(
     are omitted and logged.
     """
     values = {"ref": ref, "vendor": policy.vendor, "policy_title": policy.title, **variables}
-    subject, text, html = render(settings, policy.name, template, values)
+    subject, text, html = render(settings, policy.name, template, values, language)
     address = valid_address(recipient)
     parent = valid_msg_id(in_reply_to) if in_reply_to else None
     chain = msg_ids([*(references or []), *([in_reply_to] if in_reply_to else [])])

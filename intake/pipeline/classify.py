@@ -73,12 +73,13 @@ def run(ctx: Context) -> Stop | None:
     level = policy.level_for_canonical(prediction.severity)
     threshold = ctx.deps.settings.classifier.review_threshold
     review = bool(model.needs_review(prediction, threshold))
+    possible = bool(getattr(prediction, "possible_critical", False))
     ctx.triage = Triage(
         severity=level.key,
         canonical=prediction.severity,
         category=prediction.category,
         confidence=round(float(prediction.confidence), 4),
-        needs_review=review,
+        needs_review=review or possible,
         model_version=model.version,
         probabilities={
             "severity": {k: round(v, 4) for k, v in prediction.severity_proba.items()},
@@ -86,6 +87,8 @@ def run(ctx: Context) -> Stop | None:
         },
         reasons=list(prediction.reasons),
         environment=prediction.environment,
+        language=getattr(prediction, "language", None),
+        possible_critical=possible,
     )
     ctx.hit(
         "classify.model",
@@ -94,4 +97,10 @@ def run(ctx: Context) -> Stop | None:
     )
     if review:
         ctx.hit("classify.low-confidence", f"confidence {prediction.confidence:.2f} below {threshold}")
+    if possible:
+        ctx.hit(
+            "classify.possible-critical",
+            f"P(critical) {prediction.severity_proba.get('critical', 0.0):.2f} is past the recall-first "
+            f"threshold {model.possible_critical_threshold:.3f}; labelled {prediction.severity}",
+        )
     return None

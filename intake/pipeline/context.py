@@ -94,6 +94,8 @@ class Triage:
     probabilities: dict[str, dict[str, float]] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
     environment: str = "unknown"
+    language: str | None = None
+    possible_critical: bool = False
 
 
 @dataclass

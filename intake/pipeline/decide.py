@@ -61,7 +61,14 @@ def _transition(ctx: Context, ticket: TicketView, to: str, reason: str, **change
     ctx.hit(f"decide.{to.replace('_', '-')}", reason)
 
 
-def _send(ctx: Context, policy: Policy, template: str, recipient: str, variables: dict[str, Any]) -> None:
+def _send(
+    ctx: Context,
+    policy: Policy,
+    template: str,
+    recipient: str,
+    variables: dict[str, Any],
+    language: str | None = None,
+) -> None:
     """Queue a message; it is rendered when the ticket's id (and so its ref) is known."""
     settings = ctx.deps.settings
     msg = ctx.inbound
@@ -83,6 +90,7 @@ def _send(ctx: Context, policy: Policy, template: str, recipient: str, variables
             now=now,
             in_reply_to=in_reply_to,
             references=references,
+            language=language,
         )
 
     ctx.extra.setdefault("outbox", []).append(compose)
@@ -188,6 +196,8 @@ def _open_ticket(ctx: Context, policy: Policy, level: str, review: bool) -> Tick
         "category": triage.category,
         "confidence": triage.confidence,
         "needs_review": review,
+        "possible_critical": triage.possible_critical,
+        "language": triage.language,
         "policy": policy.name,
         "plan": plan,
         "contact_status": ctx.contact_status,
@@ -219,11 +229,34 @@ def _open_ticket(ctx: Context, policy: Policy, level: str, review: bool) -> Tick
     )
 
 
+def clock_level(ctx: Context, policy: Policy, ticket: TicketView) -> str:
+    """The level whose first-response target the clock runs at.
+
+    A possible critical (classifier flag, see classify) runs at the policy's
+    critical target while the policy says so (``[triage] possible_critical_clock``)
+    and its environment admits a critical level; otherwise the ticket's own level.
+    """
+    triage = ctx.triage
+    flagged = bool(ticket.row and ticket.row.get("possible_critical"))
+    if not (flagged and triage is not None and policy.triage.possible_critical_clock):
+        return ticket.severity
+    critical = policy.level_for_canonical("critical").key
+    return policy.admissible_level(critical, triage.environment).key
+
+
 def _acknowledge(ctx: Context, policy: Policy, ticket: TicketView, recipient: str, name: str) -> None:
     """Send the acknowledgement and start the SLA clock."""
     now = ctx.now
     plan = ticket.plan
-    first_due, resolution_due = due_times(policy, plan, ticket.severity, now)
+    first_level = clock_level(ctx, policy, ticket)
+    first_due = due_times(policy, plan, first_level, now)[0]
+    resolution_due = due_times(policy, plan, ticket.severity, now)[1]
+    if first_level != ticket.severity:
+        ctx.hit(
+            "decide.possible-critical-clock",
+            f"possible critical: first response at the {policy.level(first_level).label} target "
+            "until a person confirms or lowers the severity",
+        )
     counts = policy.acknowledgement.automated and policy.acknowledgement.counts_as_first_response
     changes: dict[str, Any] = {"first_response_due": first_due, "resolution_due": resolution_due}
     if policy.acknowledgement.automated:
@@ -244,6 +277,7 @@ def _acknowledge(ctx: Context, policy: Policy, ticket: TicketView, recipient: st
                 "calendar_text": calendar_text,
                 "next_step": "a first response from an engineer",
             },
+            language=ctx.triage.language if ctx.triage is not None else None,
         )
     if counts:
         changes["first_responded_at"] = now
@@ -252,8 +286,21 @@ def _acknowledge(ctx: Context, policy: Policy, ticket: TicketView, recipient: st
         _transition(ctx, ticket, "acknowledged", f"acknowledged; first response due {due_text}", **changes)
     else:
         _set(ticket, **changes)
-    which: tuple[Any, ...] = ("resolution",) if counts else ("first_response", "resolution")
-    ctx.extra.setdefault("timers", []).extend(
+    timers = ctx.extra.setdefault("timers", [])
+    if not counts:
+        timers.extend(
+            sla_timers(
+                policy,
+                plan,
+                first_level,
+                now,
+                now,
+                first_response=first_due,
+                resolution=resolution_due,
+                which=("first_response",),
+            )
+        )
+    timers.extend(
         sla_timers(
             policy,
             plan,
@@ -262,7 +309,7 @@ def _acknowledge(ctx: Context, policy: Policy, ticket: TicketView, recipient: st
             now,
             first_response=first_due,
             resolution=resolution_due,
-            which=which,
+            which=("resolution",),
         )
     )
 
@@ -272,6 +319,8 @@ def _new(ctx: Context) -> Stop | None:
     msg = ctx.inbound
     now = ctx.now
     level, review, facts = _choose_level(ctx, policy)
+    if ctx.triage is not None and ctx.triage.possible_critical and policy.canonical(level) == "critical":
+        ctx.triage.possible_critical = False  # the customer's stated level already made it critical
     ticket = _open_ticket(ctx, policy, level, review)
     ctx.ticket = ticket
     ctx.batch.open_ticket(ticket)
@@ -280,6 +329,16 @@ def _new(ctx: Context) -> Stop | None:
     ctx.extra.setdefault("outputs", {}).update(facts)
     name = _name(msg.display_name, msg.sender)
     org = ctx.org
+    if ctx.triage is not None and ctx.triage.possible_critical and policy.triage.announce_possible_critical:
+        p_critical = ctx.triage.probabilities.get("severity", {}).get("critical", 0.0)
+        _notify_team(
+            ctx,
+            policy,
+            ticket,
+            "Possible critical",
+            f"labelled {policy.level(level).label}, but P(critical) {p_critical:.2f} is past the "
+            f"recall-first threshold; because: {', '.join(ctx.triage.reasons[:5])}. Confirm or lower it.",
+        )
 
     held = ctx.extra.get(HOLD_KEY)
     if held:

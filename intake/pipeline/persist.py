@@ -56,6 +56,8 @@ def decision_row(ctx: Context, disposition: str) -> dict[str, Any]:
         "confidence": triage.confidence if triage else None,
         "needs_review": review,
         "model_version": triage.model_version if triage else None,
+        "language": triage.language if triage else None,
+        "possible_critical": triage.possible_critical if triage else False,
         "inputs": {
             "channel": msg.channel,
             "sender": msg.sender,

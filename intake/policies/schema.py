@@ -480,6 +480,20 @@ class Allowance(_Model):
     additional_purchasable: bool = False
 
 
+class TriageRules(_Model):
+    """What the deployment does with the classifier's recall-first flag (issue 13).
+
+    A message whose P(critical) is past the model's possible-critical threshold but
+    whose label is lower is marked ``possible_critical`` and put up for review; with
+    ``possible_critical_clock`` its first-response clock runs at the critical target
+    until a person confirms or lowers the severity. A missed outage costs far more
+    than a manager's minute on a false alarm, so it is on by default.
+    """
+
+    possible_critical_clock: bool = True
+    announce_possible_critical: bool = True  # tell the escalation address(es)
+
+
 class Plan(_Model):
     label: str
     calendar: str
@@ -556,6 +570,7 @@ class Policy(_Model):
     statuses: Statuses
     closing: Closing = Field(default_factory=Closing)
     ticket_counting: TicketCounting | None = None
+    triage: TriageRules = Field(default_factory=TriageRules)
     rules: list[Rule] = Field(default_factory=list)
 
     # Built calendars by (calendar name, zone override): building checks holidays

@@ -129,6 +129,9 @@ class Ticket(Base):
     category: Mapped[str | None] = mapped_column(String(30))
     confidence: Mapped[float | None] = mapped_column(Float)
     needs_review: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The classifier's recall-first flag; cleared when a person confirms or lowers the severity.
+    possible_critical: Mapped[bool] = mapped_column(Boolean, default=False)
+    language: Mapped[str | None] = mapped_column(String(8))
     policy: Mapped[str] = mapped_column(String(80))
     plan: Mapped[str | None] = mapped_column(String(80))
     contact_status: Mapped[str] = mapped_column(String(20))
@@ -212,6 +215,8 @@ class TriageDecision(Base):
     confidence: Mapped[float | None] = mapped_column(Float)
     needs_review: Mapped[bool] = mapped_column(Boolean, default=False)
     model_version: Mapped[str | None] = mapped_column(String(80))
+    language: Mapped[str | None] = mapped_column(String(8))
+    possible_critical: Mapped[bool] = mapped_column(Boolean, default=False)
     inputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     outputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     hits: Mapped[list[Any]] = mapped_column(JSON, default=list)

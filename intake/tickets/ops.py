@@ -129,6 +129,59 @@ class TicketOps:
         for address in self.settings.escalation.notify:
             self.send(ticket, "escalation", variables, recipient=address)
 
+    def set_severity(self, ticket: Ticket, level: str) -> None:
+        """A person confirms or changes the severity; the SLA clock follows it from the ticket's start.
+
+        This is what ends a ``possible_critical`` (classify): the flag is cleared, the
+        review is done, and the first-response and resolution targets (and their
+        timers) are those of the level the person chose, with the customer's pauses.
+        """
+        from intake.sla.timers import SLA_KINDS, due_times, sla_timers
+
+        policy = self.policy(ticket)
+        chosen = policy.level(level)
+        before = ticket.severity
+        flagged = ticket.possible_critical
+        ticket.severity, ticket.canonical_severity = chosen.key, chosen.canonical
+        ticket.possible_critical = False
+        ticket.needs_review = False
+        ticket.updated_at = self.now
+        pauses = [(datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in ticket.pauses or []]
+        first_due, resolution_due = due_times(policy, ticket.plan, chosen.key, ticket.created_at, pauses)
+        if ticket.first_responded_at is None:
+            ticket.first_response_due = first_due
+        ticket.resolution_due = resolution_due
+        self.cancel_timers(ticket, SLA_KINDS)
+        if lifecycle.is_open(ticket.status) and ticket.status != "waiting_on_customer":
+            which: tuple[Any, ...] = (
+                ("resolution",) if ticket.first_responded_at else ("first_response", "resolution")
+            )
+            self.add_timers(
+                ticket,
+                sla_timers(
+                    policy,
+                    ticket.plan,
+                    chosen.key,
+                    ticket.created_at,
+                    self.now,
+                    first_response=ticket.first_response_due,
+                    resolution=resolution_due,
+                    which=which,
+                ),
+            )
+        what = "confirmed" if chosen.key == before else f"changed from {policy.level(before).label}"
+        self.session.add(
+            TicketEvent(
+                ticket_id=ticket.id,
+                at=self.now,
+                from_status=ticket.status,
+                to_status=ticket.status,
+                reason=f"severity {chosen.label} {what} by {self.actor}"
+                + ("; possible critical resolved" if flagged else ""),
+                actor=self.actor,
+            )
+        )
+
     def close(self, ticket: Ticket, reason: str, why: str, *, message: bool = True) -> None:
         """Close with a reason, tell the customer, and send the policy's survey if it has one."""
         policy = self.policy(ticket)

@@ -30,6 +30,8 @@ def ticket_json(ticket: Ticket, prefix: str, *, with_messages: bool = False) -> 
         "category": ticket.category,
         "confidence": ticket.confidence,
         "needs_review": ticket.needs_review,
+        "possible_critical": ticket.possible_critical,
+        "language": ticket.language,
         "org": ticket.org.name if ticket.org is not None else None,
         "policy": ticket.policy,
         "plan": ticket.plan,

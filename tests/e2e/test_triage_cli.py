@@ -34,6 +34,10 @@ def test_classify_explains_its_decision(cli: Cli) -> None:
     assert doc["severity"] == "critical" and doc["environment"] == "production"
     assert set(doc["severity_proba"]) == {"critical", "high", "medium", "low"}
     assert doc["reasons"] and isinstance(doc["needs_review"], bool) and doc["model_version"]
+    assert doc["language"] == "en" and doc["possible_critical"] is False
+    assert 0 < doc["possible_critical_threshold"] < doc["severity_proba"]["critical"]
+    german = cli.json("classify", "Subject: Alles steht\nSeit 8 Uhr kann sich niemand mehr anmelden.")
+    assert german["language"] == "de" and isinstance(german["possible_critical"], bool)
     assert "empty" in cli("classify", "   ", code=2)
 
 
@@ -56,6 +60,13 @@ def test_eval_reports_both_heads_and_refuses_bad_files(cli: Cli, tmp_path: Path)
     )
     report = cli.json("eval", str(data))
     assert report["severity"]["n"] == 2 and report["category"]["n"] == 1
+    first, second = report["messages"]
+    assert first["id"].endswith("labelled.jsonl:1") and second["id"].endswith("labelled.jsonl:2")
+    assert first["severity"] == "critical" and first["possible_critical"] is False
+    assert isinstance(second["possible_critical"], bool) and second["language"] == "en"
+    assert set(first["probabilities"]["severity"]) == {"critical", "high", "medium", "low"}
+    assert first["truth"] == {"severity": "critical", "category": "defect"}
+    assert report["possible_critical"]["criticals"] == 1
     assert report["severity"]["critical_recall"] == 1.0
     assert "confusion" in json.dumps(report)
     csv = tmp_path / "labelled.csv"
@@ -74,7 +85,14 @@ def test_train_with_reviews_saves_a_model_that_is_then_used(cli: Cli, tmp_path: 
     data.write_text(
         "".join(
             json.dumps(
-                {"subject": r.subject or "", "body": r.body, "severity": r.severity, "category": r.category}
+                {
+                    "title": r.subject or "",
+                    "description": r.body,
+                    "priority": {"critical": "P1", "high": "P2", "medium": "P3", "low": "P4"}[
+                        str(r.severity)
+                    ],
+                    "type": "bug" if r.category == "defect" else r.category,
+                }
             )
             + "\n"
             for r in records
@@ -93,7 +111,17 @@ def test_train_with_reviews_saves_a_model_that_is_then_used(cli: Cli, tmp_path: 
         decision.corrected_category = "defect"
         session.commit()
     engine.dispose()
-    doc = cli.json("train", "--data", str(data), "--with-reviews")
-    assert doc["reviews"] == 1 and Path(doc["model"]).is_file()
-    assert doc["model"].startswith(str(tmp_path / "model"))
+    mapping = ["--map", "subject=title", "--map", "text=description", "--map", "severity=priority"]
+    mapping += ["--map", "category=type", "--label", "bug=defect", "--label", "P1=critical"]
+    doc = cli.json("train", "--data", str(data), "--with-reviews", "--force", *mapping)
+    assert doc["reviews"] == 1 and (Path(doc["model"]) / "triage.skops").is_file()
+    assert doc["model"].startswith(str(tmp_path / "model")) and doc["serving"] is True
+    assert doc["metrics"]["cv"]["category"]["per_class"]["defect"]["support"] > 0
     assert cli.json("classify", "How do I add a user?")["model_version"] == doc["version"]
+    listed = {row["version"]: row for row in cli.json("model", "list")}
+    assert listed[doc["version"]]["serving"] is True
+    rolled = cli.json("model", "rollback")
+    assert rolled["version"] != doc["version"] and rolled["previous"] == doc["version"]
+    assert cli.json("classify", "How do I add a user?")["model_version"] == rolled["version"]
+    assert "nothing to roll back" in cli("model", "rollback", code=2)
+    assert "--map 'category'" in cli("train", "--data", str(data), "--map", "category", code=2)

@@ -34,8 +34,7 @@ def _shared() -> Path:
     env = os.environ.get("INTAKE_SHARED")
     if env:
         return Path(env)
-    relative = Path(__file__).resolve().parents[2] / ".." / "shared"
-    return relative if relative.is_dir() else Path("/work/shared")
+    return Path(__file__).resolve().parents[3] / "shared"
 
 
 CORPUS = _shared() / "corpora" / "mail"

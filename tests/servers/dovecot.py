@@ -1,6 +1,6 @@
 """A throw-away Dovecot IMAP server: its own config, users and Maildirs in a temp dir, free ports.
 
-Port of /work/shared/recipes/dovecot-start.sh to Python, with the same pitfalls
+Port of ../shared/recipes/dovecot-start.sh to Python, with the same pitfalls
 handled: logins fail with "Internal error" until `first_valid_uid` is set; the
 login process refuses to run as root (root runs it as `dovenull` and stores
 mail as `dovecot`); the daemon must not keep our pipes open; a user added to
@@ -148,8 +148,14 @@ service imap-login {{
     def _launch(self) -> None:
         conf = self.root / "dovecot.conf"
         with open(self.root / "log" / "stdout", "ab") as sink:
-            subprocess.run(["dovecot", "-c", str(conf)], stdin=subprocess.DEVNULL, stdout=sink,
-                           stderr=sink, check=True, timeout=30)
+            subprocess.run(
+                ["dovecot", "-c", str(conf)],
+                stdin=subprocess.DEVNULL,
+                stdout=sink,
+                stderr=sink,
+                check=True,
+                timeout=30,
+            )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -234,8 +240,16 @@ class Mailbox:
 
     def settings(self, **extra: Any) -> dict[str, Any]:
         """An [[imap]] table for this mailbox: plain IMAP, password login, INBOX."""
-        return {"name": "support", "host": self.server.host, "port": self.server.port, "tls": "none",
-                "username": self.user, "password": self.password, "timeout": 30, **extra}
+        return {
+            "name": "support",
+            "host": self.server.host,
+            "port": self.server.port,
+            "tls": "none",
+            "username": self.user,
+            "password": self.password,
+            "timeout": 30,
+            **extra,
+        }
 
 
 @pytest.fixture(scope="session", name="dovecot")

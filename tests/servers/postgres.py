@@ -29,8 +29,10 @@ class SwitchableDatabase:
     def down(self) -> None:
         with self.admin.begin() as conn:
             conn.execute(text(f'ALTER ROLE "{self.role}" NOLOGIN'))
-            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = :r"),
-                         {"r": self.role})
+            conn.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = :r"),
+                {"r": self.role},
+            )
 
     def up(self) -> None:
         with self.admin.begin() as conn:
@@ -60,8 +62,9 @@ def switchable_pg_fixture(postgres_url: str) -> Iterator[SwitchableDatabase]:
     finally:
         db.up()
         with admin.begin() as conn:
-            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = :r"),
-                         {"r": role})
+            conn.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = :r"), {"r": role}
+            )
             conn.execute(text(f'DROP SCHEMA "{role}" CASCADE'))
             conn.execute(text(f'DROP ROLE "{role}"'))
         admin.dispose()

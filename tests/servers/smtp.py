@@ -91,8 +91,9 @@ class RelayHandler:
     responder: Responder | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
-                          options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
         with self.lock:
             reply = self.rcpt_replies.pop(0) if self.rcpt_replies else None
         if reply is not None:
@@ -112,8 +113,9 @@ class RelayHandler:
 class Relay:
     """A real SMTP server standing in for the relay; optional STARTTLS and AUTH."""
 
-    def __init__(self, cert: Cert | None = None, users: dict[str, str] | None = None,
-                 implicit_tls: bool = False) -> None:
+    def __init__(
+        self, cert: Cert | None = None, users: dict[str, str] | None = None, implicit_tls: bool = False
+    ) -> None:
         self.handler = RelayHandler()
         self.port = free_port()
         self.host = "127.0.0.1"
@@ -123,9 +125,12 @@ class Relay:
         elif cert is not None:
             kwargs["tls_context"] = cert.server_context()
         if users:
+
             def check(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
-                ok = (isinstance(data, LoginPassword)
-                      and users.get(data.login.decode()) == data.password.decode())
+                ok = (
+                    isinstance(data, LoginPassword)
+                    and users.get(data.login.decode()) == data.password.decode()
+                )
                 return AuthResult(success=ok, handled=False)
 
             kwargs["authenticator"] = check
@@ -150,5 +155,11 @@ class Relay:
 
     def settings(self, **extra: Any) -> dict[str, Any]:
         """The [relay] section pointing at this server."""
-        return {"host": self.host, "port": self.port, "tls": "none", "timeout": 10,
-                "from_address": "support@vendor.example", **extra}
+        return {
+            "host": self.host,
+            "port": self.port,
+            "tls": "none",
+            "timeout": 10,
+            "from_address": "support@vendor.example",
+            **extra,
+        }

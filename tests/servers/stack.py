@@ -48,10 +48,18 @@ def count(runtime: Runtime, model: Any, *where: Any) -> int:
 def make_ticket(runtime: Runtime, requester: str = "dana@acme.example", subject: str = "Export fails") -> int:
     now = runtime.clock.now()
     with runtime.sessions() as session:
-        ticket = Ticket(requester=requester, subject=subject, status="new", severity="S3",
-                        canonical_severity="S3", policy="resource-optimizer", contact_status="designated",
-                        channel="email",
-                        created_at=now, updated_at=now)
+        ticket = Ticket(
+            requester=requester,
+            subject=subject,
+            status="new",
+            severity="S3",
+            canonical_severity="S3",
+            policy="resource-optimizer",
+            contact_status="designated",
+            channel="email",
+            created_at=now,
+            updated_at=now,
+        )
         session.add(ticket)
         session.commit()
         return ticket.id
@@ -64,7 +72,9 @@ def add_outbox(runtime: Runtime, ticket_id: int | None, n: int = 1, **values: An
         for _ in range(n):
             number = session.scalar(select(func.count()).select_from(Outbox)) or 0
             row = Outbox(
-                ticket_id=ticket_id, template="ack", channel="email",
+                ticket_id=ticket_id,
+                template="ack",
+                channel="email",
                 recipient=values.get("recipient", "dana@acme.example"),
                 subject=values.get("subject", f"[support-{ticket_id}] Re: Export fails"),
                 body_text=values.get("body_text", "We have your request."),
@@ -73,7 +83,8 @@ def add_outbox(runtime: Runtime, ticket_id: int | None, n: int = 1, **values: An
                 in_reply_to=values.get("in_reply_to", "cust-1@acme.example"),
                 references=values.get("references", []),
                 automatic=values.get("automatic", True),
-                next_attempt_at=values.get("next_attempt_at", now), created_at=now,
+                next_attempt_at=values.get("next_attempt_at", now),
+                created_at=now,
             )
             session.add(row)
             session.flush()
@@ -82,8 +93,15 @@ def add_outbox(runtime: Runtime, ticket_id: int | None, n: int = 1, **values: An
     return ids
 
 
-def dsn(original_id: str, recipient: str, *, action: str = "failed", status: str = "5.1.1",
-        headers_only: bool = True, ticket: str = "support-1") -> bytes:
+def dsn(
+    original_id: str,
+    recipient: str,
+    *,
+    action: str = "failed",
+    status: str = "5.1.1",
+    headers_only: bool = True,
+    ticket: str = "support-1",
+) -> bytes:
     """A delivery status notification (RFC 3464) as Postfix writes it."""
     ctype = "text/rfc822-headers" if headers_only else "message/rfc822"
     body = "" if headers_only else "\nWe have your request.\n"

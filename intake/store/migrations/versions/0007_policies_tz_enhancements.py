@@ -1,7 +1,7 @@
 """policies: organisations have a time zone; tickets a case owner; the enhancement register
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-03 10:00:00
 
 `organisations.timezone` is the customer's IANA zone, read where a policy's hours
@@ -16,8 +16,8 @@ from alembic import op
 
 import intake.store.orm
 
-revision: str = "0006"
-down_revision: str | None = "0005"
+revision: str = "0007"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
