@@ -228,3 +228,30 @@ def test_a_non_utc_now_is_stored_as_the_same_instant(cli: Cli) -> None:
     assert at(ticket["created_at"]) == datetime.fromisoformat("2026-11-16T15:00:00+00:00")
     assert ticket["created_at"].endswith("+00:00")
     assert at(ticket["first_response_due"]) == datetime.fromisoformat("2026-11-16T17:00:00+00:00")
+
+
+def test_functionize_critical_receipt_asks_for_a_24x7_contact(cli: Cli) -> None:
+    """4. Priority Definitions: "Except as otherwise specified, Functionize provides 24 hour support for
+    critical priority service requests. You must provide FSS with a contact during this 24x7 period,
+    either on site or by phone"."""
+    cli("org", "add", "Fabrikam", "--policy", "functionize", "--domain", "fabrikam.example")
+    cli("contact", "add", "Fabrikam", "lead@fabrikam.example", "--role", "primary")
+    cli.mail(
+        "2026-11-16T03:00:00+00:00",
+        sender="lead@fabrikam.example",
+        subject="[Critical] all test runs fail",
+        body="Priority: Critical\nEvery scheduled run in production fails to start since 02:40.",
+    )
+    cli.mail(
+        "2026-11-16T18:00:00+00:00",
+        sender="lead@fabrikam.example",
+        subject="Priority: High - selector drift",
+        body="Priority: High\nRecorded selectors break on the new checkout page in production.",
+    )
+    critical, high = (cli.ticket(ref) for ref in ("support-1", "support-2"))
+    assert (critical["severity"], high["severity"]) == ("critical", "high")
+    # Critical: 2 hours around the clock.
+    assert at(critical["first_response_due"]) == datetime.fromisoformat("2026-11-16T05:00:00+00:00")
+    acks = {row["ticket_id"]: row["body"] for row in cli.outbox() if row["template"] == "ack"}
+    assert "contact during this 24x7 period" in acks[critical["id"]]
+    assert "contact during this 24x7 period" not in acks[high["id"]]
