@@ -200,6 +200,14 @@ class TicketOps:
                     "recorded_in": policy.enhancements.recorded_in,
                     "transfer_to": policy.enhancements.transfer_to,
                     "feedback": policy.enhancements.feedback,
+                    "referral": next(
+                        (
+                            c.transfer_to
+                            for c in policy.categories
+                            if c.handling == "out_of_scope" and c.transfer_to
+                        ),
+                        None,
+                    ),
                 },
             )
         survey = policy.closing.survey

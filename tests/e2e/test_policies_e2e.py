@@ -459,6 +459,8 @@ def test_out_of_scope_closure(cli: Cli) -> None:
     closed = cli.ticket("support-1")
     assert (closed["status"], closed["close_reason"]) == ("closed", "out_of_scope")
     assert "falls outside the scope" in cli.outbox()[-1]["body"]
+    # III.B: "if a non-supported Incident is submitted, they may be referred to their Partner of record"
+    assert "You may take it to your Partner of record." in cli.outbox()[-1]["body"]
     cli("org", "add", "Initech", "--policy", "rezilion", "--domain", "initech.example")
     cli("contact", "add", "Initech", "a@initech.example")
     cli.mail("2026-11-16T11:00:00+00:00", sender="a@initech.example", subject="Custom script fails")
