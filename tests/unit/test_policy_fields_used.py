@@ -61,7 +61,6 @@ READ_BY_HELPER = {
 # Read by the decide rules once the decide package lands (issue 12 part B); strict, so the
 # mark must go when they are read.
 PENDING_DECIDE = {
-    ("Category", "handling"),
     ("CustomerEscalation", "to"),
     ("Policy", "customer_sets_category"),
 }
