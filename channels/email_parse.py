@@ -42,6 +42,7 @@ from channels.mail_headers import (
     unfold,
 )
 from channels.mail_identity import Identity, sender_identity
+from channels.mail_report import bounce_path, read_report
 from channels.mail_text import html_to_text, split_reply
 from intake import storable
 from intake.errors import BadInput
@@ -202,6 +203,9 @@ class _Node(Protocol):
     def content(self) -> bytes | None: ...
 
 
+_STATUS_TYPES = frozenset({"message/delivery-status", "message/global-delivery-status"})
+
+
 class _StdNode:
     """A compat32 `email.message.Message` seen through the `_Node` protocol (the fallback path)."""
 
@@ -250,6 +254,11 @@ class _StdNode:
 
     @property
     def content(self) -> bytes | None:
+        if self._msg.get_content_type() in _STATUS_TYPES:
+            # compat32 splits a delivery-status part into its field blocks; join them back.
+            blocks = self._msg.get_payload()
+            if isinstance(blocks, list):
+                return b"".join(b.as_bytes() for b in blocks if isinstance(b, Message))
         if self._msg.is_multipart() and not self.is_message:
             return None
         try:
@@ -584,10 +593,13 @@ def _build(
         defects.append(f"unreadable Date: {date_value[:80]}")
     subject = decode_text(block.get("subject") or "")
     in_reply_to = _bounded_id(parse_msg_id(block.get("in-reply-to")), limits, defects, "In-Reply-To")
+    sender = identity.address if isinstance(identity, Identity) else ""
+    headers = _kept_headers(block)
+    path = bounce_path(sender, headers, subject)
     return InboundMessage(
         channel="email",
         external_id=message_id,
-        sender=identity.address if isinstance(identity, Identity) else "",
+        sender=sender,
         display_name=identity.name if isinstance(identity, Identity) else "",
         identity_problem=identity if isinstance(identity, str) else None,
         to=_addresses(block, "to"),
@@ -601,11 +613,12 @@ def _build(
         references=_references(block, limits, defects),
         sent_at=sent_at,
         received_at=received_at,
-        headers=_kept_headers(block),
+        headers=headers,
         content_hash=content_hash(raw, block),
         raw=raw,
         raw_ref=raw_ref,
         defects=defects,
+        report=read_report(raw, block, path, headers, body.attachments) if path is not None else None,
     )
 
 

@@ -56,8 +56,13 @@ IDLE_SLICE = 1.0
 # At most this many bytes of mail per FETCH and transaction, however many messages that is.
 FETCH_BYTES = 64 * 1024 * 1024
 BACKOFF_BASE = 1.0
-_KEYS = {"ticket": "tickets", "followup": "followups", "dropped": "dropped",
-         "duplicate": "duplicates", "quarantined": "quarantined"}
+_KEYS = {
+    "ticket": "tickets",
+    "followup": "followups",
+    "dropped": "dropped",
+    "duplicate": "duplicates",
+    "quarantined": "quarantined",
+}
 
 
 @dataclass
@@ -116,8 +121,13 @@ def tls_context(tls_ca: str) -> ssl.SSLContext:
 def connect(mailbox: ImapSettings) -> IMAPClient:
     """Open and log in: implicit TLS, STARTTLS or plain; password or OAuth2 (SASL XOAUTH2)."""
     if mailbox.tls == "ssl":
-        client = IMAPClient(mailbox.host, mailbox.port, ssl=True, ssl_context=tls_context(mailbox.tls_ca),
-                            timeout=mailbox.timeout)
+        client = IMAPClient(
+            mailbox.host,
+            mailbox.port,
+            ssl=True,
+            ssl_context=tls_context(mailbox.tls_ca),
+            timeout=mailbox.timeout,
+        )
     else:
         client = IMAPClient(mailbox.host, mailbox.port, ssl=False, timeout=mailbox.timeout)
     try:
@@ -153,8 +163,16 @@ def _state(session: Session, mailbox: str, folder: str) -> MailboxState | None:
     )
 
 
-def _start_point(client: IMAPClient, mailbox: ImapSettings, folder: str, *, uidvalidity: int,
-                 uidnext: int, runtime: Runtime, summary: FolderSummary) -> int:
+def _start_point(
+    client: IMAPClient,
+    mailbox: ImapSettings,
+    folder: str,
+    *,
+    uidvalidity: int,
+    uidnext: int,
+    runtime: Runtime,
+    summary: FolderSummary,
+) -> int:
     """The last UID already handled: stored, reset on a UIDVALIDITY change, or chosen on first contact."""
     name = mailbox.name
     with runtime.sessions() as session:
@@ -165,20 +183,32 @@ def _start_point(client: IMAPClient, mailbox: ImapSettings, folder: str, *, uidv
         if row is not None and row.uidvalidity != 0:
             # RFC 3501 2.3.1.1: every UID of the folder may have changed. Read it all again;
             # dedup on Message-ID absorbs what is already stored.
-            log.warning("imap %s/%s: UIDVALIDITY changed from %d to %d: re-reading the whole folder",
-                        name, folder, row.uidvalidity, uidvalidity)
+            log.warning(
+                "imap %s/%s: UIDVALIDITY changed from %d to %d: re-reading the whole folder",
+                name,
+                folder,
+                row.uidvalidity,
+                uidvalidity,
+            )
             summary.uidvalidity_changed = True
             start = 0
         elif mailbox.first_sync == "unseen":
             unseen = client.search(["UNSEEN", "NOT", "DELETED"])
             start = min(unseen) - 1 if unseen else max(uidnext - 1, 0)
-            log.info("imap %s/%s: first contact, reading from UID %d (first_sync=unseen)", name, folder,
-                     start + 1)
+            log.info(
+                "imap %s/%s: first contact, reading from UID %d (first_sync=unseen)", name, folder, start + 1
+            )
         else:
             start = 0
         if row is None:
-            row = MailboxState(mailbox=name, folder=folder, uidvalidity=uidvalidity, last_uid=start,
-                               updated_at=now, failures=0)
+            row = MailboxState(
+                mailbox=name,
+                folder=folder,
+                uidvalidity=uidvalidity,
+                last_uid=start,
+                updated_at=now,
+                failures=0,
+            )
             session.add(row)
         else:
             row.uidvalidity, row.last_uid, row.updated_at = uidvalidity, start, now
@@ -190,8 +220,12 @@ def _advance(runtime: Runtime, mailbox: str, folder: str, uidvalidity: int, uid:
     with runtime.sessions() as session:
         session.execute(
             update(MailboxState)
-            .where(MailboxState.mailbox == mailbox, MailboxState.folder == folder,
-                   MailboxState.uidvalidity == uidvalidity, MailboxState.last_uid < uid)
+            .where(
+                MailboxState.mailbox == mailbox,
+                MailboxState.folder == folder,
+                MailboxState.uidvalidity == uidvalidity,
+                MailboxState.last_uid < uid,
+            )
             .values(last_uid=uid, updated_at=runtime.clock.now())
         )
         session.commit()
@@ -204,8 +238,14 @@ def record_failure(runtime: Runtime, mailbox: str, folder: str, error: str) -> i
             row = _state(session, mailbox, folder)
             if row is None:
                 # UIDVALIDITY 0 never occurs on a server (RFC 3501): it marks "never read".
-                row = MailboxState(mailbox=mailbox, folder=folder, uidvalidity=0, last_uid=0,
-                                   updated_at=runtime.clock.now(), failures=0)
+                row = MailboxState(
+                    mailbox=mailbox,
+                    folder=folder,
+                    uidvalidity=0,
+                    last_uid=0,
+                    updated_at=runtime.clock.now(),
+                    failures=0,
+                )
                 session.add(row)
             row.failures = (row.failures or 0) + 1
             row.last_error = error[:2000]
@@ -282,8 +322,13 @@ def folder_lease(runtime: Runtime, mailbox: str, folder: str) -> Iterator[bool]:
             conn.rollback()
 
 
-def sync_folder(client: IMAPClient, mailbox: ImapSettings, folder: str, runtime: Runtime,
-                stop: threading.Event | None = None) -> FolderSummary:
+def sync_folder(
+    client: IMAPClient,
+    mailbox: ImapSettings,
+    folder: str,
+    runtime: Runtime,
+    stop: threading.Event | None = None,
+) -> FolderSummary:
     """One pass over one folder (unless another worker is reading it): every message above the stored UID.
 
     A store that cannot be reached raises `Transient`: nothing of the pass was acknowledged.
@@ -296,15 +341,17 @@ def sync_folder(client: IMAPClient, mailbox: ImapSettings, folder: str, runtime:
         return _sync_folder(client, mailbox, folder, runtime, stop)
 
 
-def _sync_folder(client: IMAPClient, mailbox: ImapSettings, folder: str, runtime: Runtime,
-                 stop: threading.Event | None) -> FolderSummary:
+def _sync_folder(
+    client: IMAPClient, mailbox: ImapSettings, folder: str, runtime: Runtime, stop: threading.Event | None
+) -> FolderSummary:
     summary = FolderSummary(mailbox.name, folder)
     info = client.select_folder(folder)
     uidvalidity = int(info[b"UIDVALIDITY"])
     summary.uidvalidity = uidvalidity
     uidnext = int(info.get(b"UIDNEXT", 0))
-    last_uid = _start_point(client, mailbox, folder, uidvalidity=uidvalidity, uidnext=uidnext,
-                            runtime=runtime, summary=summary)
+    last_uid = _start_point(
+        client, mailbox, folder, uidvalidity=uidvalidity, uidnext=uidnext, runtime=runtime, summary=summary
+    )
     uids = pending_uids(client, last_uid)
     if uids:
         log.info("imap %s/%s: %d new message(s) from UID %d", mailbox.name, folder, len(uids), uids[0])
@@ -312,8 +359,15 @@ def _sync_folder(client: IMAPClient, mailbox: ImapSettings, folder: str, runtime
         for chunk in _by_size(client, batch):
             if stop is not None and stop.is_set():
                 return summary
-            _process_chunk(client, mailbox, folder, uidvalidity=uidvalidity, chunk=chunk, runtime=runtime,
-                           summary=summary)
+            _process_chunk(
+                client,
+                mailbox,
+                folder,
+                uidvalidity=uidvalidity,
+                chunk=chunk,
+                runtime=runtime,
+                summary=summary,
+            )
     return summary
 
 
@@ -333,8 +387,16 @@ def _by_size(client: IMAPClient, uids: list[int]) -> Iterator[list[int]]:
         yield chunk
 
 
-def _process_chunk(client: IMAPClient, mailbox: ImapSettings, folder: str, *, uidvalidity: int,
-                   chunk: list[int], runtime: Runtime, summary: FolderSummary) -> None:
+def _process_chunk(
+    client: IMAPClient,
+    mailbox: ImapSettings,
+    folder: str,
+    *,
+    uidvalidity: int,
+    chunk: list[int],
+    runtime: Runtime,
+    summary: FolderSummary,
+) -> None:
     fetched = client.fetch(chunk, [b"BODY.PEEK[]"])
     now = runtime.clock.now()
     items: list[Item] = []
@@ -443,8 +505,15 @@ def watch_folder(mailbox: ImapSettings, folder: str, runtime: Runtime, stop: thr
             stored = record_failure(runtime, mailbox.name, folder, error)
             delay = backoff(failures, mailbox.backoff_max)
             level = logging.ERROR if max(failures, stored) >= mailbox.failure_alert else logging.WARNING
-            log.log(level, "imap %s/%s: failing (%d in a row), retrying in %.0f s: %s",
-                    mailbox.name, folder, max(failures, stored), delay, error)
+            log.log(
+                level,
+                "imap %s/%s: failing (%d in a row), retrying in %.0f s: %s",
+                mailbox.name,
+                folder,
+                max(failures, stored),
+                delay,
+                error,
+            )
             stop.wait(delay)
         finally:
             if client is not None:

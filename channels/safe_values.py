@@ -148,6 +148,7 @@ def _unsafe(ch: str) -> bool:
         return ch < " " or ch == "\x7f"
     return unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Zl", "Zp", "Co", "Cn"}
 
+
 def accepts(accept: list[str], address: str) -> bool:
     """Is `address` one we serve? Entries are full addresses or whole domains; a +tag is ignored."""
     local, at, domain = address.strip().strip("<>").lower().rpartition("@")
@@ -162,4 +163,3 @@ def accepts(accept: list[str], address: str) -> bool:
         elif domain == entry:
             return True
     return False
-

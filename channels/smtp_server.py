@@ -48,7 +48,7 @@ from intake.errors import Transient
 from intake.models import InboundMessage
 from intake.pipeline import Outcome, ingest
 from intake.runtime import Runtime
-from intake.tickets.views import ticket_ref
+from intake.tickets.refs import format_ref, prefix_of
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,6 @@ TOO_BIG = "552"
 SHUTTING_DOWN = "421 4.3.2 Service shutting down, try again later"
 # Messages verified at once (each mostly waits on DNS); more wait for a thread, within verify_timeout.
 VERIFY_THREADS = 16
-
 
 
 @dataclass(frozen=True)
@@ -169,7 +168,7 @@ class IntakeHandler:
         finally:
             self.inflight -= 1
         if outcome.ticket_id is not None:
-            ref = ticket_ref(self.runtime.settings.tickets.ref_prefix, outcome.ticket_id)
+            ref = format_ref(prefix_of(self.runtime.settings), outcome.ticket_id)
             log.info("%s %s as %s", outcome.external_id or "(no id)", outcome.disposition, ref)
             return ACCEPTED_AS.format(ref=ref)
         log.info("%s %s", outcome.external_id or "(no id)", outcome.disposition)

@@ -29,6 +29,53 @@ class Attachment(BaseModel):
     data: bytes = b""
 
 
+class ReportedRecipient(BaseModel):
+    """One per-recipient block of a delivery status notification (RFC 3464 section 2.3)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    final_recipient: Line = Field(default="", description="the address, lower-cased, without its type")
+    original_recipient: Line = ""
+    action: Line = Field(default="", description="failed, delayed, delivered, relayed or expanded")
+    status: Line = Field(default="", description="the RFC 3463 status code, e.g. 5.1.1")
+    diagnostic: Line = Field(
+        default="", description="Diagnostic-Code, blanks collapsed, at most 300 characters"
+    )
+
+    @property
+    def address(self) -> str:
+        return self.final_recipient or self.original_recipient
+
+
+class DeliveryReport(BaseModel):
+    """What a message that comes the way delivery reports come says, read once by the parser.
+
+    Set on `InboundMessage.report` only when the message comes from a bounce
+    path (channels/mail_report.py); whether it is believed is decided later,
+    against the mail we sent (intake/outgoing/bounces.py).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    path: Line = Field(
+        description="why it comes the way delivery reports come, e.g. 'sent by mailer-daemon@...'"
+    )
+    report_type: Line = Field(default="", description="multipart/report's report-type, lower-cased, or ''")
+    recipients: list[ReportedRecipient] = Field(default_factory=list)
+    returned_ids: list[Line] = Field(
+        default_factory=list,
+        description="Message-IDs it returns, in the order to match them: those of the returned message or "
+        "headers, then In-Reply-To, References newest first, and Message-ID lines quoted in the text; "
+        "never its own",
+    )
+    failed_recipients: list[Line] = Field(
+        default_factory=list, description="X-Failed-Recipients, lower-cased"
+    )
+    says_failed: bool = Field(
+        default=False, description="its head says delivery failed (for bounces without a report part)"
+    )
+
+
 class InboundMessage(BaseModel):
     """One customer message, whatever channel it came from.
 
@@ -74,3 +121,6 @@ class InboundMessage(BaseModel):
         "stripping every incoming one (the bot's SMTP server); set by the adapter, never read from the mail",
     )
     defects: list[Line] = Field(default_factory=list)
+    report: DeliveryReport | None = Field(
+        default=None, description="the delivery report's details, when it comes from a bounce path"
+    )

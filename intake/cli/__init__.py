@@ -13,9 +13,8 @@ from datetime import datetime
 from typing import Annotated, Any, NoReturn
 
 import typer
-from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from intake.cli.support import (
     JsonOpt,
@@ -35,6 +34,7 @@ from intake.cli.support import (
     until,
 )
 from intake.errors import BadInput, IntakeError, NotFound
+from intake.tickets.refs import format_ref, parse_ref, prefix_of
 
 app = typer.Typer(
     name="intake",
@@ -132,7 +132,7 @@ def ingest(
     if as_json:
         emit(doc)
         return
-    prefix = rt.settings.tickets.ref_prefix
+    prefix = prefix_of(rt.settings)
     out.print(
         f"{plural(doc['files'], 'file')}: {plural(doc['tickets'], 'new ticket')}, "
         f"{plural(doc['followups'], 'follow-up')}, {doc['dropped']} dropped, "
@@ -141,7 +141,7 @@ def ingest(
     for disposition, label in (("ticket", "new tickets"), ("followup", "follow-ups on")):
         refs = list(
             dict.fromkeys(
-                f"{prefix}-{o.ticket_id}"
+                format_ref(prefix, o.ticket_id)
                 for _, o in summary.outcomes
                 if o.disposition == disposition and o.ticket_id is not None
             )
@@ -190,11 +190,11 @@ STATUS_SHOWN = {v: k for k, v in STATUS_SHORT.items()}
 
 def known_org(session: Session, name: str) -> int:
     """The id of the organisation called `name`, or `BadInput` listing the known ones (exit 2)."""
-    from intake.store.orm import Organisation
+    from intake.store import repo
 
-    found = session.scalar(select(Organisation.id).where(Organisation.name == name))
+    found = repo.org_id_by_name(session, name)
     if found is None:
-        names = sorted(session.scalars(select(Organisation.name)).all())
+        names = repo.org_names(session)
         known = ", ".join(names[:10]) + (" ..." if len(names) > 10 else "") if names else "none yet"
         raise BadInput(f"--org {name!r}: no such organisation (known: {known})")
     return found
@@ -222,25 +222,21 @@ def tickets_list(
     as_json: JsonOpt = False,
 ) -> None:
     """List tickets, newest first, with their age and when the next target falls due."""
-    from intake.store.orm import Ticket
+    from intake.store import repo
     from intake.tickets.lifecycle import is_open
     from intake.tickets.views import queue_key, ticket_json
 
     statuses = status_values(status) if status is not None else None
     rt = runtime(now)
-    prefix = rt.settings.tickets.ref_prefix
+    prefix = prefix_of(rt.settings)
     with rt.sessions() as session:
-        query = select(Ticket).options(selectinload(Ticket.org)).order_by(Ticket.id.desc()).limit(limit + 1)
-        if statuses:
-            query = query.where(Ticket.status.in_(statuses))
-        if org is not None:
-            query = query.where(Ticket.org_id == known_org(session, org))
+        org_id = known_org(session, org) if org is not None else None
         if queue:
-            query = query.order_by(None).order_by(Ticket.id).limit(None)
-            found = sorted((t for t in session.scalars(query) if is_open(t.status)), key=queue_key)
-            docs = [ticket_json(t, prefix) for t in found[: limit + 1]]
+            everything = repo.tickets(session, statuses=statuses, org_id=org_id, newest_first=False)
+            found = sorted((t for t in everything if is_open(t.status)), key=queue_key)[: limit + 1]
         else:
-            docs = [ticket_json(t, prefix) for t in session.scalars(query)]
+            found = repo.tickets(session, statuses=statuses, org_id=org_id, limit=limit + 1)
+        docs = [ticket_json(t, prefix) for t in found]
     more = len(docs) > limit
     docs = docs[:limit]
     cut_notice(len(docs), limit, more, "tickets")
@@ -279,11 +275,10 @@ def tickets_list(
 @tickets_app.command("show")
 def tickets_show(ref: str, now: NowOpt = None, as_json: JsonOpt = False) -> None:
     """Show one ticket's whole story in time order: mail in and out, status changes, timers, triage."""
-    from intake.tickets.replies import parse_ref
     from intake.tickets.story import load_story
 
     rt = runtime(now)
-    prefix = rt.settings.tickets.ref_prefix
+    prefix = prefix_of(rt.settings)
     number = parse_ref(ref, prefix)
     with rt.sessions() as session:
         story = load_story(session, number, prefix, ref)
@@ -354,12 +349,12 @@ def _indent(text: str, limit: int = 40) -> str:
 @quarantine_app.command("list")
 def quarantine_list(as_json: JsonOpt = False) -> None:
     """List quarantined input with the reason it was set aside."""
-    from intake.store.orm import Quarantine
+    from intake.store import repo
     from intake.tickets.views import quarantine_json
 
     rt = runtime()
     with rt.sessions() as session:
-        docs = [quarantine_json(q) for q in session.scalars(select(Quarantine).order_by(Quarantine.id))]
+        docs = [quarantine_json(q) for q in repo.quarantined(session)]
     if as_json:
         emit(docs)
         return

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from sqlalchemy import func, select
 
 from intake.cli.support import JsonOpt, NowOpt, emit, err, out, plural, print_table, runtime, table
 
@@ -95,18 +94,14 @@ def org_list(now: NowOpt = None, as_json: JsonOpt = False) -> None:
 def org_show(name: str, now: NowOpt = None, as_json: JsonOpt = False) -> None:
     """Show one organisation: policy, plan, domains, contacts (transfers with their dates), open tickets."""
     from intake.customers.orgs import find_org, org_json, ticket_allowance
-    from intake.store.orm import Ticket
+    from intake.store import repo
     from intake.tickets.lifecycle import is_open
 
     rt = runtime(now)
     at = rt.clock.now()
     with rt.sessions() as session:
         org = find_org(session, name)
-        counts = dict(
-            session.execute(
-                select(Ticket.status, func.count()).where(Ticket.org_id == org.id).group_by(Ticket.status)
-            ).all()
-        )
+        counts = repo.status_counts(session, org.id)
         doc = org_json(org, at, open_tickets=sum(n for s, n in counts.items() if is_open(s)))
         doc["tickets_counted"] = ticket_allowance(session, org, at)
     if as_json:

@@ -22,16 +22,15 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from rich.console import Console
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
 from channels.files import ingest_paths
 from intake.clock import Clock, SystemClock
 from intake.config import Settings
 from intake.customers.orgs import add_contact, add_org
 from intake.runtime import Runtime
+from intake.store import repo
 from intake.store.migrate import upgrade
-from intake.store.orm import Message, Quarantine, Ticket, TriageDecision
+from intake.tickets.refs import prefix_of
 from intake.tickets.views import ticket_json
 
 SAMPLES = Path(__file__).parents[1] / "samples"
@@ -89,12 +88,10 @@ def _what_became_of(runtime: Runtime, raw: bytes) -> str:
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
     message_id = str(parsed.get("Message-ID", "")).strip().strip("<>")
     with runtime.sessions() as session:
-        message = session.scalar(
-            select(Message).where(Message.external_id == message_id).order_by(Message.id.desc())
-        )
+        message = repo.message_by_external_id(session, message_id)
         if message is None:
             return "-> not stored"
-        decision = session.scalar(select(TriageDecision).where(TriageDecision.message_id == message.id))
+        decision = repo.decision_for_message(session, message.id)
         hits = [h for h in (decision.hits if decision else []) if isinstance(h, dict)]
     disposition = {"ticket": "new ticket", "followup": "follow-up"}.get(
         message.disposition, message.disposition
@@ -168,17 +165,13 @@ def run_demo(out: Console, workdir: Path = DEMO_DIR, clock: Clock | None = None)
     finally:
         relay.stop()
 
-    prefix = settings.tickets.ref_prefix
+    prefix = prefix_of(settings)
     with runtime.sessions() as session:
         tickets = [
             ticket_json(t, prefix, with_messages=True)
-            for t in session.scalars(
-                select(Ticket)
-                .options(selectinload(Ticket.org), selectinload(Ticket.messages))
-                .order_by(Ticket.id)
-            )
+            for t in repo.tickets(session, newest_first=False, with_messages=True)
         ]
-        quarantined = [(q.source, q.reason.splitlines()[0]) for q in session.scalars(select(Quarantine))]
+        quarantined = [(q.source, q.reason.splitlines()[0]) for q in repo.quarantined(session)]
     out.print("5. tickets")
     for t in tickets:
         out.print(

@@ -111,14 +111,12 @@ def trust_warnings(settings: Settings) -> list[str]:
 
 def _policies_in_use(runtime: Runtime) -> dict[str, list[str]]:
     """Policy name -> organisations under it (the default policy too); empty if the store is unreadable."""
-    from sqlalchemy import select
-
-    from intake.store.orm import Organisation
+    from intake.store import repo
 
     used: dict[str, list[str]] = {runtime.settings.tickets.default_policy: []}
     try:
         with runtime.sessions() as session:
-            for name, policy in session.execute(select(Organisation.name, Organisation.policy)):
+            for name, policy in repo.org_policies(session):
                 used.setdefault(policy, []).append(name)
     except Exception:  # the database check reports why; warnings use what is known
         return used
@@ -126,13 +124,11 @@ def _policies_in_use(runtime: Runtime) -> dict[str, list[str]]:
 
 
 def _org_names(runtime: Runtime) -> set[str] | None:
-    from sqlalchemy import select
-
-    from intake.store.orm import Organisation
+    from intake.store import repo
 
     try:
         with runtime.sessions() as session:
-            return set(session.scalars(select(Organisation.name)))
+            return set(repo.org_names(session))
     except Exception:
         return None
 

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from intake.cli.support import JsonOpt, NowOpt, emit, out, plural, runtime
+from intake.tickets.refs import format_ref, prefix_of
 
 
 def register(app: typer.Typer) -> None:
@@ -19,10 +20,10 @@ def register(app: typer.Typer) -> None:
         rt = runtime(now)
         with rt.sessions() as session:
             report = run_tick(session, rt.clock, rt.settings)
-        prefix = rt.settings.tickets.ref_prefix
+        prefix = prefix_of(rt.settings)
         doc = report.as_json()
         doc["tickets"] = [
-            {"ref": f"{prefix}-{ticket_id}", "timer": kind, "fired": fired}
+            {"ref": format_ref(prefix, ticket_id), "timer": kind, "fired": fired}
             for ticket_id, kind, fired in report.touched
         ]
         if as_json:
@@ -39,7 +40,7 @@ def register(app: typer.Typer) -> None:
         )
         for ticket_id, kind, fired in report.touched:
             what = TIMER_KINDS.get(kind, kind.replace("_", " "))
-            out.print(f"  {prefix}-{ticket_id}: {what} {'fired' if fired else 'skipped'}")
+            out.print(f"  {format_ref(prefix, ticket_id)}: {what} {'fired' if fired else 'skipped'}")
 
     @app.command()
     def reply(

@@ -6,7 +6,6 @@ import logging
 from typing import Annotated
 
 import typer
-from sqlalchemy import select
 
 from intake.cli.support import (
     JsonOpt,
@@ -23,6 +22,7 @@ from intake.cli.support import (
     table,
 )
 from intake.errors import BadInput, IntakeError, NotFound
+from intake.tickets.refs import format_ref, parse_ref, prefix_of
 
 outbox_app = typer.Typer(help="Outgoing mail: list it, deliver what is due.", no_args_is_help=True)
 
@@ -84,21 +84,17 @@ def outbox_list(
     as_json: JsonOpt = False,
 ) -> None:
     """List outgoing mail with its kind, state, attempts and last error."""
-    from intake.store.orm import Outbox
-    from intake.tickets.replies import parse_ref
+    from intake.store import repo
     from intake.tickets.views import outbox_json
 
     if state is not None:
         choice("--state", state, OUTBOX_STATES)
     rt = runtime()
-    prefix = rt.settings.tickets.ref_prefix
+    prefix = prefix_of(rt.settings)
     with rt.sessions() as session:
-        query = select(Outbox).order_by(Outbox.id.desc()).limit(limit + 1)
-        if state:
-            query = query.where(Outbox.state == state)
-        if ticket:
-            query = query.where(Outbox.ticket_id == parse_ref(ticket, prefix))
-        docs = [outbox_json(row) for row in session.scalars(query)]
+        ticket_id = parse_ref(ticket, prefix) if ticket else None
+        found = repo.outbox_rows(session, state=state, ticket_id=ticket_id, limit=limit + 1)
+        docs = [outbox_json(row) for row in found]
     more = len(docs) > limit
     docs = docs[:limit]
     cut_notice(len(docs), limit, more, "outgoing mails")
@@ -118,7 +114,7 @@ def outbox_list(
         )
         row = [
             str(d["id"]),
-            f"{prefix}-{d['ticket_id']}" if d["ticket_id"] else "-",
+            format_ref(prefix, d["ticket_id"]) if d["ticket_id"] else "-",
             d["kind"],
             d["state"] + tries,
             d["recipient"],
@@ -145,12 +141,12 @@ def outbox_show(
     as_json: JsonOpt = False,
 ) -> None:
     """Show one outgoing mail in full: headers, state, attempts, error and body."""
-    from intake.store.orm import Outbox
+    from intake.store import repo
     from intake.tickets.views import outbox_json
 
     rt = runtime()
     with rt.sessions() as session:
-        row = session.get(Outbox, row_id)
+        row = repo.outbox_row(session, row_id)
         if row is None:
             raise NotFound(f"no outgoing mail with id {row_id}")
         doc = outbox_json(row)
@@ -159,10 +155,10 @@ def outbox_show(
     if as_json:
         emit(doc)
         return
-    prefix = rt.settings.tickets.ref_prefix
+    prefix = prefix_of(rt.settings)
     out.print(f"outgoing mail {doc['id']}: {doc['kind']} ({'automatic' if doc['automatic'] else 'by hand'})")
     fields = [
-        ("ticket", f"{prefix}-{doc['ticket_id']}" if doc["ticket_id"] else "-"),
+        ("ticket", format_ref(prefix, doc["ticket_id"]) if doc["ticket_id"] else "-"),
         ("to", doc["recipient"]),
         ("subject", doc["subject"]),
         ("message-id", doc["message_id"]),

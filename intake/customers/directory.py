@@ -9,10 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from intake.store.orm import Contact, Organisation, OrgDomain
+from intake.store import repo
 
 
 @dataclass(frozen=True)
@@ -55,15 +54,16 @@ class Directory:
     @classmethod
     def load(cls, session: Session) -> Directory:
         found = cls()
-        for org in session.scalars(select(Organisation)):
+        rows = repo.directory_rows(session)
+        for org in rows.orgs:
             view = OrgView(org.id, org.name, org.policy, org.plan, org.timezone)
             found.orgs[org.id] = view
             if org.slack_channel:
                 found.by_slack_channel[org.slack_channel] = view
-        for dom in session.scalars(select(OrgDomain)):
+        for dom in rows.domains:
             found.orgs[dom.org_id].domains.add(dom.domain)
             found.by_domain[dom.domain] = found.orgs[dom.org_id]
-        for person in session.scalars(select(Contact)):
+        for person in rows.contacts:
             view = found.orgs[person.org_id]
             view.contacts[person.email] = ContactView(
                 person.email,

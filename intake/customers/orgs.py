@@ -7,12 +7,12 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from intake.clock import Clock
 from intake.errors import BadInput, NotFound
 from intake.policies.loader import load_all
+from intake.store import repo
 from intake.store.orm import Contact, Organisation, OrgDomain
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -52,9 +52,9 @@ def add_org(
         if not _DOMAIN.match(value):
             raise BadInput(f"not a domain name: {domain!r}")
         cleaned.append(value)
-    if session.scalar(select(Organisation.id).where(Organisation.name == name)) is not None:
+    if repo.org_id_by_name(session, name) is not None:
         raise BadInput(f"organisation {name!r} already exists")
-    taken = session.scalars(select(OrgDomain.domain).where(OrgDomain.domain.in_(cleaned))).all()
+    taken = repo.domains_taken(session, cleaned)
     if taken:
         raise BadInput(f"domain {taken[0]} already belongs to another organisation")
     zone = check_timezone(timezone) if timezone is not None else None
@@ -66,7 +66,7 @@ def add_org(
 
 
 def find_org(session: Session, name: str) -> Organisation:
-    org = session.scalar(select(Organisation).where(Organisation.name == name))
+    org = repo.org_by_name(session, name)
     if org is None:
         raise NotFound(f"no organisation named {name!r}")
     return org
@@ -78,6 +78,21 @@ def _counts(people: list[Contact], now: datetime) -> tuple[dict[str, int], int]:
         if person.active and (person.retires_at is None or person.retires_at > now):
             by_role[person.role] = by_role.get(person.role, 0) + 1
     return by_role, sum(by_role.values())
+
+
+def _policy_reminders(name: str, rules: Any, address: str, transfer: bool, now: datetime) -> list[str]:
+    """What the policy asks of a new contact that the bot cannot check (training, transfer notice)."""
+    said = []
+    if rules.training_required:
+        said.append(
+            f"{name} designates only trained contacts: make sure {address} has had the product training"
+        )
+    if rules.must_notify_transfer and transfer:
+        said.append(
+            f"{name} requires written notice of a contact transfer: this change, dated "
+            f"{now:%Y-%m-%d %H:%M} UTC, is the record of it"
+        )
+    return said
 
 
 def add_contact(
@@ -111,7 +126,7 @@ def add_contact(
         )
     if role not in rules.roles:
         raise BadInput(f"{policy.name} has no contact role {role!r}; roles: {', '.join(rules.roles)}")
-    existing = session.scalar(select(Contact).where(Contact.email == address))
+    existing = repo.contact_by_email(session, address)
     if existing is not None and existing.active:
         raise BadInput(f"{address} is already a contact of {existing.org.name}")
     if existing is not None:
@@ -160,16 +175,7 @@ def add_contact(
     )
     session.add(person)
     session.flush()
-    if rules.training_required:
-        warnings.append(
-            f"{policy.name} designates only trained contacts: "
-            f"make sure {address} has had the product training"
-        )
-    if rules.must_notify_transfer and leaving is not None:
-        warnings.append(
-            f"{policy.name} requires written notice of a contact transfer: this change, dated "
-            f"{now:%Y-%m-%d %H:%M} UTC, is the record of it"
-        )
+    warnings.extend(_policy_reminders(policy.name, rules, address, leaving is not None, now))
     if rules.min_recommended is not None and total + 1 < rules.min_recommended:
         warnings.append(
             f"{policy.name} asks for at least {rules.min_recommended} designated contacts; "
@@ -255,8 +261,6 @@ def ticket_allowance(session: Session, org: Organisation, now: datetime) -> dict
     product defects (bugs) don't count against the total included ticket number." The
     term is not stored: [choice] a year from the organisation's creation, renewed yearly.
     """
-    from intake.store.orm import Ticket
-
     policy = load_all().get(org.policy)
     if policy is None or policy.ticket_counting is None:
         return None
@@ -268,13 +272,7 @@ def ticket_allowance(session: Session, org: Organisation, now: datetime) -> dict
             break
         start = nxt
     excluded = {policy.category(key).canonical for key in counting.exclude_categories}
-    rows = session.execute(
-        select(Ticket.severity, Ticket.category).where(
-            Ticket.org_id == org.id,
-            Ticket.created_at >= start,
-            Ticket.close_reason.is_distinct_from("unsupported_channel"),
-        )
-    ).all()
+    rows = repo.counted_tickets(session, org.id, start)
     counted = [r for r in rows if r.category not in excluded]
     critical = sum(1 for r in counted if r.severity in counting.critical_levels)
     allowance = policy.plan(org.plan).allowance
@@ -291,13 +289,19 @@ def ticket_allowance(session: Session, org: Organisation, now: datetime) -> dict
 
 
 def list_orgs(session: Session) -> list[Organisation]:
-    return list(
-        session.scalars(
-            select(Organisation)
-            .options(selectinload(Organisation.domains), selectinload(Organisation.contacts))
-            .order_by(Organisation.name)
-        )
-    )
+    return repo.orgs(session)
+
+
+def _set_timezone(org: Organisation, value: str | None) -> list[str]:
+    """`--tz`: an IANA zone, or '' for none (the policy's own zone)."""
+    if value is None:
+        return []
+    zone = check_timezone(value) if value.strip() else None
+    if zone == org.timezone:
+        return []
+    change = f"time zone {org.timezone or '-'} -> {zone or '-'}"
+    org.timezone = zone
+    return [change]
 
 
 def set_org(
@@ -336,7 +340,7 @@ def set_org(
             raise BadInput(f"not a domain name: {domain!r}")
         if value in current:
             continue
-        owner = session.scalar(select(OrgDomain).where(OrgDomain.domain == value))
+        owner = repo.domain_owner(session, value)
         if owner is not None:
             raise BadInput(f"domain {value} already belongs to {owner.org.name}")
         org.domains.append(OrgDomain(domain=value))
@@ -355,20 +359,13 @@ def set_org(
         if value_or_none != org.slack_channel:
             changes.append(f"slack channel {org.slack_channel or '-'} -> {value_or_none or '-'}")
             org.slack_channel = value_or_none
-    if timezone is not None:
-        zone = check_timezone(timezone) if timezone.strip() else None
-        if zone != org.timezone:
-            changes.append(f"time zone {org.timezone or '-'} -> {zone or '-'}")
-            org.timezone = zone
+    changes.extend(_set_timezone(org, timezone))
     session.flush()
     return changes
 
 
 def list_contacts(session: Session, org_name: str | None = None) -> list[Contact]:
-    query = select(Contact).options(selectinload(Contact.org)).order_by(Contact.org_id, Contact.id)
-    if org_name is not None:
-        query = query.where(Contact.org_id == find_org(session, org_name).id)
-    return list(session.scalars(query))
+    return repo.contacts(session, find_org(session, org_name).id if org_name is not None else None)
 
 
 def remove_contact(

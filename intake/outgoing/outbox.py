@@ -52,7 +52,7 @@ from channels.smtp_send import DeliveryError, Outgoing, Relay, RelayUnavailable,
 from intake.clock import Clock
 from intake.config import OutboxSettings, Settings
 from intake.store.orm import Outbox, Suppression
-from intake.tickets.views import ticket_ref
+from intake.tickets.refs import format_ref as ticket_ref
 
 log = logging.getLogger(__name__)
 

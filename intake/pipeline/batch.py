@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from intake.outgoing import bounces
 from intake.pipeline.context import TicketView
 from intake.store.orm import (
     Attachment,
@@ -27,6 +28,7 @@ from intake.store.orm import (
     Timer,
     TriageDecision,
 )
+from intake.store.repo import SentMail
 
 _TICKET_COLUMNS = (
     Ticket.id,
@@ -99,6 +101,9 @@ class Batch:
     staged: list[Staged] = field(default_factory=list)
     quarantined: list[dict[str, Any]] = field(default_factory=list)
     cancelled_timers: list[tuple[TicketView, tuple[str, ...]]] = field(default_factory=list)
+    # Our sent mail the batch's delivery reports return (the guard prefetches it) and believed bounces.
+    sent_mail: dict[str, SentMail] = field(default_factory=dict)
+    suppressions: list[bounces.Suppress] = field(default_factory=list)
 
     # prefetch ------------------------------------------------------------
     def load_known_keys(self, keys: Iterable[str]) -> None:
@@ -170,6 +175,10 @@ class Batch:
     def quarantine(self, row: dict[str, Any]) -> None:
         self.quarantined.append(row)
 
+    def suppress(self, request: bounces.Suppress) -> None:
+        """Stage a believed bounce: its suppression is written with the batch."""
+        self.suppressions.append(request)
+
     # commit ----------------------------------------------------------------
     def write(self) -> None:
         """Write everything staged, in the caller's transaction, with bulk Core statements.
@@ -239,6 +248,8 @@ class Batch:
             ):
                 if rows:
                     conn.execute(insert(_table(table)), rows)
+        for request in self.suppressions:
+            bounces.apply(self.session, request)
         if self.quarantined:
             fresh = self._new_quarantine_rows()
             if fresh:
@@ -277,3 +288,4 @@ class Batch:
         self.staged.clear()
         self.cancelled_timers.clear()
         self.quarantined.clear()
+        self.suppressions.clear()

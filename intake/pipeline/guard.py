@@ -15,19 +15,23 @@ subject only with Auto-Submitted, and Exchange's X-Auto-Response-Suppress only w
 X-MS-Exchange-Inbox-Rules-Loop.
 
 A bounce (RFC 3464 report, null reverse path, MAILER-DAEMON) is dropped too, and
-believed (suppressing further mail) only by `intake.outgoing.bounces.record_bounce`, when it
-returns one of our own Message-IDs. Stopped mail is kept in the store with its
-disposition and reason; it is never silently lost.
+believed (suppressing further mail) only when `intake.outgoing.bounces.believe` finds that
+it returns one of our own Message-IDs; the suppression is staged in the batch and written
+with it. Stopped mail is kept in the store with its disposition and reason; it is never
+silently lost.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-from intake.outgoing.bounces import bounce_path, bounce_subject, record_bounce
-from intake.pipeline.context import Context, Stop
-from intake.pipeline.thread import find_ticket_ref
+from channels.mail_report import bounce_subject
+from intake.outgoing import bounces
+from intake.pipeline.context import Context, Deps, Hit, Stop
+from intake.store import repo
+from intake.tickets.refs import find_in_subject as find_ticket_ref
 
 NAME = "guard"
 
@@ -91,20 +95,35 @@ def own_mail(ctx: Context) -> Stop | None:
     return None
 
 
+@dataclass(frozen=True)
+class BounceStop(Stop):
+    """A dropped bounce, with the suppression to stage when it is believed."""
+
+    suppress: bounces.Suppress | None = None
+
+
+def prepare(ctxs: Sequence[Context], deps: Deps) -> None:
+    """Our sent mail among the Message-IDs the batch's delivery reports return, in one query."""
+    ids = [m for c in ctxs if c.inbound.report is not None for m in c.inbound.report.returned_ids]
+    if ids:
+        ctxs[0].batch.sent_mail.update(repo.sent_mail(deps.session, ids))
+
+
 def bounce(ctx: Context) -> Stop | None:
     """Delivery reports, before Auto-Submitted: Postfix and Exim mark their reports auto-replied too."""
     msg = ctx.inbound
-    path = bounce_path(msg.sender, msg.headers, msg.subject)
-    if path is None:
+    report = msg.report  # set by the parser only when the message comes from a bounce path
+    if report is None:
         if "x-failed-recipients" in msg.headers:
             return Stop.dropped(
                 "guard.bounce", "X-Failed-Recipients present, not from a bounce path: not believed"
             )
         return None
-    found = record_bounce(msg.raw, ctx.deps.session, ctx.deps.clock, ctx.deps.settings)
+    found = bounces.believe(report, ctx.batch.sent_mail, ctx.now, ctx.deps.settings)
     if found is not None:
-        return Stop.dropped("guard.bounce", found.describe())
-    return Stop.dropped("guard.bounce", f"{path}; returns no mail we sent: not believed, nothing suppressed")
+        return BounceStop("dropped", Hit("guard.bounce", found.describe()), found)
+    reason = f"{report.path}; returns no mail we sent: not believed, nothing suppressed"
+    return Stop.dropped("guard.bounce", reason)
 
 
 def auto_submitted(ctx: Context) -> Stop | None:
@@ -183,4 +202,7 @@ def check(ctx: Context) -> Stop | None:
 
 
 def run(ctx: Context) -> Stop | None:
-    return check(ctx)
+    stop = check(ctx)
+    if isinstance(stop, BounceStop) and stop.suppress is not None:
+        ctx.batch.suppress(stop.suppress)
+    return stop

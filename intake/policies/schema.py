@@ -615,10 +615,7 @@ class Policy(_Model):
             for key in keys:
                 if key not in plan.targets:
                     raise _at(f"plans.{name}.targets", f"no targets for level {key!r}")
-        for index, rule in enumerate(self.rules):
-            for path in rule.fields:
-                if not self._has_field(path):
-                    raise _at(f"rules.{index}.fields", f"no such policy field {path!r}")
+        self._check_rules()
         if self.enhancements.level is not None and self.enhancements.level not in keys:
             raise _at("enhancements.level", f"unknown level {self.enhancements.level!r}")
         if self.ticket_counting is not None:
@@ -629,6 +626,13 @@ class Policy(_Model):
                 if cat not in cat_keys:
                     raise _at("ticket_counting.exclude_categories", f"unknown category {cat!r}")
         return self
+
+    def _check_rules(self) -> None:
+        """Every field a conformance rule names exists in the policy."""
+        for index, rule in enumerate(self.rules):
+            missing = [path for path in rule.fields if not self._has_field(path)]
+            if missing:
+                raise _at(f"rules.{index}.fields", f"no such policy field {missing[0]!r}")
 
     def _has_field(self, path: str) -> bool:
         node: Any = self.model_dump(by_alias=True)

@@ -8,8 +8,9 @@ contact confirms it.
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from intake.errors import BadInput
 
@@ -71,9 +72,27 @@ def check(from_status: str | None, to_status: str) -> None:
         raise BadInput(f"a ticket cannot go from {from_status} to {to_status}")
 
 
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One allowed change of status, as its audit row records it (the writer adds the ticket)."""
+
+    at: datetime
+    from_status: str | None
+    to_status: str
+    reason: str
+    actor: str = "bot"
+
+
+def transition(
+    from_status: str | None, to_status: str, reason: str, now: datetime, actor: str = "bot"
+) -> Transition:
+    """The audit record of one transition; `BadInput` when the lifecycle does not allow it."""
+    check(from_status, to_status)
+    return Transition(now, from_status, to_status, reason, actor)
+
+
 def event(
     from_status: str | None, to_status: str, reason: str, now: datetime, actor: str = "bot"
-) -> dict[str, Any]:
-    """The audit row of one transition (ticket_id is filled in by the writer)."""
-    check(from_status, to_status)
-    return {"at": now, "from_status": from_status, "to_status": to_status, "reason": reason, "actor": actor}
+) -> dict[str, object]:
+    """`transition` as the column values the pipeline's batch inserts (until it stages `Transition`s)."""
+    return asdict(transition(from_status, to_status, reason, now, actor))

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from intake.config import Settings
@@ -18,8 +17,10 @@ from intake.outgoing.compose import clean_subject, escalation_variables, format_
 from intake.policies.loader import load_all
 from intake.policies.schema import Policy
 from intake.sla.timers import DROPPED_KINDS, SLA_KINDS
-from intake.store.orm import Message, Outbox, Ticket, TicketEvent, Timer
+from intake.store import repo
+from intake.store.orm import Outbox, Ticket, TicketEvent, Timer
 from intake.tickets import lifecycle
+from intake.tickets.refs import format_ref, prefix_of
 
 
 @dataclass
@@ -30,7 +31,7 @@ class TicketOps:
     actor: str = "bot"
 
     def ref(self, ticket: Ticket) -> str:
-        return f"{self.settings.tickets.ref_prefix}-{ticket.id}"
+        return format_ref(prefix_of(self.settings), ticket.id)
 
     def policy(self, ticket: Ticket) -> Policy:
         return load_all()[ticket.policy]
@@ -40,41 +41,30 @@ class TicketOps:
         return ticket.org.timezone if ticket.org is not None else None
 
     def transition(self, ticket: Ticket, to: str, reason: str) -> None:
-        lifecycle.check(ticket.status, to)
+        change = lifecycle.transition(ticket.status, to, reason, self.now, self.actor)
         self.session.add(
             TicketEvent(
                 ticket_id=ticket.id,
-                at=self.now,
-                from_status=ticket.status,
-                to_status=to,
-                reason=reason,
-                actor=self.actor,
+                at=change.at,
+                from_status=change.from_status,
+                to_status=change.to_status,
+                reason=change.reason,
+                actor=change.actor,
             )
         )
         ticket.status = to
         ticket.updated_at = self.now
 
     def cancel_timers(self, ticket: Ticket, kinds: tuple[str, ...]) -> None:
-        self.session.execute(
-            update(Timer)
-            .where(Timer.ticket_id == ticket.id, Timer.state == "pending", Timer.kind.in_(kinds))
-            .values(state="cancelled")
-        )
+        repo.cancel_timers(self.session, ticket.id, kinds)
 
     def add_timers(self, ticket: Ticket, rows: list[dict[str, Any]]) -> None:
         for row in rows:
             self.session.add(Timer(ticket_id=ticket.id, **row))
 
     def _last_inbound(self, ticket: Ticket) -> tuple[str | None, list[str]]:
-        row = self.session.execute(
-            select(Message.external_id, Message.references)
-            .where(Message.ticket_id == ticket.id, Message.channel == "email")
-            .order_by(Message.id.desc())
-            .limit(1)
-        ).first()
-        if row is None or not row.external_id:
-            return None, []
-        return row.external_id, list(row.references or [])
+        last = repo.last_inbound_mail(self.session, ticket.id)
+        return (last.external_id, last.references) if last is not None else (None, [])
 
     def send(
         self,

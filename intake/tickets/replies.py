@@ -10,32 +10,51 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from intake.clock import Clock
 from intake.config import Settings
 from intake.errors import BadInput, NotFound
+from intake.policies.schema import Policy
 from intake.sla.timers import DROPPED_KINDS, FIRST_RESPONSE_KINDS, SLA_KINDS, dropped_timers, resolved_timers
+from intake.store import repo
 from intake.store.orm import Ticket
 from intake.tickets import lifecycle
 from intake.tickets.ops import TicketOps
-
-
-def parse_ref(ref: str, prefix: str) -> int:
-    number = ref.strip().strip("[]").rpartition("-")[2]
-    if not number.isdigit():
-        raise BadInput(f"not a ticket reference: {ref!r} (expected e.g. {prefix}-42)")
-    return int(number)
+from intake.tickets.refs import parse_ref, prefix_of
 
 
 def find_ticket(session: Session, ref: str, prefix: str) -> Ticket:
-    ticket = session.scalar(
-        select(Ticket).where(Ticket.id == parse_ref(ref, prefix)).options(selectinload(Ticket.org))
-    )
+    ticket = repo.ticket(session, parse_ref(ref, prefix))
     if ticket is None:
         raise NotFound(f"no ticket {ref}")
     return ticket
+
+
+def _stamp_first_response(ops: TicketOps, policy: Policy, ticket: Ticket, actor: str) -> None:
+    """The first human response is a target of its own: stamped once, its timers stop."""
+    if ticket.first_responded_at is None:
+        ticket.first_responded_at = ops.now
+        ops.cancel_timers(ticket, FIRST_RESPONSE_KINDS)
+    if policy.case_owner and ticket.owner is None:
+        # Revalize: "Each case will be assigned to a Revalize Customer Support Case Owner."
+        ticket.owner = actor
+    if ticket.acknowledged_at is None:
+        ticket.acknowledged_at = ops.now
+
+
+def _resolve(ops: TicketOps, policy: Policy, ticket: Ticket) -> None:
+    ops.transition(ticket, "resolved", "engineer resolved the ticket")
+    ops.cancel_timers(ticket, SLA_KINDS + DROPPED_KINDS)
+    later = resolved_timers(policy, ticket.plan, ops.now, ops.zone(ticket))
+    if policy.closing.close_on_confident_answer:
+        # Rezilion: "Support requests may be closed when a support representative has
+        # provided an electronic reply with a high degree of confidence ..."
+        ops.close(ticket, "resolved", "closed on the engineer's confident answer", message=False)
+    elif later:
+        ops.add_timers(ticket, later)
+    else:
+        ops.close(ticket, "resolved", "resolved", message=False)
 
 
 def reply(
@@ -55,20 +74,12 @@ def reply(
         raise BadInput("--request-info, --resolve and --out-of-scope exclude each other")
     if not text.strip():
         raise BadInput("the reply text is empty")
-    ticket = find_ticket(session, ref, settings.tickets.ref_prefix)
+    ticket = find_ticket(session, ref, prefix_of(settings))
     if ticket.status == "closed":
         raise BadInput(f"{ref} is closed; a customer reply reopens it")
     ops = TicketOps(session, settings, clock.now(), actor=actor)
     policy = ops.policy(ticket)
-    if ticket.first_responded_at is None:
-        # The first human response: a target of its own (its warning and breach timers stop).
-        ticket.first_responded_at = ops.now
-        ops.cancel_timers(ticket, FIRST_RESPONSE_KINDS)
-    if policy.case_owner and ticket.owner is None:
-        # Revalize: "Each case will be assigned to a Revalize Customer Support Case Owner."
-        ticket.owner = actor
-    if ticket.acknowledged_at is None:
-        ticket.acknowledged_at = ops.now
+    _stamp_first_response(ops, policy, ticket, actor)
 
     if request_info:
         close_after = policy.dropped.close_after if policy.dropped.enabled else None
@@ -92,17 +103,7 @@ def reply(
         ops.close(ticket, "out_of_scope", "outside the scope of support")
     elif resolve:
         ops.send(ticket, "reply", {"text": text}, automatic=False)
-        ops.transition(ticket, "resolved", "engineer resolved the ticket")
-        ops.cancel_timers(ticket, SLA_KINDS + DROPPED_KINDS)
-        later = resolved_timers(policy, ticket.plan, ops.now, ops.zone(ticket))
-        if policy.closing.close_on_confident_answer:
-            # Rezilion: "Support requests may be closed when a support representative has
-            # provided an electronic reply with a high degree of confidence ..."
-            ops.close(ticket, "resolved", "closed on the engineer's confident answer", message=False)
-        elif later:
-            ops.add_timers(ticket, later)
-        else:
-            ops.close(ticket, "resolved", "resolved", message=False)
+        _resolve(ops, policy, ticket)
     else:
         ops.send(ticket, "reply", {"text": text}, automatic=False)
         if ticket.status in (

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from intake.errors import NotFound
-from intake.store.orm import Message, Outbox, Ticket, TicketEvent, Timer, TriageDecision
+from intake.store import repo
+from intake.store.orm import Message, Outbox, TicketEvent, Timer, TriageDecision
 from intake.tickets.views import iso, message_json, outbox_json, ticket_json
 
 TIMER_KINDS: dict[str, str] = {
@@ -148,30 +148,19 @@ def _timer_entries(row: Timer) -> tuple[list[Entry], dict[str, Any] | None]:
 
 
 def load_story(session: Session, ticket_id: int, prefix: str, ref: str) -> Story:
-    ticket = session.scalar(
-        select(Ticket)
-        .where(Ticket.id == ticket_id)
-        .options(selectinload(Ticket.org), selectinload(Ticket.messages).selectinload(Message.attachments))
-    )
+    ticket = repo.ticket(session, ticket_id, with_messages=True)
     if ticket is None:
         raise NotFound(f"no ticket {ref}")
     doc = ticket_json(ticket, prefix, with_messages=True)
-    outgoing = list(session.scalars(select(Outbox).where(Outbox.ticket_id == ticket_id).order_by(Outbox.id)))
+    outgoing = repo.ticket_outbox(session, ticket_id)
     doc["outgoing"] = [outbox_json(r) for r in outgoing]
     entries: list[Entry] = [_message_entry(m) for m in ticket.messages]
     entries += [_outbox_entry(r) for r in outgoing]
-    entries += [
-        _event_entry(e)
-        for e in session.scalars(
-            select(TicketEvent).where(TicketEvent.ticket_id == ticket_id).order_by(TicketEvent.id)
-        )
-    ]
-    for decision in session.scalars(
-        select(TriageDecision).where(TriageDecision.ticket_id == ticket_id).order_by(TriageDecision.id)
-    ):
+    entries += [_event_entry(e) for e in repo.ticket_events(session, ticket_id)]
+    for decision in repo.ticket_decisions(session, ticket_id):
         entries += _decision_entry(decision)
     pending: list[dict[str, Any]] = []
-    for timer in session.scalars(select(Timer).where(Timer.ticket_id == ticket_id).order_by(Timer.due_at)):
+    for timer in repo.ticket_timers(session, ticket_id):
         fired, waiting = _timer_entries(timer)
         entries += fired
         if waiting is not None:

@@ -8,19 +8,16 @@ from typing import Any
 from intake.errors import NotFound
 from intake.policies.loader import load_all
 from intake.store.orm import Message, Outbox, Quarantine, Ticket
+from intake.tickets.refs import format_ref
 
 
 def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def ticket_ref(prefix: str, ticket_id: int) -> str:
-    return f"{prefix}-{ticket_id}"
-
-
 def ticket_json(ticket: Ticket, prefix: str, *, with_messages: bool = False) -> dict[str, Any]:
     doc: dict[str, Any] = {
-        "ref": ticket_ref(prefix, ticket.id),
+        "ref": format_ref(prefix, ticket.id),
         "id": ticket.id,
         "subject": ticket.subject,
         "requester": ticket.requester,

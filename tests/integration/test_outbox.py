@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from channels.email_parse import parse
 from channels.safe_values import domain_key
 from intake.clock import FixedClock
 from intake.outgoing.bounces import record_bounce
@@ -251,10 +252,10 @@ def test_bounce_suppresses_automatic_mail_to_the_failed_recipient(
     with bot.sessions() as session:
         # a delay notice and a forged bounce change nothing
         delayed = dsn("ack-1@vendor.example", "gone@acme.example", action="delayed", status="4.4.1")
-        assert record_bounce(delayed, session, clock, bot.settings) is None
+        assert record_bounce(parse(delayed), session, clock, bot.settings) is None
         assert (
             record_bounce(
-                dsn("never-sent@vendor.example", "gone@acme.example", ticket="other-1"),
+                parse(dsn("never-sent@vendor.example", "gone@acme.example", ticket="other-1")),
                 session,
                 clock,
                 bot.settings,
@@ -262,7 +263,10 @@ def test_bounce_suppresses_automatic_mail_to_the_failed_recipient(
             is None
         )
         found = record_bounce(
-            dsn("ack-1@vendor.example", "gone@acme.example", headers_only=False), session, clock, bot.settings
+            parse(dsn("ack-1@vendor.example", "gone@acme.example", headers_only=False)),
+            session,
+            clock,
+            bot.settings,
         )
         session.commit()
     assert found is not None
@@ -296,7 +300,7 @@ def test_bounce_without_a_report_part_matches_by_in_reply_to(bot: Runtime, relay
         b"Delivery has failed to these recipients: old@acme.example\r\n"
     )
     with bot.sessions() as session:
-        found = record_bounce(raw, session, bot.clock, bot.settings)
+        found = record_bounce(parse(raw), session, bot.clock, bot.settings)
         session.commit()
     assert found is not None and found.recipient == "old@acme.example"
     assert count(bot, Suppression, Suppression.address == "old@acme.example") == 1

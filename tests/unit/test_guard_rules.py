@@ -111,7 +111,10 @@ CASES = [
         "feedback-report",
     ),
     Case("null-return-path", mail(headers={"Return-Path": "<>"}), "bounce", "null Return-Path"),
+    Case("null-return-path-doubled", mail(headers={"Return-Path": "<<>>"}), "bounce", "null Return-Path"),
     Case("mailer-daemon", mail(sender="MAILER-DAEMON@mx.acme.example"), "bounce", "mailer-daemon"),
+    Case("mailerdaemon", mail(sender="mailerdaemon@mx.acme.example"), "bounce", "mailerdaemon"),
+    Case("bounce-address", mail(sender="bounce@mx.acme.example"), "bounce", "bounce@"),
     Case("mail-daemon", mail(sender="Mail Delivery <mail-daemon@mx.acme.example>"), "bounce", "mail-daemon"),
     Case("bounces-address", mail(sender="bounces@lists.acme.example"), "bounce", "bounces@"),
     Case(
@@ -145,6 +148,11 @@ CASES = [
     ),
     Case("near-mixed", mail(headers={"Content-Type": "multipart/mixed; boundary=b"}, body=REPORT_BODY), None),
     Case("near-return-path-person", mail(headers={"Return-Path": "<dana@acme.example>"}), None),
+    Case(
+        "near-null-return-path-not-topmost",
+        mail(headers={"Return-Path": "<dana@acme.example>\r\nReturn-Path: <>"}),
+        None,
+    ),
     Case(
         "near-postmaster-person",
         mail(sender="postmaster@acme.example", subject="Undelivered mail piling up"),
@@ -255,6 +263,14 @@ CASES = [
         mail(sender="no-reply@acme.example", subject="Autoreply: x"),
         "automatic_subject",
     ),
+    *(
+        Case(
+            f"subject-from-{local}",
+            mail(sender=f"{local}@acme.example", subject="Auto: Export"),
+            "automatic_subject",
+        )
+        for local in ("donotreply", "do-not-reply", "autoreply", "auto-responder", "autoresponse", "vacation")
+    ),
     Case("near-subject-alone", mail(subject="Automatic reply: Export fails"), None),
     Case("near-subject-reply-prefix", mail(subject="Re: Automatic reply: Export fails", headers=REPLY), None),
     Case("near-subject-no-colon", mail(subject="Out of office feature broken in 5.1", headers=REPLY), None),
@@ -262,8 +278,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_guard_rule_table(case: Case, session: Session) -> None:
+def check_case(case: Case, session: Session) -> None:
     ctx = context(case.raw, session)
     stop = guard.check(ctx)
     fired = [rule.__name__ for rule in guard.RULES if rule(ctx) is not None]
@@ -275,6 +290,27 @@ def test_guard_rule_table(case: Case, session: Session) -> None:
     assert fired[0] == case.rule
     assert case.reason.lower() in stop.hit.reason.lower(), stop.hit.reason
     assert stop.hit.step.startswith("guard.")
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_guard_rule_table(case: Case, session: Session) -> None:
+    check_case(case, session)
+
+
+@pytest.mark.parametrize("name", [rule.__name__ for rule in guard.RULES])
+def test_deleting_any_rule_fails_the_table(
+    name: str, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The table catches the loss of each rule on its own (issue 9, point 7)."""
+    monkeypatch.setattr(guard, "RULES", tuple(r for r in guard.RULES if r.__name__ != name))
+    failing = []
+    for case in CASES:
+        try:
+            check_case(case, session)
+        except AssertionError:
+            failing.append(case.id)
+    assert failing, f"no case fails without the rule {name}"
+    assert all(c.rule != name or c.id in failing for c in CASES)
 
 
 def test_every_rule_has_a_case() -> None:

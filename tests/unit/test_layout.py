@@ -32,6 +32,7 @@ FLOORS: tuple[tuple[int, tuple[str, ...]], ...] = (
             "intake.outgoing",
             "channels.smtp_send",
             "intake.tickets.lifecycle",
+            "intake.tickets.refs",
             "intake.tickets.views",
         ),
     ),
