@@ -156,3 +156,43 @@ def resolved_timers(
         return []
     at = after.due(resolved_at, policy.calendar_for(plan, zone))
     return [] if at is None else [_row("auto_close_resolved", at, resolved_at)]
+
+
+def resumed_clock(
+    policy: Policy,
+    plan: str | None,
+    level: str,
+    created: datetime,
+    pauses: Iterable[Pause],
+    stopped_at: datetime,
+    now: datetime,
+    *,
+    first_responded: bool,
+    zone: str | None = None,
+) -> tuple[list[Pause], datetime | None, datetime | None, list[dict[str, Any]]]:
+    """A clock stopped at `stopped_at` (a close, a wait) that runs again at `now`.
+
+    The time between is paused, so a reopened ticket resumes where its clock stood
+    (issue 12, finding 4): returns the pauses, the new due times and the timers for
+    the targets still owed (first response only if nobody answered yet).
+    """
+    paused = [*pauses, (stopped_at, now)] if now > stopped_at else list(pauses)
+    first_due, resolution_due = due_times(policy, plan, level, created, paused, zone)
+    which: tuple[Literal["first_response", "resolution"], ...] = (
+        ("resolution",) if first_responded else ("first_response", "resolution")
+    )
+    rows = sla_timers(
+        policy,
+        plan,
+        level,
+        created,
+        now,
+        first_response=first_due,
+        resolution=resolution_due,
+        which=which,
+        zone=zone,
+    )
+    # A target whose due time has already passed fires at once rather than never.
+    for row in rows:
+        row["due_at"] = max(row["due_at"], now)
+    return paused, first_due, resolution_due, rows

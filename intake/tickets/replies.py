@@ -8,6 +8,7 @@ the policy's auto-close of resolved tickets, or closes at once where it has none
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -16,7 +17,14 @@ from intake.clock import Clock
 from intake.config import Settings
 from intake.errors import BadInput, NotFound
 from intake.policies.schema import Policy
-from intake.sla.timers import DROPPED_KINDS, FIRST_RESPONSE_KINDS, SLA_KINDS, dropped_timers, resolved_timers
+from intake.sla.timers import (
+    DROPPED_KINDS,
+    FIRST_RESPONSE_KINDS,
+    SLA_KINDS,
+    dropped_timers,
+    resolved_timers,
+    resumed_clock,
+)
 from intake.store import repo
 from intake.store.orm import Ticket
 from intake.tickets import lifecycle
@@ -57,6 +65,38 @@ def _resolve(ops: TicketOps, policy: Policy, ticket: Ticket) -> None:
         ops.close(ticket, "resolved", "resolved", message=False)
 
 
+def _reopen(ops: TicketOps, ticket: Ticket, ref: str, reopen: bool) -> None:
+    """`--reopen`: an engineer reopens a closed ticket (Resource Optimizer: "At Resource
+    Optimizer's sole discretion, Incidents will be re-opened"); its clock resumes where it stood."""
+    if not reopen:
+        if ticket.status == "closed":
+            raise BadInput(
+                f"{ref} is closed; --reopen reopens it (or a customer reply, where the policy allows)"
+            )
+        return
+    if ticket.status != "closed":
+        raise BadInput(f"{ref} is {ticket.status}, not closed: nothing to reopen")
+    policy = ops.policy(ticket)
+    stopped = ticket.closed_at or ops.now
+    pauses = [(datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in ticket.pauses or []]
+    paused, _, resolution_due, timers = resumed_clock(
+        policy,
+        ticket.plan,
+        ticket.severity,
+        ticket.created_at,
+        pauses,
+        stopped,
+        ops.now,
+        first_responded=ticket.first_responded_at is not None,
+        zone=ops.zone(ticket),
+    )
+    ops.transition(ticket, "reopened", "engineer reopened the ticket")
+    ticket.closed_at, ticket.close_reason, ticket.needs_review = None, None, False
+    ticket.pauses = [[a.isoformat(), (b or ops.now).isoformat()] for a, b in paused]
+    ticket.resolution_due = resolution_due
+    ops.add_timers(ticket, timers)
+
+
 def reply(
     session: Session,
     clock: Clock,
@@ -67,6 +107,7 @@ def reply(
     request_info: bool = False,
     resolve: bool = False,
     out_of_scope: bool = False,
+    reopen: bool = False,
     actor: str = "engineer",
 ) -> dict[str, Any]:
     """Record and send an engineer's answer; returns what happened."""
@@ -75,9 +116,8 @@ def reply(
     if not text.strip():
         raise BadInput("the reply text is empty")
     ticket = find_ticket(session, ref, prefix_of(settings))
-    if ticket.status == "closed":
-        raise BadInput(f"{ref} is closed; a customer reply reopens it")
     ops = TicketOps(session, settings, clock.now(), actor=actor)
+    _reopen(ops, ticket, ref, reopen)
     policy = ops.policy(ticket)
     _stamp_first_response(ops, policy, ticket, actor)
 

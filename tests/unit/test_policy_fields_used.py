@@ -60,10 +60,7 @@ READ_BY_HELPER = {
 
 # Read by the decide rules once the decide package lands (issue 12 part B); strict, so the
 # mark must go when they are read.
-PENDING_DECIDE = {
-    ("CustomerEscalation", "to"),
-    ("Policy", "customer_sets_category"),
-}
+PENDING_DECIDE: set[tuple[str, str]] = set()
 
 
 def _models() -> list[type[BaseModel]]:
