@@ -491,7 +491,8 @@ def test_functionize_has_no_enhancement_rule(cli: Cli) -> None:
         "2026-11-16T17:00:00+00:00",
         sender="lead@fabrikam.example",
         subject="Feature request: export results to iCal",
-        body="It would be great if a future release could export test schedules as an iCal feed. Just an idea.",
+        body="It would be great if a future release could export test schedules as an iCal feed. "
+        "Just an idea.",
     )
     ticket = cli.ticket("support-1")
     assert ticket["status"] == "acknowledged"

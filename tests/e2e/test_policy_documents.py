@@ -255,3 +255,210 @@ def test_functionize_critical_receipt_asks_for_a_24x7_contact(cli: Cli) -> None:
     acks = {row["ticket_id"]: row["body"] for row in cli.outbox() if row["template"] == "ack"}
     assert "contact during this 24x7 period" in acks[critical["id"]]
     assert "contact during this 24x7 period" not in acks[high["id"]]
+
+
+# --- part B: the decide rules ---------------------------------------------------------
+
+
+def test_revalize_production_severity_1_stays_severity_1(cli: Cli) -> None:
+    """Revalize: "the partner will be asked to 1) assign a severity rating to the issue ... and 3) identify
+    the affected environment (production, test, etc.)"; "Severity 1 issues (Urgent) are reserved for
+    production environment issues". A stated production S1 is S1 whatever the model guesses (finding 1)."""
+    cli("org", "add", "Contoso", "--policy", "revalize", "--domain", "contoso.example")
+    cli("contact", "add", "Contoso", "ana@contoso.example")
+    cli("contact", "add", "Contoso", "ben@contoso.example")
+    for n, body in enumerate(
+        [
+            "Severity: Severity 1\nEnvironment: Production\nQuoting fails; it worked in test and staging.",
+            "Severity: Severity 1\nAffected environment: production\nThe sandbox is fine, quoting is down.",
+        ]
+    ):
+        cli.mail(
+            f"2026-11-16T15:0{n}:00+00:00", sender="ana@contoso.example", subject="Quoting engine", body=body
+        )
+        ticket = cli.ticket(f"support-{n + 1}")
+        assert (ticket["severity"], ticket["environment"]) == ("s1", "production"), ticket
+        # [choice] S1 2 business hours, 08:00-17:00 US Eastern: 10:0n EST + 2 h.
+        assert at(ticket["first_response_due"]) == datetime.fromisoformat(f"2026-11-16T17:0{n}:00+00:00")
+    # A stated test environment still lowers a stated S1.
+    cli.mail(
+        "2026-11-16T15:10:00+00:00",
+        sender="ana@contoso.example",
+        subject="Quoting engine",
+        body="Severity: Severity 1\nEnvironment: Test\nThe quoting engine in our test environment fails.",
+    )
+    assert cli.ticket("support-3")["severity"] == "s2"
+
+
+def test_resilio_contact_support_form_opens_the_requesters_ticket(cli: Cli, tmp_path: object) -> None:
+    """Resilio: "The severity level can be specified when submitting a ticket via the Resilio Connect
+    Management Console "Contact Support" form or via the Contact Support form on our website";
+    "Direct email support is not available." (finding 2)."""
+    config = cli.tmp_path / "intake.toml"
+    config.write_text(config.read_text() + '\n[tickets]\nform_senders = ["forms@resilio.example"]\n')
+    cli("org", "add", "Northwind", "--policy", "resilio-connect", "--domain", "northwind.example")
+    cli("contact", "add", "Northwind", "rep0@northwind.example", "--name", "Bo Li")
+    cli.mail(
+        "2026-11-16T10:00:00+00:00",
+        sender="Resilio Contact Support <forms@resilio.example>",
+        subject="Contact Support: sync stuck",
+        headers={"Reply-To": "rep0@northwind.example"},
+        body="Name: Bo Li\nEmail: rep0@northwind.example\nCompany: Northwind\nSeverity: Urgent\n\n"
+        "Sync between the two offices has been stuck at 99% since the upgrade.",
+    )
+    ticket = cli.ticket("support-1")
+    assert (ticket["org"], ticket["policy"], ticket["requester"]) == (
+        "Northwind",
+        "resilio-connect",
+        "rep0@northwind.example",
+    )
+    assert (ticket["status"], ticket["contact_status"], ticket["severity"]) == (
+        "acknowledged",
+        "designated",
+        "urgent",
+    )
+    # "First Non-Automated response (Level 1-4 Tickets) 24 hours (Business Hours)": 06:00-21:00 UTC.
+    assert at(ticket["first_response_due"]) == datetime.fromisoformat("2026-11-17T19:00:00+00:00")
+    assert {r["recipient"] for r in cli.outbox() if r["template"] == "ack"} == {"rep0@northwind.example"}
+    assert not any(r["recipient"] == "forms@resilio.example" for r in cli.outbox())
+    # Straight mail is still steered to the form.
+    cli.mail("2026-11-16T11:00:00+00:00", sender="rep0@northwind.example", subject="Sync stuck again")
+    assert cli.ticket("support-2")["close_reason"] == "unsupported_channel"
+
+
+def test_rezilion_reopened_high_resumes_its_clock(cli: Cli) -> None:
+    """Rezilion Section 4: "High ... Within 5 Business Days". Opened Tue 24 Mar 16:30 CDT, closed on the
+    engineer's answer Fri 27 Mar 16:30, reopened Mon 30 Mar 16:30: three business days used, one paused,
+    due Wed 1 Apr 16:30 CDT = 21:30Z (finding 4); a week later the missed target escalates."""
+    _rezilion(cli)
+    cli.mail(
+        "2026-03-24T21:30:00+00:00",
+        sender="a@initech.example",
+        subject="Report export broken",
+        body="Severity: High\nThe findings report export fails for every user; no workaround.",
+    )
+    assert cli.ticket("support-1")["severity"] == "high"
+    cli(
+        "reply",
+        "support-1",
+        "--text",
+        "Fixed by the patch.",
+        "--resolve",
+        "--now",
+        "2026-03-27T21:30:00+00:00",
+    )
+    assert cli.ticket("support-1")["status"] == "closed"
+    cli.mail(
+        "2026-03-30T21:30:00+00:00",
+        sender="a@initech.example",
+        subject="Re: [support-1] Report export broken",
+        body="It fails again after the restart.",
+    )
+    ticket = cli.ticket("support-1")
+    assert ticket["status"] == "reopened"
+    assert at(ticket["resolution_due"]) == datetime.fromisoformat("2026-04-01T21:30:00+00:00")
+    assert "resolution_breach" in _pending(ticket)
+    cli.tick("2026-04-06T21:30:00+00:00")
+    assert cli.ticket("support-1")["status"] == "escalated"
+
+
+def test_resource_optimizer_reopen_is_an_engineers_decision(cli: Cli) -> None:
+    """IV.B.3.d: "Customer may request Incidents be re-opened. At Resource Optimizer's sole discretion,
+    Incidents will be re-opened for further investigation if the Incident is deemed to be solvable."
+    (finding 5): the case stays closed, the mail promises nothing, an engineer decides."""
+    _resource_optimizer(cli)
+    cli.mail("2026-11-16T09:00:00+00:00", subject="Custom plugin", body="Our in-house plugin fails.")
+    cli(
+        "reply",
+        "support-1",
+        "--text",
+        "Outside support.",
+        "--out-of-scope",
+        "--now",
+        "2026-11-16T10:00:00+00:00",
+    )
+    cli.mail("2026-11-17T09:00:00+00:00", subject="Re: [support-1] Custom plugin", body="Please reopen.")
+    ticket = cli.ticket("support-1")
+    assert (ticket["status"], ticket["needs_review"]) == ("closed", True)
+    to_customer = [r for r in cli.outbox() if r["recipient"] == "dana@acme.example"]
+    assert to_customer[-1]["template"] == "reopen_request"
+    assert "reopened" not in to_customer[-1]["body"].replace("re-opened", "")
+    assert "has been reopened" not in to_customer[-1]["body"]
+    assert any(
+        "Reopen requested" in r["subject"] for r in cli.outbox() if r["recipient"] == "leads@vendor.example"
+    )
+    done = cli.json(
+        "reply", "support-1", "--text", "Reopened.", "--reopen", "--now", "2026-11-17T10:00:00+00:00"
+    )
+    assert done["status"] == "in_progress"
+
+
+def test_revalize_survey_reply_does_not_reopen(cli: Cli) -> None:
+    """Revalize: "When a case is closed, the partner contact associated with a case will receive an email
+    inviting them to complete a brief online Customer Satisfaction (CSAT) survey" (finding 7)."""
+    cli("org", "add", "Contoso", "--policy", "revalize", "--domain", "contoso.example")
+    cli("contact", "add", "Contoso", "ana@contoso.example")
+    cli("contact", "add", "Contoso", "ben@contoso.example")
+    cli.mail("2026-11-16T15:00:00+00:00", sender="ana@contoso.example", subject="Logo", body="No logo.")
+    cli("reply", "support-1", "--text", "Fixed.", "--resolve", "--now", "2026-11-16T16:00:00+00:00")
+    cli.tick("2026-11-24T16:00:00+00:00")  # [choice] resolved cases close after 5 business days
+    assert cli.ticket("support-1")["status"] == "closed"
+    assert cli.outbox()[-1]["template"] == "csat_survey"
+    for score in ("5", "4/5 quick and kind", "Score: 3"):
+        cli.mail(
+            "2026-11-25T09:00:00+00:00",
+            sender="ana@contoso.example",
+            subject="Re: [support-1] How did we do? Logo",
+            body=score,
+        )
+        assert cli.ticket("support-1")["status"] == "closed", score
+    assert not any(r["template"] == "reopened" for r in cli.outbox())
+    cli.mail(
+        "2026-11-25T10:00:00+00:00",
+        sender="ana@contoso.example",
+        subject="Re: [support-1] Logo",
+        body="Gone again.",
+    )
+    assert cli.ticket("support-1")["status"] == "reopened"
+
+
+@pytest.mark.parametrize(
+    "subject", ["Escalation of case support-1", "ESCALATE SUPPORT-1 now", "Escalation [support-1]"]
+)
+def test_rezilion_escalation_names_the_case_with_or_without_brackets(cli: Cli, subject: str) -> None:
+    """Section 5: "To escalate an issue, please email and specify the case number in the subject line"
+    (finding 8)."""
+    _rezilion(cli)
+    cli.mail(
+        "2026-11-16T15:00:00+00:00",
+        sender="a@initech.example",
+        subject="Scanner silent",
+        body="No findings.",
+        message_id="<scan-1@initech.example>",
+    )
+    # A reply in the thread (In-Reply-To), the case named in the subject without brackets.
+    cli.mail(
+        "2026-11-16T16:00:00+00:00",
+        sender="a@initech.example",
+        subject=subject,
+        body="Please escalate.",
+        headers={"In-Reply-To": "<scan-1@initech.example>"},
+    )
+    assert cli.ticket("support-1")["status"] == "escalated"
+    notice = [r for r in cli.outbox() if "Customer escalation" in r["subject"]][-1]
+    assert "to the Director of Customer Support" in notice["body"]
+
+
+def test_as_you_stated_only_when_the_stated_level_is_used(cli: Cli) -> None:
+    """IV.B.1.h: "Resource Optimizer may modify the Incident's Severity Level at its sole discretion":
+    a stated S1 on a how-to question is triaged lower, and the receipt does not say "as you stated"."""
+    _resource_optimizer(cli)
+    cli.mail(
+        "2026-11-16T09:00:00+00:00", subject="Severity 1", body="Severity: S1\nHow do I change my password?"
+    )
+    ticket = cli.ticket("support-1")
+    [ack] = [r for r in cli.outbox() if r["template"] == "ack"]
+    if ticket["severity"] != "s1":
+        assert "(as you stated)" not in ack["body"]
+    else:
+        assert "(as you stated)" in ack["body"]

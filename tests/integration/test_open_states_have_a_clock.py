@@ -117,7 +117,6 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.mark.xfail(strict=True, reason="finding 4: reopened tickets get their clock in decide (part B)")
 @example(  # finding 4: a reopened ticket ran no clock
     policy="rezilion",
     body=BODIES[3],
