@@ -8,13 +8,19 @@ For a message that opens a ticket, in order:
    and the ticket is closed (Resilio: email -> portal);
 3. the sender: someone who may not open tickets is told who may, the
    organisation's designated contacts are told, and the ticket is held;
-4. enhancement requests are closed once recorded, or transferred then closed;
+4. enhancement requests are acknowledged and wait in the enhancement register for a
+   person to record or transfer them (tickets/enhancements.py closes them then);
 5. otherwise the acknowledgement goes out and the SLA clock starts.
+
+A configured web form's mail (`[tickets] form_senders`) is first given to the
+requester its Email: field names (`_form_requester`).
 
 For a follow-up: a designated contact's reply authorises a held ticket, a
 customer reply resumes a ticket waiting on them (the SLA clock was paused), a
-reply to a closed ticket reopens it where the policy allows, and a customer
-escalation escalates it.
+reply to a closed ticket reopens it where the policy allows with its clock
+resumed (`_after_close`: a survey reply with a score is feedback; Resource
+Optimizer's reopen is a request an engineer decides), and a customer escalation
+naming the case escalates it.
 
 Everything it produces (ticket row or changes, timers, outbox rows, audit
 events) is put on the context; persist stages it, in the batch's one transaction.
