@@ -183,15 +183,19 @@ def test_resource_optimizer(cli: Cli) -> None:
     assert cli.outbox()[-1]["template"] == "closing"
     assert cli.tick(asked + timedelta(days=3))["total"] == 0
 
-    # the customer answers after the close: Resource Optimizer reopens on request, for review
+    # the customer answers after the close: "At Resource Optimizer's sole discretion, Incidents will be
+    # re-opened": a reopen request for an engineer (the case stays closed); `reply --reopen` reopens
     cli.mail(
         "2026-11-20T10:00:00+00:00",
         subject="Re: [support-1] Rota publishing fails",
         headers={"In-Reply-To": f"<{info['message_id']}>"},
     )
+    requested = cli.ticket("support-1")
+    assert (requested["status"], requested["needs_review"]) == ("closed", True)
+    assert len(requested["messages"]) == 2
+    cli("reply", "support-1", "--text", "Reopened.", "--reopen", "--now", "2026-11-20T11:00:00+00:00")
     reopened = cli.ticket("support-1")
-    assert (reopened["status"], reopened["needs_review"], reopened["closed_at"]) == ("reopened", True, None)
-    assert len(reopened["messages"]) == 2
+    assert (reopened["status"], reopened["closed_at"]) == ("in_progress", None)
 
     # a colleague who is not a designated contact: held, told who may open tickets, Dana told
     cli.mail("2026-11-20T11:00:00+00:00", sender="Kim Lee <kim@acme.example>", subject="Report export broken")
@@ -240,7 +244,7 @@ def test_resilio_connect(cli: Cli) -> None:
         "designated",
     )
     [redirect] = cli.outbox()
-    assert redirect["template"] == "portal_redirect" and "portal" in redirect["body"]
+    assert redirect["template"] == "portal_redirect" and "Contact Support form" in redirect["body"]
     assert cli.tick("2026-11-30T10:00:00+00:00")["total"] == 0
     # a reply to the redirect is still email: pointed at the portal again, the ticket stays closed
     cli.mail(
