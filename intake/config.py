@@ -48,6 +48,11 @@ class DatabaseSettings(_Section):
 class TicketSettings(_Section):
     ref_prefix: str = Field(default="support", pattern=r"^[A-Za-z][A-Za-z0-9]{0,15}$")
     default_policy: str = "resource-optimizer"
+    form_senders: list[str] = Field(
+        default_factory=list,
+        description="addresses the vendor's web support forms mail from; such mail is a portal "
+        "ticket for the requester its Name:/Email: fields name, and replies go to that requester",
+    )
 
 
 def _loopback() -> list[IPv4Network | IPv6Network]:

@@ -233,19 +233,27 @@ def tickets_list(
     ] = None,
     org: Annotated[str | None, typer.Option(help="Only tickets of this organisation.")] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")] = 1000,
+    queue: Annotated[
+        bool, typer.Option("--queue", help="Open tickets in the order their policy works them.")
+    ] = False,
     now: NowOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List tickets, newest first, with their age and when the next target falls due."""
     from intake.store import repo
-    from intake.tickets.views import ticket_json
+    from intake.tickets.lifecycle import is_open
+    from intake.tickets.views import queue_key, ticket_json
 
     statuses = status_values(status) if status is not None else None
     rt = runtime(now)
     prefix = prefix_of(rt.settings)
     with rt.sessions() as session:
         org_id = known_org(session, org) if org is not None else None
-        found = repo.tickets(session, statuses=statuses, org_id=org_id, limit=limit + 1)
+        if queue:
+            everything = repo.tickets(session, statuses=statuses, org_id=org_id, newest_first=False)
+            found = sorted((t for t in everything if is_open(t.status)), key=queue_key)[: limit + 1]
+        else:
+            found = repo.tickets(session, statuses=statuses, org_id=org_id, limit=limit + 1)
         docs = [ticket_json(t, prefix) for t in found]
     more = len(docs) > limit
     docs = docs[:limit]
@@ -393,7 +401,14 @@ def policies_list(as_json: JsonOpt = False) -> None:
 
 
 @policies_app.command("show")
-def policies_show(name: str, as_json: JsonOpt = False) -> None:
+def policies_show(
+    name: str,
+    rules: Annotated[
+        bool,
+        typer.Option("--rules", help="The conformance table: each rule, the document's sentence, the bot."),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
     """Show one policy in full."""
     from intake.policies.loader import load_all
 
@@ -401,11 +416,36 @@ def policies_show(name: str, as_json: JsonOpt = False) -> None:
     if name not in policies:
         raise BadInput(f"unknown policy {name!r}; bundled: {', '.join(sorted(policies))}")
     policy = policies[name]
+    if rules:
+        from intake.policies.conformance import conformance_rows
+
+        if as_json:
+            emit(conformance_rows(policy))
+            return
+        for line in conformance_lines(policy):
+            out.print(line)
+        return
     if as_json:
         emit(policy.model_dump(mode="json", by_alias=True))
         return
     for line in policy_summary(policy):
         out.print(line)
+
+
+def conformance_lines(policy: Any) -> list[str]:
+    """The conformance table for a terminal: topic, the document's words, what the bot does."""
+    from intake.policies.conformance import conformance_rows
+
+    lines = [f"{policy.name}: {policy.title} ({policy.vendor}), {policy.source}"]
+    for row in conformance_rows(policy):
+        mark = " [choice]" if row["choice"] else ""
+        where = f" ({row['section']})" if row["section"] else ""
+        lines.append(f"{row['topic']}{where}{mark}")
+        lines.append(f"  document: {row['says'] or '(silent)'}")
+        lines.append(f"  bot:      {row['bot']}")
+        if row["fields"]:
+            lines.append(f"  fields:   {', '.join(row['fields'])}")
+    return lines
 
 
 def _target(value: Any) -> str:
@@ -414,22 +454,39 @@ def _target(value: Any) -> str:
 
 def policy_summary(policy: Any) -> list[str]:
     """The policy as a support engineer reads it: levels and targets per plan, hours, contacts, rules."""
-    lines = [f"{policy.name}: {policy.title} ({policy.vendor})", f"  source: {policy.source}"]
+    revision = f", revised {policy.revision}" if policy.revision else ", undated"
+    lines = [f"{policy.name}: {policy.title} ({policy.vendor})", f"  source: {policy.source}{revision}"]
     lines.append("Levels (most severe first)")
     for level in policy.levels:
         default = ", the default" if level.key == policy.default_level_key else ""
         lines.append(f"  {level.key}  {level.label} ({level.canonical}{default}): {level.description}")
+        lines.extend(f"      e.g. {example}" for example in level.examples)
     for plan_name, plan in policy.plans.items():
         default = ", the default" if plan_name == policy.default_plan else ""
         lines.append(f"Plan {plan_name}: {plan.label}{default}")
         calendar = policy.calendars[plan.calendar]
         lines.append(f"  hours: {plan.availability or calendar.label or plan.calendar} ({calendar.timezone})")
+        if calendar.local_time:
+            lines.append(
+                f"    read in the organisation's time zone (org --tz); {calendar.timezone} without one"
+            )
         for group in calendar.windows:
             lines.append(f"    {', '.join(group.days)}: {', '.join(group.hours)}")
+        if calendar.note:
+            lines.append(f"    note: {calendar.note}")
         for key, targets in plan.targets.items():
+            milestones = "".join(
+                f", {name.replace('_', ' ')} {t.describe()}" for name, t in targets.milestones.items()
+            )
+            notes = [
+                n
+                for n in (targets.note, *(t.note for t in (targets.first_response, targets.resolution) if t))
+                if n
+            ]
             lines.append(
                 f"  {key}: first response {_target(targets.first_response)}, "
-                f"resolution {_target(targets.resolution)}"
+                f"resolution {_target(targets.resolution)}{milestones}"
+                + (f" ({'; '.join(notes)})" if notes else "")
             )
         rules = plan.contacts
         roles = ", ".join(f"{r} {'any number' if n is None else n}" for r, n in rules.roles.items())
@@ -488,7 +545,7 @@ def _register_modules() -> None:
     """Commands of the other areas live in their own modules, each with `register(app)`."""
     import importlib
 
-    modules = ("admin", "lifecycle", "mail", "triage", "web", "backup")
+    modules = ("admin", "lifecycle", "mail", "triage", "web", "backup", "enhancements")
     for name in (f"intake.cli.{m}" for m in modules):
         try:
             module = importlib.import_module(name)

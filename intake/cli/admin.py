@@ -13,6 +13,13 @@ org_app = typer.Typer(help="Customer organisations: add, list, show, change.", n
 contact_app = typer.Typer(help="Designated contacts of an organisation.", no_args_is_help=True)
 
 DomainOpt = Annotated[list[str] | None, typer.Option("--domain", help="Mail domain (repeatable).")]
+TzOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--tz",
+        help="IANA time zone (Europe/Berlin); used where the policy's hours are local time.",
+    ),
+]
 
 
 @org_app.command("add")
@@ -21,6 +28,7 @@ def org_add(
     policy: Annotated[str, typer.Option(help="Bundled policy name, see `intake policies list`.")],
     plan: Annotated[str | None, typer.Option(help="The organisation's support plan.")] = None,
     domain: DomainOpt = None,
+    tz: TzOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Add a customer organisation under a policy."""
@@ -28,7 +36,7 @@ def org_add(
 
     rt = runtime()
     with rt.sessions() as session:
-        org = add_org(session, rt.clock, name, policy, plan, domain or [])
+        org = add_org(session, rt.clock, name, policy, plan, domain or [], tz)
         session.commit()
         doc: dict[str, Any] = {
             "id": org.id,
@@ -36,14 +44,15 @@ def org_add(
             "policy": org.policy,
             "plan": org.plan,
             "domains": [d.domain for d in org.domains],
+            "timezone": org.timezone,
         }
     if as_json:
         emit(doc)
         return
     domains = ", ".join(doc["domains"]) or "no domains"
-    out.print(
-        f"added organisation {doc['name']} ({doc['policy']}, plan {doc['plan'] or 'default'}; {domains})"
-    )
+    zone = f"; time zone {doc['timezone']}" if doc["timezone"] else ""
+    plan = doc["plan"] or "default"
+    out.print(f"added organisation {doc['name']} ({doc['policy']}, plan {plan}; {domains}{zone})")
 
 
 @org_app.command("list")
@@ -85,7 +94,7 @@ def org_list(now: NowOpt = None, as_json: JsonOpt = False) -> None:
 @org_app.command("show")
 def org_show(name: str, now: NowOpt = None, as_json: JsonOpt = False) -> None:
     """Show one organisation: policy, plan, domains, contacts (transfers with their dates), open tickets."""
-    from intake.customers.orgs import find_org, org_json
+    from intake.customers.orgs import find_org, org_json, ticket_allowance
     from intake.store import repo
     from intake.tickets.lifecycle import is_open
 
@@ -95,13 +104,23 @@ def org_show(name: str, now: NowOpt = None, as_json: JsonOpt = False) -> None:
         org = find_org(session, name)
         counts = repo.status_counts(session, org.id)
         doc = org_json(org, at, open_tickets=sum(n for s, n in counts.items() if is_open(s)))
+        doc["tickets_counted"] = ticket_allowance(session, org, at)
     if as_json:
         emit(doc)
         return
     out.print(f"{doc['name']}: policy {doc['policy']}, plan {doc['effective_plan']}")
     out.print(f"  domains: {', '.join(doc['domains']) or 'none'}")
     out.print(f"  slack channel: {doc['slack_channel'] or 'none'}")
+    out.print(f"  time zone: {doc['timezone'] or 'none'} (due times counted in {doc['calendar_timezone']})")
     out.print(f"  open tickets: {doc['open_tickets']}")
+    counted = doc["tickets_counted"]
+    if counted is not None:
+        included = counted["regular_included"]
+        out.print(
+            f"  tickets this term (from {counted['term_start'][:10]}): {counted['regular']} regular"
+            f" of {included if included is not None else 'the order form'}, {counted['critical']} critical;"
+            f" {counted['not_counted']} not counted (defects)"
+        )
     limits = doc["contact_limits"]
     if limits:
         roles = ", ".join(f"{r} {'any' if n is None else n}" for r, n in limits["roles"].items())
@@ -127,9 +146,12 @@ def org_set(
     slack_channel: Annotated[
         str | None, typer.Option(help="Slack channel id of the organisation; '' for none.")
     ] = None,
+    tz: Annotated[
+        str | None, typer.Option("--tz", help="The organisation's IANA time zone; '' for the policy's.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Change an organisation's policy, plan, domains or Slack channel."""
+    """Change an organisation's policy, plan, domains, Slack channel or time zone."""
     from intake.customers.orgs import find_org, org_json, set_org
 
     rt = runtime()
@@ -142,6 +164,7 @@ def org_set(
             add_domains=add_domain,
             remove_domains=remove_domain,
             slack_channel=slack_channel,
+            timezone=tz,
         )
         session.commit()
         doc = {**org_json(find_org(session, name), rt.clock.now()), "changes": changes}

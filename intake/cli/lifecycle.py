@@ -54,6 +54,9 @@ def register(app: typer.Typer) -> None:
         out_of_scope: Annotated[
             bool, typer.Option("--out-of-scope", help="Close: the request is outside the scope of support.")
         ] = False,
+        reopen: Annotated[
+            bool, typer.Option("--reopen", help="Reopen a closed ticket (where the vendor decides reopens).")
+        ] = False,
         now: NowOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
@@ -71,6 +74,7 @@ def register(app: typer.Typer) -> None:
                 request_info=request_info,
                 resolve=resolve,
                 out_of_scope=out_of_scope,
+                reopen=reopen,
             )
         if as_json:
             emit(doc)

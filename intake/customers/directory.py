@@ -39,6 +39,7 @@ class OrgView:
     name: str
     policy: str
     plan: str | None
+    timezone: str | None = None
     domains: set[str] = field(default_factory=set)
     contacts: dict[str, ContactView] = field(default_factory=dict)
 
@@ -55,7 +56,7 @@ class Directory:
         found = cls()
         rows = repo.directory_rows(session)
         for org in rows.orgs:
-            view = OrgView(org.id, org.name, org.policy, org.plan)
+            view = OrgView(org.id, org.name, org.policy, org.plan, org.timezone)
             found.orgs[org.id] = view
             if org.slack_channel:
                 found.by_slack_channel[org.slack_channel] = view

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.orm import Session
 
@@ -18,8 +19,24 @@ _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a
 _EMAIL = re.compile(r"^[^@\s]+@([a-z0-9.-]+)$")
 
 
+def check_timezone(value: str) -> str:
+    """An IANA time zone name ("Europe/Berlin"), or BadInput saying so."""
+    zone = value.strip()
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise BadInput(f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)") from None
+    return zone
+
+
 def add_org(
-    session: Session, clock: Clock, name: str, policy: str, plan: str | None, domains: list[str]
+    session: Session,
+    clock: Clock,
+    name: str,
+    policy: str,
+    plan: str | None,
+    domains: list[str],
+    timezone: str | None = None,
 ) -> Organisation:
     name = name.strip()
     if not name:
@@ -40,7 +57,8 @@ def add_org(
     taken = repo.domains_taken(session, cleaned)
     if taken:
         raise BadInput(f"domain {taken[0]} already belongs to another organisation")
-    org = Organisation(name=name, policy=policy, plan=plan, created_at=clock.now())
+    zone = check_timezone(timezone) if timezone is not None else None
+    org = Organisation(name=name, policy=policy, plan=plan, timezone=zone, created_at=clock.now())
     org.domains = [OrgDomain(domain=d) for d in dict.fromkeys(cleaned)]
     session.add(org)
     session.flush()
@@ -60,6 +78,21 @@ def _counts(people: list[Contact], now: datetime) -> tuple[dict[str, int], int]:
         if person.active and (person.retires_at is None or person.retires_at > now):
             by_role[person.role] = by_role.get(person.role, 0) + 1
     return by_role, sum(by_role.values())
+
+
+def _policy_reminders(name: str, rules: Any, address: str, transfer: bool, now: datetime) -> list[str]:
+    """What the policy asks of a new contact that the bot cannot check (training, transfer notice)."""
+    said = []
+    if rules.training_required:
+        said.append(
+            f"{name} designates only trained contacts: make sure {address} has had the product training"
+        )
+    if rules.must_notify_transfer and transfer:
+        said.append(
+            f"{name} requires written notice of a contact transfer: this change, dated "
+            f"{now:%Y-%m-%d %H:%M} UTC, is the record of it"
+        )
+    return said
 
 
 def add_contact(
@@ -122,7 +155,9 @@ def add_contact(
     effective: datetime | None = None
     if leaving is not None:
         notice = rules.transfer_notice
-        effective = notice.due(now, policy.calendar(org.plan)) if notice is not None else now
+        effective = (
+            notice.due(now, policy.calendar_for(org.plan, org.timezone)) if notice is not None else now
+        )
         leaving.retires_at = effective
         if effective is not None and effective > now:
             warnings.append(
@@ -140,6 +175,7 @@ def add_contact(
     )
     session.add(person)
     session.flush()
+    warnings.extend(_policy_reminders(policy.name, rules, address, leaving is not None, now))
     if rules.min_recommended is not None and total + 1 < rules.min_recommended:
         warnings.append(
             f"{policy.name} asks for at least {rules.min_recommended} designated contacts; "
@@ -195,6 +231,11 @@ def org_json(org: Organisation, now: datetime, *, open_tickets: int | None = Non
         "effective_plan": org.plan or (policy.default_plan if policy else None),
         "domains": sorted(d.domain for d in org.domains),
         "slack_channel": org.slack_channel,
+        "timezone": org.timezone,
+        # The zone the organisation's due times are counted in under its policy.
+        "calendar_timezone": (
+            str(policy.calendar_for(org.plan, org.timezone).timezone) if policy is not None else None
+        ),
         "contacts": [contact_json(c, now) for c in sorted(org.contacts, key=lambda c: c.id)],
         "contact_limits": (
             {
@@ -213,8 +254,54 @@ def org_json(org: Organisation, now: datetime, *, open_tickets: int | None = Non
     return doc
 
 
+def ticket_allowance(session: Session, org: Organisation, now: datetime) -> dict[str, Any] | None:
+    """Tickets counted against the plan's allowance in the current term (Resilio), or None.
+
+    "Included Regular Ticket (per subscription term)"; "Issues reported that turn out to be
+    product defects (bugs) don't count against the total included ticket number." The
+    term is not stored: [choice] a year from the organisation's creation, renewed yearly.
+    """
+    policy = load_all().get(org.policy)
+    if policy is None or policy.ticket_counting is None:
+        return None
+    counting = policy.ticket_counting
+    start = org.created_at
+    while True:
+        nxt = start.replace(year=start.year + 1)
+        if nxt > now:
+            break
+        start = nxt
+    excluded = {policy.category(key).canonical for key in counting.exclude_categories}
+    rows = repo.counted_tickets(session, org.id, start)
+    counted = [r for r in rows if r.category not in excluded]
+    critical = sum(1 for r in counted if r.severity in counting.critical_levels)
+    allowance = policy.plan(org.plan).allowance
+    return {
+        "per": counting.per,
+        "term_start": start.isoformat(),
+        "regular": len(counted) - critical,
+        "critical": critical,
+        "not_counted": len(rows) - len(counted),
+        "regular_included": allowance.regular if allowance else None,
+        "critical_included": allowance.critical if allowance else None,
+        "additional_purchasable": allowance.additional_purchasable if allowance else False,
+    }
+
+
 def list_orgs(session: Session) -> list[Organisation]:
     return repo.orgs(session)
+
+
+def _set_timezone(org: Organisation, value: str | None) -> list[str]:
+    """`--tz`: an IANA zone, or '' for none (the policy's own zone)."""
+    if value is None:
+        return []
+    zone = check_timezone(value) if value.strip() else None
+    if zone == org.timezone:
+        return []
+    change = f"time zone {org.timezone or '-'} -> {zone or '-'}"
+    org.timezone = zone
+    return [change]
 
 
 def set_org(
@@ -226,8 +313,9 @@ def set_org(
     add_domains: list[str] | None = None,
     remove_domains: list[str] | None = None,
     slack_channel: str | None = None,
+    timezone: str | None = None,
 ) -> list[str]:
-    """Change an organisation's policy, plan, domains or Slack channel; returns what changed."""
+    """Change an organisation's policy, plan, domains, Slack channel or time zone; returns what changed."""
     org = find_org(session, name)
     policies = load_all()
     changes: list[str] = []
@@ -271,6 +359,7 @@ def set_org(
         if value_or_none != org.slack_channel:
             changes.append(f"slack channel {org.slack_channel or '-'} -> {value_or_none or '-'}")
             org.slack_channel = value_or_none
+    changes.extend(_set_timezone(org, timezone))
     session.flush()
     return changes
 

@@ -31,7 +31,7 @@ from channels.safe_values import (
     valid_msg_id,
 )
 from intake.config import Settings
-from intake.policies.schema import Policy
+from intake.policies.schema import LIFECYCLE, Policy
 
 BUNDLED = Path(bundled.__file__).parent
 log = logging.getLogger(__name__)
@@ -135,10 +135,17 @@ def escalation_variables(
         "severity_label": policy.level(severity).label,
         "target_name": target_name,
         "due": due or "-",
-        "status": status,
+        "status": status_label(policy, status),
         "requester": requester,
         "reason": reason,
     }
+
+
+def status_label(policy: Policy, status: str) -> str:
+    """The policy's own name for a status ("On Hold", "Awaiting Partner"); the bot's own otherwise."""
+    if status in LIFECYCLE:
+        return policy.status_label(status)
+    return status.replace("_", " ")
 
 
 def new_message_id(settings: Settings, ref: str) -> str:
@@ -248,11 +255,11 @@ def outbox_row(
     }
 
 
-def format_due(policy: Policy, plan: str | None, due: datetime | None) -> str:
+def format_due(policy: Policy, plan: str | None, due: datetime | None, org_zone: str | None = None) -> str:
     """A due time in the customer's calendar terms, e.g. 'Mon 16 Nov 2026 13:00 GMT'."""
     if due is None:
         return ""
-    zone = policy.calendar(plan).timezone
+    zone = policy.calendar_for(plan, org_zone).timezone
     return due.astimezone(zone).strftime("%a %d %b %Y %H:%M %Z")
 
 

@@ -8,13 +8,19 @@ For a message that opens a ticket, in order:
    and the ticket is closed (Resilio: email -> portal);
 3. the sender: someone who may not open tickets is told who may, the
    organisation's designated contacts are told, and the ticket is held;
-4. enhancement requests are closed once recorded, or transferred then closed;
+4. enhancement requests are acknowledged and wait in the enhancement register for a
+   person to record or transfer them (tickets/enhancements.py closes them then);
 5. otherwise the acknowledgement goes out and the SLA clock starts.
+
+A configured web form's mail (`[tickets] form_senders`) is first given to the
+requester its Email: field names (`_form_requester`).
 
 For a follow-up: a designated contact's reply authorises a held ticket, a
 customer reply resumes a ticket waiting on them (the SLA clock was paused), a
-reply to a closed ticket reopens it where the policy allows, and a customer
-escalation escalates it.
+reply to a closed ticket reopens it where the policy allows with its clock
+resumed (`_after_close`: a survey reply with a score is feedback; Resource
+Optimizer's reopen is a request an engineer decides), and a customer escalation
+naming the case escalates it.
 
 Everything it produces (ticket row or changes, timers, outbox rows, audit
 events) is put on the context; persist stages it, in the batch's one transaction.
@@ -22,6 +28,7 @@ events) is put on the context; persist stages it, in the batch's one transaction
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -39,8 +46,16 @@ from intake.pipeline.context import Context, Stop, TicketView
 from intake.pipeline.thread import HOLD_KEY
 from intake.policies.loader import load_all
 from intake.policies.schema import Policy
-from intake.policies.stated import detect_environment, map_stated, parse_stated_severity
-from intake.sla.timers import DROPPED_KINDS, SLA_KINDS, due_times, sla_timers
+from intake.policies.stated import (
+    detect_environment,
+    form_fields,
+    map_stated,
+    parse_stated_severity,
+    stated_category,
+    stated_environment,
+    survey_score,
+)
+from intake.sla.timers import DROPPED_KINDS, SLA_KINDS, due_times, resumed_clock, sla_timers
 from intake.tickets import lifecycle
 
 NAME = "decide"
@@ -81,7 +96,7 @@ def _send(
     msg = ctx.inbound
     now = ctx.now
     prefix = settings.tickets.ref_prefix
-    in_reply_to = msg.external_id or None if recipient == msg.sender else None
+    in_reply_to = msg.external_id or None if recipient in (msg.sender, _requester(ctx)) else None
     references = list(msg.references) if in_reply_to else []
     slack_thread = None
     if msg.channel == "slack" and "@" not in recipient:
@@ -126,6 +141,60 @@ def _triage(ctx: Context, template: str, text: str = "") -> None:
     ctx.extra.setdefault("outbox", []).append(compose)
 
 
+FORM_KEY = "form_requester"
+
+
+def _requester(ctx: Context) -> str:
+    """Who the ticket is for: the sender, or for a configured web form the person its fields name."""
+    form: str | None = ctx.extra.get(FORM_KEY)
+    return form or ctx.inbound.sender
+
+
+def _form_name(ctx: Context) -> str:
+    """The requester's first name from a form's Name: field ("" when not a form mail)."""
+    if FORM_KEY not in ctx.extra:
+        return ""
+    return next(iter(form_fields(ctx.inbound.text).get("name", "").split()), "")
+
+
+def _is_form(ctx: Context) -> bool:
+    msg = ctx.inbound
+    policies = load_all().values()
+    senders = {s.lower() for p in policies for s in p.channels.portal_senders}
+    senders |= {s.lower() for s in ctx.deps.settings.tickets.form_senders}
+    return msg.channel == "email" and msg.sender.lower() in senders
+
+
+def _form_requester(ctx: Context) -> None:
+    """Rule: a configured form sender's mail is the form's requester's (Resilio: "the Resilio
+    Connect Management Console "Contact Support" form or ... the Contact Support form on our
+    website"; finding 2). The form sits behind the customer's login, so its Email: field names
+    the requester: their organisation and contact status are looked up, and replies go to them."""
+    if FORM_KEY in ctx.extra or not _is_form(ctx):
+        return
+    fields = form_fields(ctx.inbound.text)
+    email = fields.get("email", "").strip().lower()
+    if "@" not in email or any(c.isspace() for c in email):
+        ctx.hit("decide.form-without-requester", "form mail names no valid Email: field")
+        return
+    ctx.extra[FORM_KEY] = email
+    org = ctx.deps.directory.org_for_address(email)
+    ctx.org = org
+    person = org.contacts.get(email) if org is not None else None
+    ctx.contact_status = (
+        "designated"
+        if person is not None and person.designated_at(ctx.now)
+        else "not_designated"
+        if org
+        else "unknown"
+    )
+    ctx.hit("decide.form", f"form mail from {ctx.inbound.sender} for {email} ({ctx.contact_status})")
+    if ctx.triage is not None:
+        from intake.pipeline import classify
+
+        classify.run(ctx)  # triaged again under the requester's organisation's policy
+
+
 def _notify_team(ctx: Context, policy: Policy, ticket: TicketView, what: str, reason: str) -> None:
     variables = escalation_variables(
         policy,
@@ -141,10 +210,16 @@ def _notify_team(ctx: Context, policy: Policy, ticket: TicketView, what: str, re
 
 
 def _channel_of(ctx: Context, policy: Policy) -> str:
-    msg = ctx.inbound
-    if msg.channel == "email" and msg.sender in policy.channels.portal_senders:
-        return "portal"
-    return msg.channel
+    return "portal" if _is_form(ctx) else ctx.inbound.channel
+
+
+REDIRECT_TEXT = {
+    "email": "email to our support address",
+    "portal": "the Contact Support form on our website",
+    "in_app": "the in-app support system",
+    "phone": "phone",
+    "slack": "Slack",
+}
 
 
 def _choose_level(ctx: Context, policy: Policy) -> tuple[str, bool, dict[str, Any]]:
@@ -170,11 +245,7 @@ def _choose_level(ctx: Context, policy: Policy) -> tuple[str, bool, dict[str, An
                 )
             if policy.level(stated_key).customer_settable:
                 level = stated_key
-    environment = (
-        triage.environment
-        if triage.environment != "unknown"
-        else detect_environment(f"{msg.subject}\n{msg.text}")
-    )
+    environment = _environment(ctx)
     facts["environment"] = environment
     admissible = policy.admissible_level(level, environment).key
     if admissible != level:
@@ -185,10 +256,43 @@ def _choose_level(ctx: Context, policy: Policy) -> tuple[str, bool, dict[str, An
             f"{policy.level(admissible).label}",
         )
         level = admissible
+    _stated_category(ctx, policy)
     if triage.category == "enhancement" and policy.enhancements.level:
         level = policy.enhancements.level
     triage.environment = environment
+    # "(as you stated)" only where the stated level is the one the ticket got (finding 10).
+    facts["stated_used"] = facts.get("stated_level") is not None and facts.get("stated_level") == level
     return level, review, facts
+
+
+def _environment(ctx: Context) -> str:
+    """Rule: what the customer states in an "Environment:" field beats the classifier's guess
+    (Revalize: the partner is asked to "identify the affected environment (production, test,
+    etc.)"; finding 1); then the classifier's reading, then the text's mentions."""
+    triage = ctx.triage
+    assert triage is not None
+    text = f"{ctx.inbound.subject}\n{ctx.inbound.text}"
+    stated = stated_environment(text)
+    if stated is not None:
+        if triage.environment not in ("unknown", stated):
+            ctx.hit(
+                "decide.stated-environment",
+                f"customer states {stated}; classifier guessed {triage.environment}",
+            )
+        return stated
+    return triage.environment if triage.environment != "unknown" else detect_environment(text)
+
+
+def _stated_category(ctx: Context, policy: Policy) -> None:
+    """Rule: where the customer categorises (Resource Optimizer IV.A.4.d), a "Category:" field
+    is taken as given."""
+    triage = ctx.triage
+    if triage is None or not policy.customer_sets_category:
+        return
+    stated = stated_category(policy, ctx.inbound.text)
+    if stated is not None and stated != triage.category:
+        ctx.hit("decide.stated-category", f"customer states {stated}; classifier said {triage.category}")
+        triage.category = stated
 
 
 def _redirect(ctx: Context, policy: Policy) -> None:
@@ -202,7 +306,7 @@ def _redirect(ctx: Context, policy: Policy) -> None:
         msg.sender,
         {
             "name": _name(msg.display_name, msg.sender),
-            "redirect_to_text": f"the {rule.redirect_to or 'support'} channel",
+            "redirect_to_text": REDIRECT_TEXT.get(rule.redirect_to or "", "our support channel"),
             "portal_url": ctx.deps.settings.templates.portal_url,
         },
     )
@@ -217,7 +321,7 @@ def _open_ticket(ctx: Context, policy: Policy, level: str, review: bool) -> Tick
     plan = org.plan if org is not None else None
     row: dict[str, Any] = {
         "org_id": org.id if org else None,
-        "requester": msg.sender,
+        "requester": _requester(ctx),
         "requester_name": msg.display_name[:200],
         "subject": msg.subject,
         "status": "new",
@@ -249,7 +353,7 @@ def _open_ticket(ctx: Context, policy: Policy, level: str, review: bool) -> Tick
     return TicketView(
         id=None,
         org_id=org.id if org else None,
-        requester=msg.sender,
+        requester=_requester(ctx),
         status="new",
         policy=policy.name,
         plan=plan,
@@ -301,7 +405,7 @@ def _acknowledge(ctx: Context, policy: Policy, ticket: TicketView, recipient: st
             {
                 "name": name,
                 "severity_label": policy.level(ticket.severity).label,
-                "severity_stated": any(h.step == "decide.stated-severity" for h in ctx.hits),
+                "severity_stated": bool(ctx.extra.get("outputs", {}).get("stated_used")),
                 "first_response_due": format_due(policy, plan, first_due),
                 "target_text": targets.first_response.describe() if targets.first_response else "best effort",
                 "calendar_text": calendar_text,
@@ -345,8 +449,10 @@ def _acknowledge(ctx: Context, policy: Policy, ticket: TicketView, recipient: st
 
 
 def _new(ctx: Context) -> Stop | None:
+    _form_requester(ctx)
     policy = load_all()[policy_name(ctx)]
     msg = ctx.inbound
+    requester = _requester(ctx)
     now = ctx.now
     level, review, facts = _choose_level(ctx, policy)
     if ctx.triage is not None and ctx.triage.possible_critical and policy.canonical(level) == "critical":
@@ -358,7 +464,7 @@ def _new(ctx: Context) -> Stop | None:
     ctx.disposition = "ticket"
     ctx.extra.setdefault("events", []).append(lifecycle.event(None, "new", "opened from " + msg.channel, now))
     ctx.extra.setdefault("outputs", {}).update(facts)
-    name = _name(msg.display_name, msg.sender)
+    name = _form_name(ctx) or _name(msg.display_name, requester)
     org = ctx.org
     if ctx.triage is not None and ctx.triage.possible_critical and policy.triage.announce_possible_critical:
         p_critical = ctx.triage.probabilities.get("severity", {}).get("critical", 0.0)
@@ -400,10 +506,10 @@ def _new(ctx: Context) -> Stop | None:
                 ctx,
                 policy,
                 contacts.not_designated.template,
-                msg.sender,
+                requester,
                 {
                     "name": name,
-                    "sender": msg.sender,
+                    "sender": requester,
                     "org": org.name if org else "your organisation",
                     "contacts": [f"{c.name or 'a colleague'} ({c.role})" for c in designated],
                 },
@@ -416,7 +522,7 @@ def _new(ctx: Context) -> Stop | None:
                         "contacts_notice",
                         person.email,
                         {
-                            "sender": msg.sender,
+                            "sender": requester,
                             "org": org.name if org else "",
                         },
                     )
@@ -424,41 +530,30 @@ def _new(ctx: Context) -> Stop | None:
                     ctx,
                     ticket,
                     "pending_authorisation",
-                    f"{msg.sender} is {ctx.contact_status.replace('_', ' ')}: held for a designated contact",
+                    f"{requester} is {ctx.contact_status.replace('_', ' ')}: held for a designated contact",
                 )
                 return None
 
-    category = ctx.triage.category if ctx.triage else None
-    enhancement = policy.enhancements
-    if category == "enhancement" and enhancement.action != "none":
-        reason = enhancement.close_reason
-        _send(
-            ctx,
-            policy,
-            "closing",
-            msg.sender,
-            {
-                "name": name,
-                "reason": "enhancement_transferred"
-                if enhancement.action == "transfer_then_close"
-                else "enhancement_recorded",
-                "recorded_in": enhancement.recorded_in,
-                "transfer_to": enhancement.transfer_to,
-                "reopen": False,
-            },
-        )
-        _transition(
-            ctx,
-            ticket,
-            "closed",
-            f"enhancement request: {enhancement.action.replace('_', ' ')}",
-            closed_at=now,
-            close_reason=reason,
-        )
-        return None
-
-    _acknowledge(ctx, policy, ticket, msg.sender, name)
+    _enhancement_register(ctx, policy)
+    _acknowledge(ctx, policy, ticket, requester, name)
     return None
+
+
+def _enhancement_register(ctx: Context, policy: Policy) -> None:
+    """Rule: an enhancement request is not closed on arrival (finding 6). It is acknowledged like
+    any request and waits in the enhancement register (`intake enhancements list`) until a person
+    records it (Resource Optimizer: "closed once the information has been recorded in our Product
+    Request tool") or transfers it and has what review needs (Revalize); the receipt promises
+    neither. Below the review threshold it is marked for a person, who may find it no enhancement."""
+    category = ctx.triage.category if ctx.triage else None
+    if category != "enhancement" or policy.enhancements.action == "none":
+        return
+    unsure = bool(ctx.triage and ctx.triage.needs_review)
+    ctx.hit(
+        "decide.enhancement-register",
+        f"enhancement request, {policy.enhancements.action.replace('_', ' ')} by a person"
+        + ("; the classifier is unsure: a person decides whether it is one" if unsure else ""),
+    )
 
 
 def may_act(ctx: Context, policy: Policy, ticket: TicketView) -> bool:
@@ -562,25 +657,7 @@ def _followup(ctx: Context, ticket: TicketView) -> Stop | None:
         return _new_from_followup(ctx)
 
     if ticket.status in ("closed", "resolved"):
-        rule = policy.reopen
-        closed_at = ticket.closed_at or now
-        deadline = rule.within.due(closed_at, policy.calendar(ticket.plan)) if rule.within else None
-        if rule.action == "new_ticket" or (deadline is not None and now > deadline):
-            ctx.hit("decide.reopen-expired", f"ticket {ticket.id} closed on {closed_at.date()}: a new ticket")
-            ctx.ticket = None
-            return _new_from_followup(ctx)
-        _transition(
-            ctx,
-            ticket,
-            "reopened",
-            f"customer replied after close ({rule.action})",
-            closed_at=None,
-            close_reason=None,
-            **({"needs_review": True} if rule.action == "review" else {}),
-        )
-        _send(ctx, policy, "reopened", msg.sender, {"name": _name(msg.display_name, msg.sender)})
-        _notify_team(ctx, policy, ticket, "Reopened", f"{msg.sender} replied to a closed ticket")
-        return None
+        return _after_close(ctx, policy, ticket)
 
     escalation = policy.escalation.customer
     asks = escalation is not None and any(
@@ -597,17 +674,102 @@ def _followup(ctx: Context, ticket: TicketView) -> Stop | None:
         and lifecycle.is_open(ticket.status)
         and ticket.status != "escalated"
         and asks
-        and (
-            not escalation.subject_must_contain_case_ref
-            or f"[{ctx.deps.settings.tickets.ref_prefix}-{ticket.id}]".lower() in msg.subject.lower()
-        )
+        and (not escalation.subject_must_contain_case_ref or _names_case(ctx, ticket, msg.subject))
     ):
         _transition(ctx, ticket, "escalated", f"customer asked to escalate: {msg.subject[:80]!r}")
-        _notify_team(ctx, policy, ticket, "Customer escalation", f"{msg.sender} asked to escalate")
+        to = f" to the {escalation.to}" if escalation.to else ""
+        _notify_team(ctx, policy, ticket, "Customer escalation", f"{msg.sender} asked to escalate{to}")
         return None
 
     ctx.hit("decide.followup", f"appended to ticket {ticket.id or '(new in batch)'}")
     return None
+
+
+def _names_case(ctx: Context, ticket: TicketView, subject: str) -> bool:
+    """Rule: the subject names the case, bracketed or not ("[support-1]", "Escalation of case
+    support-1"; Rezilion: "specify the case number in the subject line"; finding 8)."""
+    ref = f"{ctx.deps.settings.tickets.ref_prefix}-{ticket.id}"
+    return re.search(rf"(?<![\w-]){re.escape(ref)}(?!\d)", subject, re.IGNORECASE) is not None
+
+
+def _after_close(ctx: Context, policy: Policy, ticket: TicketView) -> Stop | None:
+    """A designated contact wrote to a closed or resolved ticket."""
+    msg = ctx.inbound
+    now = ctx.now
+    if _survey_reply(ctx, policy, ticket):
+        return None
+    rule = policy.reopen
+    closed_at = ticket.closed_at or now
+    deadline = rule.within.due(closed_at, policy.calendar(ticket.plan)) if rule.within else None
+    if rule.action == "new_ticket" or (deadline is not None and now > deadline):
+        ctx.hit("decide.reopen-expired", f"ticket {ticket.id} closed on {closed_at.date()}: a new ticket")
+        ctx.ticket = None
+        return _new_from_followup(ctx)
+    if rule.action == "review":
+        _reopen_request(ctx, policy, ticket)
+        return None
+    _transition(ctx, ticket, "reopened", "customer replied after close", closed_at=None, close_reason=None)
+    _restart_clock(ctx, policy, ticket, closed_at)
+    _send(ctx, policy, "reopened", msg.sender, {"name": _name(msg.display_name, msg.sender)})
+    _notify_team(ctx, policy, ticket, "Reopened", f"{msg.sender} replied to a closed ticket")
+    return None
+
+
+def _survey_reply(ctx: Context, policy: Policy, ticket: TicketView) -> bool:
+    """Rule: a reply to the satisfaction survey with a score is feedback, not a reopen (Revalize
+    CSAT; finding 7). The score is kept on the decision row."""
+    msg = ctx.inbound
+    if policy.closing.survey is None or ticket.status != "closed":
+        return False
+    score = survey_score(msg.text)
+    if score is None or "how did we do" not in msg.subject.lower():
+        return False
+    ctx.extra.setdefault("outputs", {})["csat_score"] = score
+    ctx.hit("decide.survey-reply", f"satisfaction survey answered: {score} of 5; the case stays closed")
+    return True
+
+
+def _reopen_request(ctx: Context, policy: Policy, ticket: TicketView) -> None:
+    """Rule: where the vendor decides (Resource Optimizer: "At Resource Optimizer's sole discretion,
+    Incidents will be re-opened ... if the Incident is deemed to be solvable"; finding 5), a reply
+    after close is a request for an engineer: the case stays closed and marked for review, the
+    team is told, and the customer's mail promises nothing (`intake reply REF --reopen` reopens)."""
+    msg = ctx.inbound
+    _set(ticket, needs_review=True)
+    ctx.hit("decide.reopen-requested", f"{msg.sender} asks to reopen; an engineer decides")
+    _send(ctx, policy, "reopen_request", msg.sender, {"name": _name(msg.display_name, msg.sender)})
+    _notify_team(ctx, policy, ticket, "Reopen requested", f"{msg.sender} asks to reopen; an engineer decides")
+
+
+def _restart_clock(ctx: Context, policy: Policy, ticket: TicketView, stopped_at: datetime) -> None:
+    """Rule: a reopened ticket resumes its clock where it stood (finding 4): the time it was
+    closed is paused, due times and timers recomputed from the policy."""
+    now = ctx.now
+    stored = (ticket.row or ticket.changes).get("pauses", ticket.pauses) or []
+    pauses = [(datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in stored]
+    created = ticket.row["created_at"] if ticket.row is not None else ticket.created_at or now
+    zone = ctx.org.timezone if ctx.org is not None else None
+    # A closed ticket was answered: only the resolution target is still owed.
+    paused, _first_due, resolution_due, timers = resumed_clock(
+        policy,
+        ticket.plan,
+        ticket.severity,
+        created,
+        pauses,
+        stopped_at,
+        now,
+        first_responded=True,
+        zone=zone,
+    )
+    ctx.batch.cancel_timers(ticket, (*SLA_KINDS, *DROPPED_KINDS, "auto_close_resolved"))
+    _set(
+        ticket,
+        pauses=[[a.isoformat(), (b or now).isoformat()] for a, b in paused],
+        resolution_due=resolution_due,
+    )
+    ctx.extra.setdefault("timers", []).extend(timers)
+    due = resolution_due.isoformat() if resolution_due else "best effort"
+    ctx.hit("decide.clock-resumed", f"clock resumed after {stopped_at.isoformat()}; resolution due {due}")
 
 
 def _new_from_followup(ctx: Context) -> Stop | None:

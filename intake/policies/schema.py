@@ -144,15 +144,10 @@ class Targets(_Model):
 
 
 class WindowGroup(_Model):
-    """Open hours for some weekdays: ``days = ["mon", ...]``, ``hours = ["09:00-17:00"]``.
-
-    `day_offset = -1` places the hours on the evening before each listed business
-    day (they still belong to that day: its holidays close them).
-    """
+    """Open hours for some weekdays: ``days = ["mon", ...]``, ``hours = ["09:00-17:00"]``."""
 
     days: list[str] = Field(min_length=1)
     hours: list[str] = Field(min_length=1)
-    day_offset: Literal[-1, 0, 1] = 0
 
     @field_validator("days")
     @classmethod
@@ -182,7 +177,12 @@ class Holidays(_Model):
 
 class CalendarSpec(_Model):
     label: str = ""
+    # The zone the windows are read in; with `local_time`, only the fallback for a
+    # customer organisation that has no time zone of its own.
     timezone: str
+    # The document gives the hours in the customer's "local time" (Rezilion): the
+    # windows are read in the organisation's zone (`intake org add --tz`).
+    local_time: bool = False
     windows: list[WindowGroup] = Field(min_length=1)
     holidays: Holidays = Field(default_factory=Holidays)
     note: str = ""
@@ -206,7 +206,7 @@ class CalendarSpec(_Model):
         weekly: list[list[Window]] = [[] for _ in WEEKDAYS]
         for group in self.windows:
             for day in group.days:
-                weekly[WEEKDAYS.index(day)].extend(Window.parse(h, group.day_offset) for h in group.hours)
+                weekly[WEEKDAYS.index(day)].extend(Window.parse(h) for h in group.hours)
         return BusinessCalendar(
             ZoneInfo(self.timezone),
             tuple(tuple(sorted(day)) for day in weekly),
@@ -318,15 +318,14 @@ class UnsupportedChannel(_Model):
     """What to do with a message that came in on a channel the policy does not support.
 
     redirect: reply with `template` pointing the sender at `redirect_to`; the
-    message is kept (a ticket if `open_ticket`) and, unless `sla_applies`, no SLA
-    clock runs. reject: reply and open nothing. accept: treat it as supported.
+    message is kept (a ticket if `open_ticket`) and closed: no SLA clock runs.
+    reject: reply and open nothing. accept: treat it as supported.
     """
 
     action: Literal["redirect", "reject", "accept"]
     redirect_to: ChannelName | None = None
     template: str = "portal_redirect"
     open_ticket: bool = True
-    sla_applies: bool = False
 
     @model_validator(mode="after")
     def _target(self) -> UnsupportedChannel:
@@ -466,12 +465,6 @@ class Closing(_Model):
     auto_close_resolved_after: Target | None = None
 
 
-class Releases(_Model):
-    supported: list[str] = Field(min_length=1)  # e.g. ["N", "N-1"]
-    end_of_life_full_months: int | None = None
-    end_of_life_limited_months: int | None = None
-
-
 class TicketCounting(_Model):
     """Tickets counted against an allowance per period (Resilio)."""
 
@@ -508,6 +501,32 @@ class Plan(_Model):
     targets: dict[str, Targets]
     contacts: Contacts
     allowance: Allowance | None = None
+
+
+# --- the conformance table ------------------------------------------------------
+
+
+class Rule(_Model):
+    """One line of the conformance table (`intake policies show NAME --rules`).
+
+    `says` is the document's own sentence (fragments joined by " ... "; tests check
+    it against the seed document), empty where the document is silent; `bot` is
+    what the bot does about it; `fields` are the policy-file fields that carry it;
+    `choice` marks a value the document leaves open or lost, that we picked.
+    """
+
+    topic: str
+    section: str = ""
+    says: str = ""
+    bot: str
+    fields: list[str] = Field(default_factory=list)
+    choice: bool = False
+
+    @model_validator(mode="after")
+    def _silent_is_a_choice(self) -> Rule:
+        if not self.says and not self.choice:
+            raise _at("choice", "a rule the document does not state is a [choice]")
+        return self
 
 
 # --- the policy -------------------------------------------------------------
@@ -550,9 +569,9 @@ class Policy(_Model):
     escalation: Escalation
     statuses: Statuses
     closing: Closing = Field(default_factory=Closing)
-    releases: Releases | None = None
     ticket_counting: TicketCounting | None = None
     triage: TriageRules = Field(default_factory=TriageRules)
+    rules: list[Rule] = Field(default_factory=list)
 
     # Built calendars by (calendar name, zone override): building checks holidays
     # and windows, so it is done once per policy object.
@@ -596,6 +615,7 @@ class Policy(_Model):
             for key in keys:
                 if key not in plan.targets:
                     raise _at(f"plans.{name}.targets", f"no targets for level {key!r}")
+        self._check_rules()
         if self.enhancements.level is not None and self.enhancements.level not in keys:
             raise _at("enhancements.level", f"unknown level {self.enhancements.level!r}")
         if self.ticket_counting is not None:
@@ -606,6 +626,24 @@ class Policy(_Model):
                 if cat not in cat_keys:
                     raise _at("ticket_counting.exclude_categories", f"unknown category {cat!r}")
         return self
+
+    def _check_rules(self) -> None:
+        """Every field a conformance rule names exists in the policy."""
+        for index, rule in enumerate(self.rules):
+            missing = [path for path in rule.fields if not self._has_field(path)]
+            if missing:
+                raise _at(f"rules.{index}.fields", f"no such policy field {missing[0]!r}")
+
+    def _has_field(self, path: str) -> bool:
+        node: Any = self.model_dump(by_alias=True)
+        for part in path.split("."):
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            else:
+                return False
+        return True
 
     # --- severity ---------------------------------------------------------
 
@@ -708,6 +746,16 @@ class Policy(_Model):
                 cached = cached.with_timezone(timezone)
             self._calendars[key] = cached
         return cached
+
+    def calendar_for(self, plan: str | None, org_timezone: str | None) -> BusinessCalendar:
+        """The calendar a customer's tickets run on: in the organisation's zone where the
+        plan's hours are the customer's local time, else the policy's own zone."""
+        return self.calendar(plan, self.zone_for(plan, org_timezone))
+
+    def zone_for(self, plan: str | None, org_timezone: str | None) -> str | None:
+        """The zone override for `calendar` (None: the policy's own zone)."""
+        spec = self.calendars[self.plan(plan).calendar]
+        return org_timezone if spec.local_time and org_timezone else None
 
     def due(
         self,

@@ -338,3 +338,69 @@ def detect_environment(text: str) -> Literal["production", "test", "unknown"]:
     if _TEST_RE.search(cleaned):
         return "test"
     return "unknown"
+
+
+def stated_environment(text: str) -> Literal["production", "test"] | None:
+    """The environment an "Environment:" field states, or None where no field states one.
+
+    What the customer states in a field beats a guess (issue 12, finding 1): Revalize asks
+    the partner to "identify the affected environment (production, test, etc.)".
+    """
+    field = _ENV_FIELD_RE.search(text)
+    if field is None:
+        return None
+    found = detect_environment(field.group(0))
+    return None if found == "unknown" else found
+
+
+# --- category, survey scores, form fields ---------------------------------------
+
+_CATEGORY_FIELD_RE = re.compile(
+    r"(?:^|\n)\s*[*_>•-]*\s*(?:issue\s+)?(?:category|type\s+of\s+(?:issue|request))[*_]*\s*[:=]\s*[*_]*"
+    r"\s*(?P<value>[\w /-]{2,60})",
+    re.IGNORECASE,
+)
+
+
+def stated_category(policy: Policy, text: str) -> str | None:
+    """The canonical category a "Category:" field states, matched to the policy's categories
+    by key, label or canonical name ("defect", "License request", "Enhancement request")."""
+    field = _CATEGORY_FIELD_RE.search(text)
+    if field is None:
+        return None
+    value = _normal(field.group("value"))
+    for category in policy.categories:
+        names = {_normal(category.key.replace("_", " ")), _normal(category.label), category.canonical}
+        if any(value == name or value.startswith(name + " ") for name in names):
+            return category.canonical
+    return None
+
+
+_SCORE_RE = re.compile(
+    r"^\s*(?:(?:my\s+)?(?:score|rating|csat)\s*(?:is)?\s*[:=-]?\s*)?(?P<score>[1-5])(?:\s*(?:/|out\s+of)\s*5)?"
+    r"(?:\s*(?:stars?|points?))?(?:\s*[.!,:;-]|\s*$|\s+\D)",
+    re.IGNORECASE,
+)
+
+
+def survey_score(text: str) -> int | None:
+    """The 1-5 score a reply to a satisfaction survey gives on its first line ("4", "5/5", "Score: 3")."""
+    for line in text.splitlines():
+        if line.strip() and not line.lstrip().startswith(">"):
+            match = _SCORE_RE.match(line)
+            return int(match.group("score")) if match else None
+    return None
+
+
+_FORM_FIELD_RE = re.compile(
+    r"^\s*(?P<name>name|e-?mail|company|severity)\s*:\s*(?P<value>.+?)\s*$", re.I | re.M
+)
+
+
+def form_fields(text: str) -> dict[str, str]:
+    """The `Name:/Email:/Company:/Severity:` fields of a web form's mail (first of each)."""
+    found: dict[str, str] = {}
+    for match in _FORM_FIELD_RE.finditer(text[:_SCAN_CHARS]):
+        key = match.group("name").lower().replace("-", "")
+        found.setdefault(key, match.group("value"))
+    return found

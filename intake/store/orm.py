@@ -7,7 +7,7 @@ Every lookup the pipeline makes on the hot path has an index: `messages.dedup_ke
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -40,20 +40,27 @@ IdType = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class UtcDateTime(TypeDecorator[datetime]):
-    """Timezone-aware datetimes on every backend; SQLite hands back UTC-aware values too."""
+    """Timezone-aware instants on every backend, stored as UTC and read back UTC-aware.
+
+    SQLite has no time zone type: SQLAlchemy writes the wall-clock digits and drops
+    the offset, so ``10:00-05:00`` would come back as ``10:00+00:00``, five hours off.
+    Every value is therefore converted to UTC before it is bound (on PostgreSQL too,
+    where ``timestamptz`` would keep the instant anyway), so both stores hold the same
+    instant and comparisons in SQL (``due_at <= now``) compare instants.
+    """
 
     impl = DateTime(timezone=True)
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is not None and value.tzinfo is None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError("naive datetime given to the store")
-        return value
+        return value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is not None and value.tzinfo is None:
-            from datetime import UTC
-
             value = value.replace(tzinfo=UTC)
         return value
 
@@ -71,6 +78,9 @@ class Organisation(Base):
     policy: Mapped[str] = mapped_column(String(80))
     plan: Mapped[str | None] = mapped_column(String(80))
     slack_channel: Mapped[str | None] = mapped_column(String(40), index=True)
+    # IANA zone of the customer (`org add --tz`): where a policy's hours are "local time"
+    # (Rezilion), its calendar is read in this zone; None keeps the policy's own zone.
+    timezone: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime]
 
     domains: Mapped[list[OrgDomain]] = relationship(back_populates="org", cascade="all, delete-orphan")
@@ -142,6 +152,8 @@ class Ticket(Base):
     pauses: Mapped[list[Any]] = mapped_column(JSON, default=list)
     closed_at: Mapped[datetime | None]
     close_reason: Mapped[str | None] = mapped_column(String(60))
+    # The engineer who owns the case, where the policy assigns one (Revalize: "Case Owner").
+    owner: Mapped[str | None] = mapped_column(String(320))
     slack_channel: Mapped[str | None] = mapped_column(String(40))
     slack_thread_ts: Mapped[str | None] = mapped_column(String(40), index=True)
     triage_ts: Mapped[str | None] = mapped_column(String(40))
@@ -291,6 +303,33 @@ class Outbox(Base):
     rcpt_domain: Mapped[str | None] = mapped_column(String(253))
     # Slack rows (channel "slack"): the ts Slack gave the posted message.
     posted_ts: Mapped[str | None] = mapped_column(String(40))
+
+
+class Enhancement(Base):
+    """The enhancement register: every enhancement request and where it stands under its policy.
+
+    `state`: awaiting_review (the classifier was unsure: a person decides whether it is one),
+    recorded (Resource Optimizer: in the Product Request tool), awaiting_information
+    (Revalize: transferred, the partner still to be asked for what review needs),
+    transferred (handed to `destination`, complete), rejected (a person said it is no
+    enhancement). `closed_at` is when its support ticket closed because of it.
+    """
+
+    __tablename__ = "enhancements"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), unique=True)
+    org_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
+    policy: Mapped[str] = mapped_column(String(80))
+    requester: Mapped[str] = mapped_column(String(320))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[str] = mapped_column(String(30))
+    destination: Mapped[str | None] = mapped_column(String(200))
+    confidence: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
 
 
 class Quarantine(Base):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session, selectinload
@@ -128,6 +129,20 @@ def tickets_by_id(session: Session, ids: Iterable[int]) -> dict[int, Ticket]:
             select(Ticket).where(Ticket.id.in_(wanted)).options(selectinload(Ticket.org))
         )
     }
+
+
+def counted_tickets(session: Session, org_id: int, since: datetime) -> list[Any]:
+    """(severity, category) of an organisation's tickets since `since`, redirects left out
+    (the allowance a policy counts per term, Resilio)."""
+    return list(
+        session.execute(
+            select(Ticket.severity, Ticket.category).where(
+                Ticket.org_id == org_id,
+                Ticket.created_at >= since,
+                Ticket.close_reason.is_distinct_from("unsupported_channel"),
+            )
+        ).all()
+    )
 
 
 def status_counts(session: Session, org_id: int) -> dict[str, int]:

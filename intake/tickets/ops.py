@@ -25,6 +25,7 @@ from intake.outgoing.compose import (
 )
 from intake.policies.loader import load_all
 from intake.policies.schema import Policy
+from intake.sla.timers import DROPPED_KINDS, SLA_KINDS
 from intake.store import repo
 from intake.store.orm import Outbox, Ticket, TicketEvent, Timer
 from intake.tickets import lifecycle
@@ -51,6 +52,10 @@ class TicketOps:
 
     def policy(self, ticket: Ticket) -> Policy:
         return load_all()[ticket.policy]
+
+    def zone(self, ticket: Ticket) -> str | None:
+        """The customer organisation's time zone (used where the policy's hours are local)."""
+        return ticket.org.timezone if ticket.org is not None else None
 
     def transition(self, ticket: Ticket, to: str, reason: str) -> None:
         change = lifecycle.transition(ticket.status, to, reason, self.now, self.actor)
@@ -162,7 +167,7 @@ class TicketOps:
             requester=ticket.requester,
             reason=reason,
             target_name=target_name,
-            due=format_due(policy, ticket.plan, due),
+            due=format_due(policy, ticket.plan, due, self.zone(ticket)),
         )
         for address in self.settings.escalation.notify:
             self.send(ticket, "escalation", variables, recipient=address)
@@ -233,18 +238,7 @@ class TicketOps:
         ticket.closed_at = self.now
         ticket.close_reason = reason
         ticket.waiting_since = None
-        self.cancel_timers(
-            ticket,
-            (
-                "first_response_warn",
-                "first_response_breach",
-                "resolution_warn",
-                "resolution_breach",
-                "reminder",
-                "auto_close",
-                "auto_close_resolved",
-            ),
-        )
+        self.cancel_timers(ticket, (*SLA_KINDS, *DROPPED_KINDS, "auto_close_resolved"))
         if message:
             self.send(
                 ticket,
@@ -254,8 +248,20 @@ class TicketOps:
                     "reopen": policy.reopen.action != "new_ticket",
                     "recorded_in": policy.enhancements.recorded_in,
                     "transfer_to": policy.enhancements.transfer_to,
+                    "feedback": policy.enhancements.feedback,
+                    "referral": next(
+                        (
+                            c.transfer_to
+                            for c in policy.categories
+                            if c.handling == "out_of_scope" and c.transfer_to
+                        ),
+                        None,
+                    ),
                 },
             )
         survey = policy.closing.survey
-        if survey is not None and reason == "resolved":
+        # Revalize: "When a case is closed, the partner contact ... will receive an email inviting
+        # them to complete a brief online Customer Satisfaction (CSAT) survey": every close of a
+        # case, dropped and enhancement ones too; not the redirect of mail that never was a case.
+        if survey is not None and reason != "unsupported_channel":
             self.send(ticket, survey.template, {"areas": survey.areas})

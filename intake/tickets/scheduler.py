@@ -66,11 +66,20 @@ class Due:
     kind: str
     due: datetime | None = None
     close_at: datetime | None = None
+    milestone: str | None = None  # a milestone timer's name and target (Resilio's debug analysis ETA)
+    target: str | None = None
 
     @classmethod
     def of(cls, timer: Timer) -> Due:
         payload = timer.payload or {}
-        return cls(timer.kind, _instant(payload.get("due")), _instant(payload.get("close_at")))
+        name, target = payload.get("milestone"), payload.get("target")
+        return cls(
+            timer.kind,
+            _instant(payload.get("due")),
+            _instant(payload.get("close_at")),
+            name if isinstance(name, str) else None,
+            target if isinstance(target, str) else None,
+        )
 
 
 Handler = Callable[[TicketOps, Ticket, Due], bool]
@@ -102,7 +111,8 @@ def _breach(target: str) -> Handler:
             f"{target.replace('_', ' ').capitalize()} target missed",
             target.replace("_", " "),
             timer.due,
-            f"Escalation goes to {policy.escalation.notify}.",
+            f"Escalation goes to {policy.escalation.notify}."
+            + (" The policy allows raising the severity." if policy.escalation.raise_severity else ""),
         )
         return True
 
@@ -113,6 +123,24 @@ def _warn_resolution(ops: TicketOps, ticket: Ticket, timer: Due) -> bool:
     if not lifecycle.is_open(ticket.status) or ticket.status == "waiting_on_customer":
         return False
     ops.notify_team(ticket, "Resolution due soon", "resolution", timer.due, "The ticket is still open.")
+    return True
+
+
+def _milestone(ops: TicketOps, ticket: Ticket, timer: Due) -> bool:
+    """A document's extra deadline (Resilio's Debug Analysis ETA) has come: tell the team."""
+    if not lifecycle.is_open(ticket.status) or ticket.status in (
+        "waiting_on_customer",
+        "pending_authorisation",
+    ):
+        return False
+    name = (timer.milestone or "milestone").replace("_", " ")
+    ops.notify_team(
+        ticket,
+        f"{name.capitalize()} due",
+        name,
+        timer.due,
+        f"The policy promises a {name} within {timer.target or 'its target'}.",
+    )
     return True
 
 
@@ -129,7 +157,7 @@ def _remind(ops: TicketOps, ticket: Ticket, timer: Due) -> bool:
         {
             "waiting_since": ticket.waiting_since.strftime("%d %b %Y") if ticket.waiting_since else "",
             # in the policy's zone, as the acknowledgement gave its dates (not GMT there, UTC here)
-            "close_at": format_due(policy, ticket.plan, close_at) if close_at else "",
+            "close_at": format_due(policy, ticket.plan, close_at, ops.zone(ticket)) if close_at else "",
         },
     )
     return True
@@ -155,6 +183,7 @@ HANDLERS: dict[str, Handler] = {
     "first_response_breach": _breach("first_response"),
     "resolution_warn": _warn_resolution,
     "resolution_breach": _breach("resolution"),
+    "milestone": _milestone,
     "reminder": _remind,
     "auto_close": _auto_close,
     "auto_close_resolved": _close_resolved,

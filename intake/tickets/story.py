@@ -25,6 +25,7 @@ TIMER_KINDS: dict[str, str] = {
     "first_response_breach": "first-response target",
     "resolution_warn": "resolution warning",
     "resolution_breach": "resolution target",
+    "milestone": "milestone of the policy (e.g. debug analysis ETA)",
     "reminder": "reminder to the customer",
     "auto_close": "close if the customer stays silent",
     "auto_close_resolved": "close of the resolved ticket",

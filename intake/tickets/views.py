@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from intake.errors import NotFound
+from intake.policies.loader import load_all
 from intake.store.orm import Message, Outbox, Quarantine, Ticket
 from intake.tickets.refs import format_ref
 
@@ -41,10 +43,51 @@ def ticket_json(ticket: Ticket, prefix: str, *, with_messages: bool = False) -> 
         "resolution_due": iso(ticket.resolution_due),
         "closed_at": iso(ticket.closed_at),
         "close_reason": ticket.close_reason,
+        "owner": ticket.owner,
+        **policy_labels(ticket.policy, ticket.status, ticket.category),
     }
     if with_messages:
         doc["messages"] = [message_json(m) for m in ticket.messages]
     return doc
+
+
+def policy_labels(policy_name: str, status: str, category: str | None) -> dict[str, str | None]:
+    """The ticket's status and category in its policy's own words ("On Hold", "Enhancement request")."""
+    policy = load_all().get(policy_name)
+    if policy is None:
+        return {"status_label": None, "category_label": None}
+    try:
+        status_label = policy.status_label(status)
+    except NotFound:
+        status_label = status.replace("_", " ")
+    label = policy.category_for_canonical(category).label if category else None
+    return {"status_label": status_label, "category_label": label}
+
+
+ENVIRONMENT_ORDER = {"production": 0, "unknown": 1, "test": 2}
+
+
+def queue_key(ticket: Ticket) -> tuple[Any, ...]:
+    """Where an open ticket stands in its policy's work queue (`ordering` in the policy file).
+
+    Revalize: "If the issues are assigned the same severity level by the partner, Revalize
+    Customer Support will address the issues based on the business impact, affected
+    environment, and in the order in which they are received." Business impact is not a
+    stored field: it is carried by the severity the partner gave, so ties fall to the
+    environment (production first), then arrival.
+    """
+    policy = load_all().get(ticket.policy)
+    ordering = policy.ordering if policy is not None else ["severity", "received_at"]
+    key: list[Any] = []
+    for part in ordering:
+        if part == "severity":
+            key.append(policy.rank(ticket.severity) if policy is not None else 0)
+        elif part == "environment":
+            key.append(ENVIRONMENT_ORDER.get(ticket.environment, 1))
+        elif part == "received_at":
+            key.append(ticket.created_at)
+    key.append(ticket.id)
+    return tuple(key)
 
 
 def message_json(message: Message) -> dict[str, Any]:

@@ -180,6 +180,7 @@ def test_org_and_contact_then_designated(cli: Cli, tmp_path: Path, make_mail: Ma
         "policy": "resource-optimizer",
         "plan": None,
         "domains": ["acme.example"],
+        "timezone": None,
     }
     cli("contact", "add", "Acme", "dana@acme.example", "--name", "Dana", "--role", "designated")
     mail = tmp_path / "m.eml"

@@ -274,7 +274,11 @@ def test_only_a_designated_contact_reopens_a_closed_ticket(world: Runtime, make_
     assert ticket(world, 1).status == "closed"
     [lee] = run(world, [signed(make_mail, "lee@acme.example", headers={"In-Reply-To": ROOT})])
     assert (lee.disposition, lee.ticket_id) == ("followup", 1)
-    assert ticket(world, 1).status == "reopened"
+    # Resource Optimizer reopens "at Resource Optimizer's sole discretion" (issue 12, finding 5): the
+    # designated contact's reply is a reopen request an engineer decides; the case stays closed.
+    assert ticket(world, 1).status == "closed"
+    assert ticket(world, 1).needs_review
+    assert any(h.startswith("decide.reopen-requested:") for h in hits(world, 1))
 
 
 def test_only_a_designated_contact_escalates_a_rezilion_ticket(

@@ -51,22 +51,27 @@ class Example(NamedTuple):
 
 # fmt: off
 EXAMPLES = [
-    # Resource Optimizer windows: Mon-Fri 00:00-16:00 GMT plus 22:00-24:00 GMT on the
-    # evening before each business day (08:00-10:00 in Australia, the start of the
-    # Australian working day; see resource-optimizer.toml).
+    # Resource Optimizer windows, as the document writes them (Annex A): "00:00 - 16:00 GMT,
+    # 22:00 - 24:00 GMT, Monday - Friday".
     Example(
         "resource-optimizer", "s1", "first_response", "2024-06-07T15:30+00:00", "2024-06-10T05:30+00:00",
-        # 0.5 h Friday to 16:00. Friday 22:00-24:00 GMT is Saturday morning in Australia:
-        # closed. Sunday 22:00-24:00 GMT opens Monday's shift: 2 h (2.5 h so far). Monday
-        # 00:00 + 5.5 h = 05:30. (The literal GMT reading, Friday 22-24 open and Sunday
-        # closed, also gives 05:30: 0.5 + 2 h on Friday, 5.5 h on Monday.)
+        # 0.5 h Friday to 16:00, 2 h Friday 22:00-24:00 (2.5 h so far); Monday 00:00 + 5.5 h.
         "S1 8 business hours from Friday 15:30 GMT",
     ),
     Example(
-        "resource-optimizer", "s1", "first_response", "2024-06-07T23:00+00:00", "2024-06-10T06:00+00:00",
-        # Closed after Friday 16:00; Sunday 22:00-24:00 (2 h) + Monday 00:00-06:00 (6 h).
-        # The literal reading would give 07:00 (1 h Friday night + 7 h Monday).
-        "S1 received Friday evening, where the two readings differ",
+        "resource-optimizer", "s1", "first_response", "2024-06-07T22:30+00:00", "2024-06-10T06:30+00:00",
+        # 1.5 h Friday night; Saturday and Sunday closed; Monday 00:00 + 6.5 h.
+        "S1 received Friday 22:30 GMT",
+    ),
+    Example(
+        "resource-optimizer", "s1", "first_response", "2024-06-09T22:30+00:00", "2024-06-10T08:00+00:00",
+        # Sunday evening is not coverage: Monday 00:00 + 8 h.
+        "S1 received Sunday 22:30 GMT",
+    ),
+    Example(
+        "resource-optimizer", "s1", "first_response", "2024-06-07T23:00+00:00", "2024-06-10T07:00+00:00",
+        # 1 h Friday night + 7 h Monday.
+        "S1 received Friday 23:00 GMT",
     ),
     Example(
         "resource-optimizer", "s2", "first_response", "2024-06-07T15:30+00:00", "2024-06-10T15:30+00:00",
@@ -75,8 +80,8 @@ EXAMPLES = [
     ),
     Example(
         "resource-optimizer", "s3", "first_response", "2024-04-24T10:00+00:00", "2024-04-29T10:00+00:00",
-        # Thursday 25 April is ANZAC Day (AU holiday; its shift Wed 22:00-Thu 16:00 GMT
-        # is closed): Friday is business day 1, Monday day 2.
+        # Thursday 25 April is ANZAC Day (AU holiday: Thursday's coverage is closed):
+        # Friday is business day 1, Monday day 2.
         "S3 2 business days across ANZAC Day",
     ),
     Example("resource-optimizer", "s4", "first_response", "2024-06-07T15:30+00:00", None, "S4 best effort"),
