@@ -40,7 +40,7 @@ import pytest
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
-from channels.files import parse_all
+from channels.files import Entry, find_messages
 from channels.imap import poll_once
 from channels.parse import parse_one
 from intake.clock import FixedClock
@@ -177,8 +177,8 @@ def seed_world(url: str, clock: FixedClock, **extra: Any) -> Runtime:
 def ordered(cases: list[Case]) -> list[Case]:
     """The order `intake ingest` takes a folder in (Date, then name): every channel sends in it."""
     by_source = {str(case.path): case for case in cases}
-    items = parse_all([(str(c.path), c.path.read_bytes()) for c in cases], datetime(2026, 11, 16, tzinfo=UTC))
-    return [by_source[source] for source, _ in items]
+    entries = [entry for case in cases for entry in find_messages(str(case.path))]
+    return [by_source[entry.path] for entry in sorted(entries, key=Entry.order)]
 
 
 # --- what became of each file -------------------------------------------------------------------
@@ -301,9 +301,9 @@ def test_hostile_files_through_intake_ingest(
     assert done.returncode == 0 and "Traceback" not in stderr, stderr[-3000:]
     summary = json.loads(done.stdout)
     assert summary["files"] == len(CASES)
-    assert sum(summary[k] for k in ("tickets", "followups", "dropped", "duplicates", "quarantined")) == len(
-        CASES
-    ), summary
+    assert sum(
+        summary[k] for k in ("tickets", "followups", "dropped", "duplicates", "quarantined", "already_stored")
+    ) == len(CASES), summary
     view = StoreView.read(rt)
     results = [(case, view.observe(lambda s, p=path: s == p)) for path, case in copies.items()]
     check("ingest", results)
