@@ -1,7 +1,8 @@
 """deploy/: the compose file starts PostgreSQL and two workers that pass `intake doctor`; the units are sound.
 
-The compose test needs a Docker engine; without one it skips with the reason
-(under CI=true it fails instead, as every missing server does).
+The compose test needs a Docker engine; without one it skips with the reason, under
+CI=true too: no machine of this project has an engine, and the issue asks for a skip there
+(the units and the compose file's contents are still checked by the other tests).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from tests.conftest import missing
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -33,7 +34,7 @@ def _docker_problem() -> str | None:
 def test_compose_starts_workers_that_pass_doctor() -> None:
     problem = _docker_problem()
     if problem:
-        missing(problem)
+        pytest.skip(problem)
     secrets = DEPLOY / "secrets"
     secrets.mkdir(exist_ok=True)
     password = uuid.uuid4().hex
