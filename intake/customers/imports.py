@@ -109,7 +109,6 @@ class ImportResult:
     actions: dict[str, int] = field(default_factory=lambda: {"added": 0, "updated": 0, "unchanged": 0})
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    tz_stored: bool = True
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -181,7 +180,7 @@ def _reason(exc: ValidationError) -> str:
 def import_orgs(session: Session, clock: Clock, path: Path) -> ImportResult:
     from intake.customers.orgs import add_org, set_org
 
-    result = ImportResult("org", tz_stored=hasattr(Organisation, "tz"))
+    result = ImportResult("org")
     seen: dict[str, int] = {}
     for number, fields in read_rows(path):
         result.rows += 1
@@ -212,12 +211,8 @@ def import_orgs(session: Session, clock: Clock, path: Path) -> ImportResult:
                     add_domains=[d for d in row.domains if d.strip().lower().lstrip("@") not in stored],
                 )
                 org, action = existing, "updated" if changes else "unchanged"
-            if row.tz is not None and not result.tz_stored and not result.warnings:
-                result.warnings.append(
-                    "tz is checked but not stored: this version has no organisation time zone yet"
-                )
-            if row.tz is not None and result.tz_stored and getattr(org, "tz", None) != row.tz:
-                setattr(org, "tz", row.tz)  # noqa: B010 - the column lands with the policies branch
+            if row.tz is not None and org.timezone != row.tz:
+                org.timezone = row.tz
                 action = "updated" if action == "unchanged" else action
             result.actions[action] += 1
         except ValidationError as exc:

@@ -230,15 +230,11 @@ def test_a_contact_of_another_org_is_refused(orgs: Runtime, tmp_path: Path) -> N
     assert "already a contact of Acme" in str(result["errors"][0])  # type: ignore[index]
 
 
-def test_tz_is_validated_and_reported_when_it_cannot_be_stored(runtime: Runtime, tmp_path: Path) -> None:
+def test_tz_is_validated_and_stored(runtime: Runtime, tmp_path: Path) -> None:
     path = tmp_path / "orgs.csv"
     path.write_text(ORGS_CSV)
     result = rows_of("org", path, runtime)
-    if hasattr(Organisation, "tz"):
-        with runtime.sessions() as session:
-            acme = session.scalars(select(Organisation).where(Organisation.name == "Acme")).one()
-            assert acme.tz == "Europe/Berlin"  # type: ignore[attr-defined]
-    else:
-        assert result["warnings"] == [
-            "tz is checked but not stored: this version has no organisation time zone yet"
-        ]
+    assert not result["warnings"]
+    with runtime.sessions() as session:
+        acme = session.scalars(select(Organisation).where(Organisation.name == "Acme")).one()
+        assert acme.timezone == "Europe/Berlin"
