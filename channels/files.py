@@ -170,10 +170,15 @@ def _is_maildir(folder: str) -> bool:
 
 def _walk(root: str) -> Iterator[str]:
     """Every file below `root` as a path string (no Path objects: a million names stay small),
-    skipping hidden names and a Maildir's tmp/ (mail still being delivered)."""
+    skipping hidden names, and tmp/ (mail still being delivered) when `root` is itself a Maildir.
+
+    A folder that merely contains Maildirs (an archive, a corpus) is taken whole: every file
+    in it is a message someone asked to ingest, so none is left out of the count.
+    """
+    top_maildir = _is_maildir(root)
     for folder, dirs, names in os.walk(root):
-        maildir = _is_maildir(folder)
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (maildir and d == "tmp"))
+        skip_tmp = top_maildir and folder == root
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (skip_tmp and d == "tmp"))
         for name in sorted(names):
             full = os.path.join(folder, name)
             if not name.startswith(".") and os.path.isfile(full):
