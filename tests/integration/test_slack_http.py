@@ -173,7 +173,9 @@ def test_a_signed_message_opens_a_ticket_and_the_acknowledgement_goes_to_its_thr
     text = post.args["text"]
     assert f"support-{ticket.id}" in text
     assert "Severity:" in text and "model confidence" in text
-    assert "Next target: resolution by Fri 20 Nov 2026 17:00 CST" in text  # in the customer's calendar terms
+    assert (
+        "Next target: first response by Mon 16 Nov 2026 17:00 CST" in text
+    )  # in the customer's calendar terms
     with bot.runtime.sessions() as session:
         row = session.scalar(select(Outbox).where(Outbox.channel == "slack", Outbox.template == "ack"))
         assert row is not None and row.state == "sent" and row.posted_ts is not None
