@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from intake.clock import Clock
 from intake.config import Settings
@@ -46,31 +46,26 @@ def purge_raw(session: Session, clock: Clock, settings: Settings) -> RetentionRe
         return RetentionReport(None)
     cutoff = clock.now() - timedelta(days=days)
     report = RetentionReport(cutoff)
-    while True:
-        ids = list(
-            session.scalars(
-                select(Message.id)
-                .where(Message.received_at < cutoff, func.length(Message.raw) > 0)
-                .limit(CHUNK)
-            )
-        )
-        if not ids:
-            break
-        session.execute(update(Message).where(Message.id.in_(ids)).values(raw=b""))
-        session.commit()
-        report.messages += len(ids)
-    while True:
-        ids = list(
-            session.scalars(
-                select(Quarantine.id)
-                .where(Quarantine.created_at < cutoff, func.length(Quarantine.raw) > 0)
-                .limit(CHUNK)
-            )
-        )
-        if not ids:
-            break
-        session.execute(update(Quarantine).where(Quarantine.id.in_(ids)).values(raw=b""))
-        session.commit()
-        report.quarantined += len(ids)
+    report.messages = _empty_raw(session, Message, Message.received_at, cutoff)
+    report.quarantined = _empty_raw(session, Quarantine, Quarantine.created_at, cutoff)
     session.commit()
     return report
+
+
+def _empty_raw(
+    session: Session,
+    table: type[Message] | type[Quarantine],
+    stamp: InstrumentedAttribute[datetime],
+    cutoff: datetime,
+) -> int:
+    """Empty `raw` of the rows of `table` stamped before `cutoff`, CHUNK rows per commit; how many."""
+    emptied = 0
+    while True:
+        ids = list(
+            session.scalars(select(table.id).where(stamp < cutoff, func.length(table.raw) > 0).limit(CHUNK))
+        )
+        if not ids:
+            return emptied
+        session.execute(update(table).where(table.id.in_(ids)).values(raw=b""))
+        session.commit()
+        emptied += len(ids)
