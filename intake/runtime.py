@@ -17,6 +17,7 @@ from intake.config import Settings, load_settings
 from intake.customers.directory import Directory
 from intake.errors import IntakeError
 from intake.pipeline.context import Deps
+from intake.policies.loader import load_all
 from intake.store.migrate import HEAD, current_revision
 from intake.store.problems import describe
 from intake.store.session import make_engine, make_sessionmaker, unavailable_is_transient
@@ -67,6 +68,7 @@ class Runtime:
                 settings=self.settings,
                 directory=directory,
                 classifier=load_classifier(self.settings) if classifier else None,
+                policies=load_all(),
             )
 
 

@@ -25,6 +25,7 @@ from intake.customers.directory import Directory
 from intake.models import InboundMessage
 from intake.pipeline import Outcome, ingest
 from intake.pipeline.context import Deps
+from intake.policies.loader import load_all
 from intake.runtime import Runtime, load_classifier
 from intake.storable import line, text
 from intake.store.orm import Message, Outbox, SlackEvent, Ticket, TicketEvent
@@ -118,6 +119,7 @@ class Handler:
             settings=self.runtime.settings,
             directory=directory(session, self.cfg),
             classifier=self.classifier(),
+            policies=load_all(),
         )
 
     # -- events ---------------------------------------------------------------------------------------

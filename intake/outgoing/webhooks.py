@@ -60,13 +60,24 @@ class TicketLike(Protocol):
     def org_id(self) -> int | None: ...
 
 
+class TransitionLike(Protocol):
+    """A status change the pipeline staged (intake.tickets.lifecycle.Transition)."""
+
+    @property
+    def from_status(self) -> str | None: ...
+    @property
+    def to_status(self) -> str: ...
+    @property
+    def reason(self) -> str: ...
+
+
 class StagedLike(Protocol):
     """A message staged by the pipeline: its ticket (id known after the write) and its transitions."""
 
     @property
     def ticket(self) -> TicketLike | None: ...
     @property
-    def events(self) -> list[dict[str, Any]]: ...
+    def events(self) -> Sequence[TransitionLike]: ...
 
 
 def event_of(from_status: str | None, to_status: str) -> str | None:
@@ -145,9 +156,9 @@ def queue_batch(session: Any, settings: Settings, staged: Iterable[StagedLike], 
         if item.ticket is None:
             continue
         for transition in item.events:
-            event = event_of(transition.get("from_status"), str(transition.get("to_status")))
+            event = event_of(transition.from_status, transition.to_status)
             if event is not None:
-                queue(session, settings, event, item.ticket, str(transition.get("reason", "")), now)
+                queue(session, settings, event, item.ticket, transition.reason, now)
 
 
 # --- signing and delivery ---------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from intake.outgoing import webhooks
 from intake.pipeline import classify, contact, decide, dedup, guard, identity, persist, thread
 from intake.pipeline.batch import Batch
 from intake.pipeline.context import Context, Deps, Disposition, Hit, Stop
+from intake.pipeline.rows import QuarantineRow
 from intake.storable import line, text
 
 log = logging.getLogger(__name__)
@@ -55,15 +56,15 @@ class Rejected:
 Item = InboundMessage | Rejected
 
 
-def quarantine_row(raw: bytes, reason: str, source: str, channel: str, deps: Deps) -> dict[str, object]:
-    return {
-        "created_at": deps.clock.now(),
-        "channel": channel,
-        "source": line(source),
-        "reason": text(reason),
-        "sha256": hashlib.sha256(raw).hexdigest(),
-        "raw": raw,
-    }
+def quarantine_row(raw: bytes, reason: str, source: str, channel: str, deps: Deps) -> QuarantineRow:
+    return QuarantineRow(
+        created_at=deps.clock.now(),
+        channel=channel,
+        source=line(source),
+        reason=text(reason),
+        sha256=hashlib.sha256(raw).hexdigest(),
+        raw=raw,
+    )
 
 
 def _run_steps(ctx: Context) -> Outcome:
@@ -168,7 +169,7 @@ def ingest(items: Sequence[Item], deps: Deps, *, _retried: bool = False) -> list
     started = time.perf_counter()
     try:
         batch, results = _process(items, deps)
-        batch.write()
+        persist.write(batch, deps)
         webhooks.queue_batch(session, deps.settings, batch.staged, deps.clock.now())  # ops: ticket events
         session.commit()
         done = _finish(results)

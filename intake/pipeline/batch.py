@@ -8,15 +8,19 @@ one batch costs a handful of queries instead of several per message.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Row, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from intake.outgoing import bounces
 from intake.pipeline.context import TicketView
+from intake.pipeline.decide.decision import Outgoing, TriagePost
+from intake.pipeline.rows import NO_CHANGES, AttachmentRow, DecisionRow, MessageRow, QuarantineRow, Values
+from intake.sla.timers import TimerSpec
 from intake.store.orm import (
     Attachment,
     Base,
@@ -29,6 +33,10 @@ from intake.store.orm import (
     TriageDecision,
 )
 from intake.store.repo import SentMail
+from intake.tickets.lifecycle import Transition
+
+# A composed outbox row (intake.outgoing.compose.outbox_row), ready to insert.
+OutboxValues = Mapping[str, object]
 
 _TICKET_COLUMNS = (
     Ticket.id,
@@ -44,6 +52,8 @@ _TICKET_COLUMNS = (
     Ticket.created_at,
     Ticket.close_reason,
     Ticket.pauses,
+    Ticket.category,
+    Ticket.first_responded_at,
 )
 
 _CHUNK = 500
@@ -58,7 +68,7 @@ def _table(model: type[Base]) -> Table:
     return Base.metadata.tables[model.__tablename__]
 
 
-def _view(row: Any) -> TicketView:
+def _view(row: Row[Any]) -> TicketView:
     return TicketView(
         id=row.id,
         org_id=row.org_id,
@@ -72,21 +82,42 @@ def _view(row: Any) -> TicketView:
         closed_at=row.closed_at,
         created_at=row.created_at,
         close_reason=row.close_reason,
-        pauses=list(row.pauses or []),
+        pauses=[list(p) for p in row.pauses or []],
+        category=row.category,
+        first_responded_at=row.first_responded_at,
     )
 
 
 @dataclass
 class Staged:
-    """The rows one message adds; `ticket` is the view they attach to."""
+    """The rows one message adds; `ticket` is the view they attach to.
 
-    message: dict[str, Any]
+    `outgoing` are the messages to compose: persist renders them into `outbox`
+    once the ticket's id, and so its reference, is known.
+    """
+
+    message: MessageRow
     ticket: TicketView | None
-    attachments: list[dict[str, Any]] = field(default_factory=list)
-    decision: dict[str, Any] | None = None
-    timers: list[dict[str, Any]] = field(default_factory=list)
-    outbox: list[Callable[[int], dict[str, Any]]] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list)
+    now: datetime
+    attachments: list[AttachmentRow] = field(default_factory=list)
+    decision: DecisionRow | None = None
+    timers: list[TimerSpec] = field(default_factory=list)
+    outgoing: list[Outgoing | TriagePost] = field(default_factory=list)
+    outbox: list[OutboxValues] = field(default_factory=list)
+    events: list[Transition] = field(default_factory=list)
+
+
+def _rows_of(item: Staged, message_id: int, rows: dict[type[Base], list[Values]]) -> None:
+    """Add the rows of one staged message that point at it (and at its ticket)."""
+    ticket_id = item.ticket.id if item.ticket else None
+    rows[Attachment].extend({**a.values(), "message_id": message_id} for a in item.attachments)
+    if item.decision is not None:
+        rows[TriageDecision].append(
+            {**item.decision.values(), "message_id": message_id, "ticket_id": ticket_id}
+        )
+    rows[Timer].extend({**t.values(), "ticket_id": ticket_id} for t in item.timers)
+    rows[Outbox].extend({**o, "ticket_id": ticket_id} for o in item.outbox)
+    rows[TicketEvent].extend({**asdict(e), "ticket_id": ticket_id} for e in item.events)
 
 
 @dataclass
@@ -99,7 +130,7 @@ class Batch:
     ticket_by_message_id: dict[str, TicketView] = field(default_factory=dict)
     new_tickets: list[TicketView] = field(default_factory=list)
     staged: list[Staged] = field(default_factory=list)
-    quarantined: list[dict[str, Any]] = field(default_factory=list)
+    quarantined: list[QuarantineRow] = field(default_factory=list)
     cancelled_timers: list[tuple[TicketView, tuple[str, ...]]] = field(default_factory=list)
     # Our sent mail the batch's delivery reports return (the guard prefetches it) and believed bounces.
     sent_mail: dict[str, SentMail] = field(default_factory=dict)
@@ -172,7 +203,7 @@ class Batch:
     def stage(self, staged: Staged) -> None:
         self.staged.append(staged)
 
-    def quarantine(self, row: dict[str, Any]) -> None:
+    def quarantine(self, row: QuarantineRow) -> None:
         self.quarantined.append(row)
 
     def suppress(self, request: bounces.Suppress) -> None:
@@ -180,74 +211,36 @@ class Batch:
         self.suppressions.append(request)
 
     # commit ----------------------------------------------------------------
-    def write(self) -> None:
-        """Write everything staged, in the caller's transaction, with bulk Core statements.
+    def insert_tickets(self) -> None:
+        """Insert the tickets opened in this batch: their ids, and so their refs, are known after.
 
         Core `executemany` with RETURNING (insertmanyvalues, ordered by parameter)
-        gives the new ticket and message ids in one round trip per table, on SQLite
-        and PostgreSQL alike; the ORM's unit of work would cost a statement per row.
+        gives the new ids in one round trip, on SQLite and PostgreSQL alike; the
+        ORM's unit of work would cost a statement per row.
         """
-        conn = self.session.connection()
+        fresh = [t for t in self.new_tickets if t.id is None and t.row is not None]
+        if not fresh:
+            return
         tickets = _table(Ticket)
-        messages = _table(Message)
-        if self.new_tickets:
-            rows = [t.row for t in self.new_tickets if t.row is not None]
-            ids = (
-                conn.execute(insert(tickets).returning(tickets.c.id, sort_by_parameter_order=True), rows)
-                .scalars()
-                .all()
-            )
-            for view, new_id in zip(self.new_tickets, ids, strict=True):
-                view.id = new_id
-                self.tickets_by_id[new_id] = view
+        rows = [t.row.values() for t in fresh if t.row is not None]
+        conn = self.session.connection()
+        ids = (
+            conn.execute(insert(tickets).returning(tickets.c.id, sort_by_parameter_order=True), rows)
+            .scalars()
+            .all()
+        )
+        for view, new_id in zip(fresh, ids, strict=True):
+            view.id = new_id
+            self.tickets_by_id[new_id] = view
+
+    def write(self) -> None:
+        """Write everything staged, in the caller's transaction, with bulk Core statements."""
+        self.insert_tickets()
+        conn = self.session.connection()
         self._write_ticket_changes(conn)
-        timers_table = _table(Timer)
-        for ticket, kinds in self.cancelled_timers:
-            conn.execute(
-                update(timers_table)
-                .where(
-                    timers_table.c.ticket_id == ticket.id,
-                    timers_table.c.state == "pending",
-                    timers_table.c.kind.in_(kinds),
-                )
-                .values(state="cancelled")
-            )
+        self._cancel_timers(conn)
         if self.staged:
-            message_rows = []
-            for item in self.staged:
-                row = dict(item.message)
-                row["ticket_id"] = item.ticket.id if item.ticket else None
-                message_rows.append(row)
-            message_ids = (
-                conn.execute(
-                    insert(messages).returning(messages.c.id, sort_by_parameter_order=True), message_rows
-                )
-                .scalars()
-                .all()
-            )
-            attachments: list[dict[str, Any]] = []
-            decisions: list[dict[str, Any]] = []
-            timers: list[dict[str, Any]] = []
-            outbox: list[dict[str, Any]] = []
-            events: list[dict[str, Any]] = []
-            for item, message_id in zip(self.staged, message_ids, strict=True):
-                ticket_id = item.ticket.id if item.ticket else None
-                attachments.extend({**a, "message_id": message_id} for a in item.attachments)
-                if item.decision is not None:
-                    decisions.append({**item.decision, "message_id": message_id, "ticket_id": ticket_id})
-                timers.extend({**t, "ticket_id": ticket_id} for t in item.timers)
-                if ticket_id is not None:
-                    outbox.extend({**compose(ticket_id), "ticket_id": ticket_id} for compose in item.outbox)
-                events.extend({**e, "ticket_id": ticket_id} for e in item.events)
-            for table, rows in (
-                (Attachment, attachments),
-                (TriageDecision, decisions),
-                (Timer, timers),
-                (Outbox, outbox),
-                (TicketEvent, events),
-            ):
-                if rows:
-                    conn.execute(insert(_table(table)), rows)
+            self._write_staged(conn)
         for request in self.suppressions:
             bounces.apply(self.session, request)
         if self.quarantined:
@@ -257,31 +250,67 @@ class Batch:
         for view in self.new_tickets:
             view.row = None
 
-    def _write_ticket_changes(self, conn: Any) -> None:
+    def _cancel_timers(self, conn: Connection) -> None:
+        timers = _table(Timer)
+        for ticket, kinds in self.cancelled_timers:
+            conn.execute(
+                update(timers)
+                .where(timers.c.ticket_id == ticket.id, timers.c.state == "pending", timers.c.kind.in_(kinds))
+                .values(state="cancelled")
+            )
+
+    def _write_staged(self, conn: Connection) -> None:
+        """The messages (their ids in one round trip), then the rows that point at them."""
+        messages = _table(Message)
+        message_rows = [
+            {**item.message.values(), "ticket_id": item.ticket.id if item.ticket else None}
+            for item in self.staged
+        ]
+        message_ids = (
+            conn.execute(
+                insert(messages).returning(messages.c.id, sort_by_parameter_order=True), message_rows
+            )
+            .scalars()
+            .all()
+        )
+        rows: dict[type[Base], list[Values]] = {
+            Attachment: [],
+            TriageDecision: [],
+            Timer: [],
+            Outbox: [],
+            TicketEvent: [],
+        }
+        for item, message_id in zip(self.staged, message_ids, strict=True):
+            _rows_of(item, message_id, rows)
+        for table, values in rows.items():
+            if values:
+                conn.execute(insert(_table(table)), values)
+
+    def _write_ticket_changes(self, conn: Connection) -> None:
         """One executemany UPDATE per distinct set of changed columns."""
-        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        groups: dict[tuple[str, ...], list[Values]] = {}
         for view in self.tickets_by_id.values():
             if view.changes and view.row is None:
-                keys = tuple(sorted(view.changes))
-                groups.setdefault(keys, []).append(
-                    {"b_id": view.id, **{f"b_{k}": v for k, v in view.changes.items()}}
+                changed = view.changes.values()
+                groups.setdefault(tuple(sorted(changed)), []).append(
+                    {"b_id": view.id, **{f"b_{k}": v for k, v in changed.items()}}
                 )
-                view.changes = {}
+                view.changes = NO_CHANGES
         tickets = _table(Ticket)
-        for keys, rows in groups.items():
+        for keys, values in groups.items():
             statement = (
                 update(tickets)
                 .where(tickets.c.id == bindparam("b_id"))
                 .values({k: bindparam(f"b_{k}") for k in keys})
             )
-            conn.execute(statement, rows)
+            conn.execute(statement, values)
 
-    def _new_quarantine_rows(self) -> list[dict[str, Any]]:
-        by_hash = {row["sha256"]: row for row in self.quarantined}
+    def _new_quarantine_rows(self) -> list[Values]:
+        by_hash = {row.sha256: row for row in self.quarantined}
         existing = set(
             self.session.scalars(select(Quarantine.sha256).where(Quarantine.sha256.in_(list(by_hash))))
         )
-        return [row for digest, row in by_hash.items() if digest not in existing]
+        return [row.values() for digest, row in by_hash.items() if digest not in existing]
 
     def reset(self) -> None:
         self.new_tickets.clear()

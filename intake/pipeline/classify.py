@@ -6,15 +6,22 @@ messages that the prefetch already knows to be replies. The canonical severity
 is mapped to the policy's own level; below `classifier.review_threshold` the
 decision is marked for review. Without a model the policy's default severity is
 used and the decision is marked for review: never a made-up prediction.
+
+A follow-up to a closed or resolved ticket is triaged too: decide may find it a
+new request (a reopen refused, a reopen window past), and decide never calls the
+classifier itself.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from intake.pipeline.context import Context, Deps, Stop, Triage
-from intake.policies.loader import load_all
+from intake.tickets import lifecycle
+
+if TYPE_CHECKING:
+    from classifiers.features import TriageInput
 
 NAME = "classify"
 
@@ -25,7 +32,7 @@ def policy_name(ctx: Context) -> str:
     return ctx.deps.settings.tickets.default_policy
 
 
-def _input(ctx: Context) -> Any:
+def _input(ctx: Context) -> TriageInput:
     from classifiers.features import TriageInput
 
     msg = ctx.inbound
@@ -48,13 +55,18 @@ def prepare(ctxs: Sequence[Context], deps: Deps) -> None:
         return
     todo = [c for c in ctxs if not _known_reply(c)]
     for ctx, prediction in zip(todo, model.predict([_input(c) for c in todo]), strict=True):
-        ctx.extra["prediction"] = prediction
+        ctx.prediction = prediction
+
+
+def may_open(ctx: Context) -> bool:
+    """Could this message open a ticket? A new one, or a follow-up to a ticket no longer open."""
+    return ctx.ticket is None or not lifecycle.is_open(ctx.ticket.status)
 
 
 def run(ctx: Context) -> Stop | None:
-    if ctx.ticket is not None:
+    if not may_open(ctx):
         return None
-    policy = load_all()[policy_name(ctx)]
+    policy = ctx.deps.policies[policy_name(ctx)]
     model = ctx.deps.classifier
     if model is None:
         level = policy.default_level
@@ -67,13 +79,13 @@ def run(ctx: Context) -> Stop | None:
         )
         ctx.hit("classify.no-model", f"no classifier: policy default {level.key}, marked for review")
         return None
-    prediction = ctx.extra.get("prediction")
+    prediction = ctx.prediction
     if prediction is None:
         [prediction] = model.predict([_input(ctx)])
     level = policy.level_for_canonical(prediction.severity)
     threshold = ctx.deps.settings.classifier.review_threshold
     review = bool(model.needs_review(prediction, threshold))
-    possible = bool(getattr(prediction, "possible_critical", False))
+    possible = prediction.possible_critical
     ctx.triage = Triage(
         severity=level.key,
         canonical=prediction.severity,
@@ -87,7 +99,7 @@ def run(ctx: Context) -> Stop | None:
         },
         reasons=list(prediction.reasons),
         environment=prediction.environment,
-        language=getattr(prediction, "language", None),
+        language=prediction.language,
         possible_critical=possible,
     )
     ctx.hit(

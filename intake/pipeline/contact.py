@@ -18,11 +18,18 @@ contact_status is then:
 - `designated`: both hold.
 An empty sender (From missing, or not exactly one valid address) is never designated.
 Slack users are who Slack's signed request says; the trust model is for mail.
+
+Mail from a configured web form's sender (a policy's `portal_senders`, `[tickets]
+form_senders`) is the form's requester's: the form sits behind the customer's login,
+so its Email: field names who wrote, and the organisation and contact status are
+theirs (Resilio: "the Resilio Connect Management Console "Contact Support" form or
+... the Contact Support form on our website"; issue 12, finding 2).
 """
 
 from __future__ import annotations
 
 from intake.pipeline.context import Context, Stop
+from intake.policies.stated import form_fields
 from intake.trust import Assessment, assess
 
 NAME = "contact"
@@ -48,7 +55,38 @@ def failed_authentication(ctx: Context) -> str | None:
     return verdict.reason if verdict.verdict == "fail" else None
 
 
+def _is_form(ctx: Context) -> bool:
+    msg = ctx.inbound
+    if msg.channel != "email" or not msg.sender:
+        return False
+    senders = {s.lower() for p in ctx.deps.policies.values() for s in p.channels.portal_senders}
+    senders |= {s.lower() for s in ctx.deps.settings.tickets.form_senders}
+    return msg.sender.lower() in senders
+
+
+def form_requester(ctx: Context) -> bool:
+    """For a new request from a form: the requester its fields name; True when that decided the contact."""
+    if ctx.ticket is not None or not _is_form(ctx):
+        return False
+    ctx.from_form = True
+    fields = form_fields(ctx.inbound.text)
+    email = fields.get("email", "").strip().lower()
+    if "@" not in email or any(c.isspace() for c in email):
+        ctx.hit("contact.form-without-requester", "form mail names no valid Email: field")
+        return False
+    ctx.requester = email
+    ctx.requester_name = next(iter(fields.get("name", "").split()), "")
+    org = ctx.org = ctx.deps.directory.org_for_address(email)
+    person = org.contacts.get(email) if org is not None else None
+    designated = person is not None and person.designated_at(ctx.now)
+    ctx.contact_status = "designated" if designated else "not_designated" if org else "unknown"
+    ctx.hit("contact.form", f"form mail from {ctx.inbound.sender} for {email} ({ctx.contact_status})")
+    return True
+
+
 def run(ctx: Context) -> Stop | None:
+    if form_requester(ctx):
+        return None
     msg = ctx.inbound
     directory = ctx.deps.directory
     if ctx.ticket is not None and ctx.ticket.org_id is not None:

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from intake.models import InboundMessage
+from intake.pipeline.rows import NO_CHANGES, StoredPause, TicketChanges, TicketRow, TicketState
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from classifiers.model import Prediction, TriageModel
     from intake.clock import Clock
     from intake.config import Settings
     from intake.customers.directory import Directory, OrgView
     from intake.pipeline.batch import Batch
+    from intake.pipeline.decide.decision import Decision
+    from intake.policies.schema import Policy
 
 Disposition = Literal["ticket", "followup", "dropped", "duplicate", "quarantined"]
 ContactStatus = Literal["designated", "not_designated", "unknown", "unverified"]
@@ -51,6 +56,12 @@ class Stop:
         return cls("quarantined", Hit(step, reason))
 
 
+def _bundled_policies() -> Mapping[str, Policy]:
+    from intake.policies.loader import load_all
+
+    return load_all()
+
+
 @dataclass
 class Deps:
     """What every step may use; passed explicitly, never looked up globally."""
@@ -59,12 +70,30 @@ class Deps:
     clock: Clock
     settings: Settings
     directory: Directory
-    classifier: Any = None
+    classifier: TriageModel | None = None
+    policies: Mapping[str, Policy] = field(default_factory=_bundled_policies)
+
+
+# The columns of a ticket the batch's view follows as decisions change them.
+_FOLLOWED = (
+    "status",
+    "severity",
+    "waiting_since",
+    "closed_at",
+    "close_reason",
+    "category",
+    "first_responded_at",
+)
 
 
 @dataclass
 class TicketView:
-    """A ticket as the pipeline sees it: stored (id set) or opened earlier in the same batch."""
+    """A ticket as the pipeline sees it: stored (id set) or opened earlier in the same batch.
+
+    `row` is the row of a ticket opened in this batch (until it is inserted);
+    `changes` are the changes to a stored one, written with the batch. `state()`
+    is the snapshot decide reads.
+    """
 
     id: int | None
     org_id: int | None
@@ -78,9 +107,67 @@ class TicketView:
     closed_at: datetime | None = None
     created_at: datetime | None = None
     close_reason: str | None = None
-    pauses: list[Any] = field(default_factory=list)
-    row: dict[str, Any] | None = None
-    changes: dict[str, Any] = field(default_factory=dict)
+    pauses: list[StoredPause] = field(default_factory=list)
+    category: str | None = None
+    first_responded_at: datetime | None = None
+    row: TicketRow | None = None
+    changes: TicketChanges = NO_CHANGES
+
+    @classmethod
+    def opened(cls, row: TicketRow) -> TicketView:
+        return cls(
+            id=None,
+            org_id=row.org_id,
+            requester=row.requester,
+            status=row.status,
+            policy=row.policy,
+            plan=row.plan,
+            severity=row.severity,
+            subject=row.subject,
+            created_at=row.created_at,
+            category=row.category,
+            row=row,
+        )
+
+    def apply(self, changes: TicketChanges) -> None:
+        """Apply changes to the row (a ticket of this batch) or stage them (a stored one)."""
+        if not changes:
+            return
+        if self.row is not None:
+            self.row.apply(changes)
+        else:
+            self.changes = self.changes.merged(changes)
+        values = changes.values()
+        for name in _FOLLOWED:
+            if name in values:
+                setattr(self, name, values[name])
+        if "pauses" in values:
+            self.pauses = list(changes.pauses) if isinstance(changes.pauses, list) else self.pauses
+
+    def pending_review(self) -> bool:
+        """Did a decision of this batch mark the ticket for review?"""
+        if self.row is not None:
+            return self.row.needs_review
+        return self.changes.needs_review is True
+
+    def state(self) -> TicketState:
+        return TicketState(
+            id=self.id,
+            org_id=self.org_id,
+            requester=self.requester,
+            status=self.status,
+            policy=self.policy,
+            plan=self.plan,
+            severity=self.severity,
+            created_at=self.created_at,
+            waiting_since=self.waiting_since,
+            closed_at=self.closed_at,
+            close_reason=self.close_reason,
+            pauses=tuple((a, b) for a, b in self.pauses),
+            category=self.category,
+            first_responded_at=self.first_responded_at,
+            subject=self.subject,
+        )
 
 
 @dataclass
@@ -111,7 +198,16 @@ class Context:
     triage: Triage | None = None
     stop: Stop | None = None
     disposition: Disposition | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    # The classifier's proposal, scored for the whole batch in classify.prepare.
+    prediction: Prediction | None = None
+    # Why the thread step refused the ticket the message named (decide holds the new ticket).
+    held: str | None = None
+    # Mail from a configured web form's sender, and who the ticket is for then: the form's
+    # Email: field (the contact step reads both).
+    from_form: bool = False
+    requester: str | None = None
+    requester_name: str = ""
+    decision: Decision | None = None
     now: datetime = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:

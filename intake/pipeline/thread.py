@@ -19,10 +19,8 @@ which runs after the contact step.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
 from sqlalchemy import select
 
@@ -30,22 +28,9 @@ from intake.customers.directory import Directory, OrgView
 from intake.pipeline.contact import failed_authentication
 from intake.pipeline.context import Context, Deps, Stop, TicketView
 from intake.store.orm import Ticket
+from intake.tickets.refs import find_in_subject as find_ticket_ref
 
 NAME = "thread"
-
-HOLD_KEY = "thread.hold"
-"""ctx.extra key: why the message was refused from the ticket it named; decide holds the new ticket."""
-
-
-@lru_cache(maxsize=8)
-def ref_pattern(prefix: str) -> re.Pattern[str]:
-    """`[support-42]`; a bare `support-42` is prose (a customer citing another case), not a thread."""
-    return re.compile(rf"\[\s*{re.escape(prefix)}-(\d{{1,12}})\s*\]", re.I)
-
-
-def find_ticket_ref(subject: str, prefix: str) -> int | None:
-    found = ref_pattern(prefix).search(subject)
-    return int(found.group(1)) if found else None
 
 
 def _hints(ctx: Context) -> list[str]:
@@ -148,5 +133,5 @@ def run(ctx: Context) -> Stop | None:
         return None
     reason = f"{found.via} names ticket {label}, but {why}: opened as a new held ticket"
     ctx.hit("thread.stranger", reason)
-    ctx.extra[HOLD_KEY] = reason
+    ctx.held = reason
     return None

@@ -1,6 +1,6 @@
 """Which timers a ticket needs, from its policy: SLA warnings and breaches, reminders and closes.
 
-Pure: returns timer rows (kind, due_at, payload) for the caller to store; the
+Pure: returns `TimerSpec`s (kind, due_at, payload) for the caller to store; the
 scheduler fires them. Timer kinds:
 
 - first_response_warn / first_response_breach, resolution_warn / resolution_breach
@@ -13,8 +13,9 @@ scheduler fires them. Timer kinds:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from intake.policies.schema import Policy, Target
 from intake.sla.calendar import Pause, add_business_time, point_between
@@ -30,15 +31,35 @@ FIRST_RESPONSE_KINDS = ("first_response_warn", "first_response_breach")
 DROPPED_KINDS = ("reminder", "auto_close")
 
 
-def _row(kind: str, at: datetime, now: datetime, **payload: Any) -> dict[str, Any]:
-    return {
-        "kind": kind,
-        "due_at": at,
-        "state": "pending",
-        "created_at": now,
-        "fired_at": None,
-        "payload": payload,
-    }
+@dataclass(frozen=True, slots=True)
+class TimerSpec:
+    """A timer to store for a ticket (the caller adds its ticket_id); the scheduler reads `payload`."""
+
+    kind: str
+    due_at: datetime
+    created_at: datetime
+    payload: dict[str, str] = field(default_factory=dict)
+    state: str = "pending"
+    fired_at: datetime | None = None
+
+    def values(self) -> dict[str, object]:
+        """The columns of the `timers` row (a bulk insert's mapping)."""
+        return {
+            "kind": self.kind,
+            "due_at": self.due_at,
+            "created_at": self.created_at,
+            "payload": self.payload,
+            "state": self.state,
+            "fired_at": self.fired_at,
+        }
+
+    def not_before(self, now: datetime) -> TimerSpec:
+        """The same timer, due no earlier than `now` (a target already passed fires at once)."""
+        return self if self.due_at >= now else replace(self, due_at=now)
+
+
+def _row(kind: str, at: datetime, now: datetime, **payload: str) -> TimerSpec:
+    return TimerSpec(kind, at, now, dict(payload))
 
 
 def _warn_at(
@@ -88,9 +109,9 @@ def sla_timers(
     resolution: datetime | None,
     which: Iterable[Literal["first_response", "resolution"]] = ("first_response", "resolution"),
     zone: str | None = None,
-) -> list[dict[str, Any]]:
+) -> list[TimerSpec]:
     """Warning and breach timers for the targets named in `which` that have a due time."""
-    rows: list[dict[str, Any]] = []
+    rows: list[TimerSpec] = []
     targets = policy.targets(plan, level)
     for name in which:
         due = first_response if name == "first_response" else resolution
@@ -115,7 +136,7 @@ def milestone_timers(
     *,
     pauses: Iterable[Pause] = (),
     zone: str | None = None,
-) -> list[dict[str, Any]]:
+) -> list[TimerSpec]:
     """One timer per milestone of the level (Resilio: "Debug Analysis ETA"), on its own clock."""
     rows = []
     calendar = policy.calendar_for(plan, zone)
@@ -130,7 +151,7 @@ def milestone_timers(
 
 def dropped_timers(
     policy: Policy, plan: str | None, asked_at: datetime, zone: str | None = None
-) -> list[dict[str, Any]]:
+) -> list[TimerSpec]:
     """Reminders and the close of the dropped-ticket rule, counted from the info request."""
     rule = policy.dropped
     if not rule.enabled or rule.close_after is None:
@@ -150,7 +171,7 @@ def dropped_timers(
 
 def resolved_timers(
     policy: Policy, plan: str | None, resolved_at: datetime, zone: str | None = None
-) -> list[dict[str, Any]]:
+) -> list[TimerSpec]:
     after = policy.closing.auto_close_resolved_after
     if after is None:
         return []
@@ -169,7 +190,7 @@ def resumed_clock(
     *,
     first_responded: bool,
     zone: str | None = None,
-) -> tuple[list[Pause], datetime | None, datetime | None, list[dict[str, Any]]]:
+) -> tuple[list[Pause], datetime | None, datetime | None, list[TimerSpec]]:
     """A clock stopped at `stopped_at` (a close, a wait) that runs again at `now`.
 
     The time between is paused, so a reopened ticket resumes where its clock stood
@@ -193,6 +214,4 @@ def resumed_clock(
         zone=zone,
     )
     # A target whose due time has already passed fires at once rather than never.
-    for row in rows:
-        row["due_at"] = max(row["due_at"], now)
-    return paused, first_due, resolution_due, rows
+    return paused, first_due, resolution_due, [row.not_before(now) for row in rows]

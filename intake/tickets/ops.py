@@ -6,9 +6,10 @@ event and its outbox rows in the caller's transaction, never on its own.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
@@ -25,11 +26,14 @@ from intake.outgoing.compose import (
 )
 from intake.policies.loader import load_all
 from intake.policies.schema import Policy
-from intake.sla.timers import DROPPED_KINDS, SLA_KINDS
+from intake.sla.timers import DROPPED_KINDS, SLA_KINDS, TimerSpec
 from intake.store import repo
 from intake.store.orm import Outbox, Ticket, TicketEvent, Timer
 from intake.tickets import lifecycle
 from intake.tickets.refs import format_ref, prefix_of
+
+if TYPE_CHECKING:
+    from intake.pipeline.decide.decision import Decision
 
 
 def slack_thread_of(ticket: Ticket) -> str | None:
@@ -106,9 +110,17 @@ class TicketOps:
     def cancel_timers(self, ticket: Ticket, kinds: tuple[str, ...]) -> None:
         repo.cancel_timers(self.session, ticket.id, kinds)
 
-    def add_timers(self, ticket: Ticket, rows: list[dict[str, Any]]) -> None:
+    def add_timers(self, ticket: Ticket, rows: Sequence[TimerSpec]) -> None:
         for row in rows:
-            self.session.add(Timer(ticket_id=ticket.id, **row))
+            self.session.add(Timer(ticket_id=ticket.id, **row.values()))
+
+    def apply_override(self, ticket: Ticket, decision: Decision) -> None:
+        """Apply `decide.recompute`'s Decision to a stored ticket: its columns, then its SLA timers."""
+        for name, value in decision.changes.values().items():
+            setattr(ticket, name, value)
+        if decision.cancel_timers:
+            self.cancel_timers(ticket, decision.cancel_timers)
+        self.add_timers(ticket, decision.timers)
 
     def _last_inbound(self, ticket: Ticket) -> tuple[str | None, list[str]]:
         last = repo.last_inbound_mail(self.session, ticket.id)
@@ -183,41 +195,17 @@ class TicketOps:
 
         This is what ends a ``possible_critical`` (classify): the flag is cleared, the
         review is done, and the first-response and resolution targets (and their
-        timers) are those of the level the person chose, with the customer's pauses.
+        timers) are those of the level the person chose, with the customer's pauses
+        (`decide.recompute`, the same rules and arithmetic as at intake).
         """
-        from intake.sla.timers import SLA_KINDS, due_times, sla_timers
+        from intake.pipeline.decide.recompute import recompute, ticket_state
 
         policy = self.policy(ticket)
         chosen = policy.level(level)
         before = ticket.severity
         flagged = ticket.possible_critical
-        ticket.severity, ticket.canonical_severity = chosen.key, chosen.canonical
-        ticket.possible_critical = False
+        self.apply_override(ticket, recompute(policy, ticket_state(ticket), self.now, severity=chosen.key))
         ticket.needs_review = False
-        ticket.updated_at = self.now
-        pauses = [(datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in ticket.pauses or []]
-        first_due, resolution_due = due_times(policy, ticket.plan, chosen.key, ticket.created_at, pauses)
-        if ticket.first_responded_at is None:
-            ticket.first_response_due = first_due
-        ticket.resolution_due = resolution_due
-        self.cancel_timers(ticket, SLA_KINDS)
-        if lifecycle.is_open(ticket.status) and ticket.status != "waiting_on_customer":
-            which: tuple[Any, ...] = (
-                ("resolution",) if ticket.first_responded_at else ("first_response", "resolution")
-            )
-            self.add_timers(
-                ticket,
-                sla_timers(
-                    policy,
-                    ticket.plan,
-                    chosen.key,
-                    ticket.created_at,
-                    self.now,
-                    first_response=ticket.first_response_due,
-                    resolution=resolution_due,
-                    which=which,
-                ),
-            )
         what = "confirmed" if chosen.key == before else f"changed from {policy.level(before).label}"
         self.session.add(
             TicketEvent(

@@ -6,10 +6,9 @@ when, before, after, why), marks the decision reviewed with the corrected labels
 (so `intake train --with-reviews` learns from it), recomputes the ticket's due
 times through its policy and says what moved.
 
-The due times come from `intake.sla.timers.due_times` over the ticket's clock
-(created, with its pauses): the same computation the pipeline makes at intake.
-`core` will provide `intake.pipeline.decide.recompute` (pure); this module then
-calls it instead.
+The new targets come from `intake.pipeline.decide.recompute`, pure: the same level
+rule and SLA arithmetic the pipeline applies at intake, over the ticket's clock
+(created, with its pauses).
 """
 
 from __future__ import annotations
@@ -24,10 +23,9 @@ from sqlalchemy.orm import Session
 from intake.clock import Clock
 from intake.config import Settings
 from intake.errors import BadInput, NotFound
+from intake.pipeline.decide.recompute import recompute, ticket_state
 from intake.policies.schema import CANONICAL_CATEGORIES, CANONICAL_SEVERITIES, Policy
-from intake.sla.timers import SLA_KINDS, due_times, sla_timers
 from intake.store.orm import Message, Review, Ticket, TriageDecision
-from intake.tickets import lifecycle
 from intake.tickets.ops import TicketOps
 from intake.tickets.replies import find_ticket
 
@@ -113,45 +111,6 @@ def _level(policy: Policy, severity: str) -> str:
     )
 
 
-def _pauses(ticket: Ticket) -> list[tuple[datetime, datetime]]:
-    return [(datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in ticket.pauses or []]
-
-
-def _retarget(ops: TicketOps, ticket: Ticket, policy: Policy) -> None:
-    """New due times for the ticket's level, and SLA timers for the targets still running."""
-    first_due, resolution_due = due_times(
-        policy, ticket.plan, ticket.severity, ticket.created_at, _pauses(ticket)
-    )
-    ticket.first_response_due = first_due
-    ticket.resolution_due = resolution_due
-    if not lifecycle.is_open(ticket.status):
-        return
-    ops.cancel_timers(ticket, SLA_KINDS)
-    which: list[Any] = []
-    if ticket.first_responded_at is None:
-        which.append("first_response")
-    if ticket.status != "waiting_on_customer":
-        which.append("resolution")
-    if which:
-        ops.add_timers(
-            ticket,
-            [
-                row
-                for row in sla_timers(
-                    policy,
-                    ticket.plan,
-                    ticket.severity,
-                    ticket.created_at,
-                    ops.now,
-                    first_response=first_due,
-                    resolution=resolution_due,
-                    which=which,
-                )
-                if row["due_at"] > ops.now or row["kind"].endswith("_breach")
-            ],
-        )
-
-
 def override(
     session: Session,
     clock: Clock,
@@ -182,17 +141,16 @@ def override(
     policy = ops.policy(ticket)
     before = _snapshot(ticket)
 
-    if severity is not None:
-        level = _level(policy, severity)
-        if level != ticket.severity:
-            ticket.severity = level
-            ticket.canonical_severity = policy.canonical(level)
-    if category is not None:
-        ticket.category = category
+    level = _level(policy, severity) if severity is not None else None
+    retriage = (level is not None and level != ticket.severity) or (
+        category is not None and category != ticket.category
+    )
+    if retriage:
+        ops.apply_override(
+            ticket, recompute(policy, ticket_state(ticket), ops.now, severity=level, category=category)
+        )
     if contact_status is not None:
         ticket.contact_status = contact_status
-    if before["severity"] != ticket.severity:
-        _retarget(ops, ticket, policy)
     ticket.needs_review = False
     ticket.updated_at = ops.now
     after = _snapshot(ticket)
