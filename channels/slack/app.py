@@ -163,11 +163,6 @@ def build_app(runtime: Runtime, client: WebClient | None = None) -> tuple[App, H
                     category=values.get("category") or None,
                     reason=values.get("reason") or "changed in the triage channel",
                 )
-                ticket = find_ticket(session, str(view["private_metadata"]), prefix)
-                TicketOps(session, runtime.settings, runtime.clock.now(), actor=who).triage(
-                    ticket, "triage_update"
-                )
-                session.commit()
         except IntakeError as exc:
             ack(response_action="errors", errors={"reason": str(exc)})
             return

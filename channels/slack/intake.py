@@ -25,7 +25,6 @@ from intake.customers.directory import Directory
 from intake.models import InboundMessage
 from intake.pipeline import Outcome, ingest
 from intake.pipeline.context import Deps
-from intake.policies.loader import load_all
 from intake.runtime import Runtime, load_classifier
 from intake.storable import line, text
 from intake.store.orm import Message, Outbox, SlackEvent, Ticket, TicketEvent
@@ -119,7 +118,7 @@ class Handler:
             settings=self.runtime.settings,
             directory=directory(session, self.cfg),
             classifier=self.classifier(),
-            policies=load_all(),
+            policies=self.runtime.policies,
         )
 
     # -- events ---------------------------------------------------------------------------------------

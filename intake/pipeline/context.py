@@ -56,12 +56,6 @@ class Stop:
         return cls("quarantined", Hit(step, reason))
 
 
-def _bundled_policies() -> Mapping[str, Policy]:
-    from intake.policies.loader import load_all
-
-    return load_all()
-
-
 @dataclass
 class Deps:
     """What every step may use; passed explicitly, never looked up globally."""
@@ -70,8 +64,8 @@ class Deps:
     clock: Clock
     settings: Settings
     directory: Directory
+    policies: Mapping[str, Policy]
     classifier: TriageModel | None = None
-    policies: Mapping[str, Policy] = field(default_factory=_bundled_policies)
 
 
 # The columns of a ticket the batch's view follows as decisions change them.

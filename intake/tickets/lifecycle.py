@@ -8,7 +8,7 @@ contact confirms it.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -89,10 +89,3 @@ def transition(
     """The audit record of one transition; `BadInput` when the lifecycle does not allow it."""
     check(from_status, to_status)
     return Transition(now, from_status, to_status, reason, actor)
-
-
-def event(
-    from_status: str | None, to_status: str, reason: str, now: datetime, actor: str = "bot"
-) -> dict[str, object]:
-    """`transition` as the column values the pipeline's batch inserts (until it stages `Transition`s)."""
-    return asdict(transition(from_status, to_status, reason, now, actor))

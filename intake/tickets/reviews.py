@@ -25,7 +25,7 @@ from intake.config import Settings
 from intake.errors import BadInput, NotFound
 from intake.pipeline.decide.recompute import recompute, ticket_state
 from intake.policies.schema import CANONICAL_CATEGORIES, CANONICAL_SEVERITIES, Policy
-from intake.store.orm import Message, Review, Ticket, TriageDecision
+from intake.store.orm import Message, Review, Ticket, TicketEvent, TriageDecision
 from intake.tickets.ops import TicketOps
 from intake.tickets.replies import find_ticket
 
@@ -177,6 +177,20 @@ def override(
         reason=reason.strip(),
     )
     session.add(review)
+    if moved:
+        # On the ticket's own timeline too (`intake tickets show`), and on its Slack triage post.
+        what = "; ".join(m.describe() for m in moved)
+        session.add(
+            TicketEvent(
+                ticket_id=ticket.id,
+                at=ops.now,
+                from_status=ticket.status,
+                to_status=ticket.status,
+                reason=f"override by {who}: {what}; why: {reason.strip()}",
+                actor=who,
+            )
+        )
+        ops.triage(ticket, "triage_update")
     session.flush()
     session.commit()
     return OverrideResult(ops.ref(ticket), review.id, review.decision_id, action, moved)

@@ -9,7 +9,6 @@ from sqlalchemy import select
 
 from classifiers.model import load_model
 from intake.customers.orgs import add_contact, add_org
-from intake.pipeline import decide
 from intake.policies.loader import load_all
 from intake.policies.schema import TriageRules
 from intake.runtime import Runtime
@@ -89,7 +88,7 @@ def test_the_policy_can_keep_the_clock_and_stay_quiet(
     policies = dict(load_all())
     quiet = TriageRules(possible_critical_clock=False, announce_possible_critical=False)
     policies["functionize"] = policies["functionize"].model_copy(update={"triage": quiet})
-    monkeypatch.setattr(decide, "load_all", lambda: policies)
+    world.policies = policies
     [outcome] = run(world, [_mail(make_mail, CALM)])
     policy = policies["functionize"]
     with world.sessions() as session:

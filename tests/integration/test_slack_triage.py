@@ -159,10 +159,6 @@ def test_the_reply_modal_answers_the_customer_and_customer_messages_are_mirrored
     assert any("<@UDANA> Firefox 128 on Windows" in t for t in mirrored)
 
 
-@pytest.mark.xfail(
-    reason="the web page's override replaced Slack's: its events differ; to reconcile",
-    strict=False,
-)
 def test_change_severity_is_a_review_with_targets_recomputed(bot: Bot) -> None:
     ticket = open_ticket(bot)
     ref = f"support-{ticket.id}"

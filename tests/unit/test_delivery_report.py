@@ -26,6 +26,7 @@ from intake.outgoing import bounces
 from intake.pipeline import guard
 from intake.pipeline.batch import Batch
 from intake.pipeline.context import Context, Deps
+from intake.policies.loader import load_all
 from intake.store.migrate import upgrade
 from intake.store.repo import SentMail
 from intake.store.session import make_engine, make_sessionmaker
@@ -147,7 +148,9 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Session:
 
 def test_the_guard_decides_from_the_report_alone_and_stages_when_run(session: Session) -> None:
     msg: InboundMessage = parse(report(OURS)).model_copy(update={"raw": b""})  # nothing left to re-parse
-    deps = Deps(session=session, clock=FixedClock(NOW), settings=SETTINGS, directory=Directory())
+    deps = Deps(
+        session=session, clock=FixedClock(NOW), settings=SETTINGS, directory=Directory(), policies=load_all()
+    )
     ctx = Context(inbound=msg, deps=deps, batch=Batch(session), now=NOW)
     assert guard.check(ctx) is not None and "not believed" in guard.check(ctx).hit.reason  # type: ignore[union-attr]
     ctx.batch.sent_mail.update(SENT)

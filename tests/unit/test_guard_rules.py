@@ -25,6 +25,7 @@ from intake.models import InboundMessage
 from intake.pipeline import guard
 from intake.pipeline.batch import Batch
 from intake.pipeline.context import Context, Deps
+from intake.policies.loader import load_all
 from intake.store.migrate import upgrade
 from intake.store.session import make_engine, make_sessionmaker
 
@@ -66,7 +67,13 @@ def context(raw: bytes, session: Session) -> Context:
     item = parse_one(raw, "test", NOW)
     assert isinstance(item, InboundMessage), item
     settings = Settings.model_validate({"guard": {"trusted_authserv_ids": ["mx.vendor.example"]}})
-    deps = Deps(session=session, clock=FixedClock(NOW), settings=settings, directory=Directory.load(session))
+    deps = Deps(
+        session=session,
+        clock=FixedClock(NOW),
+        settings=settings,
+        directory=Directory.load(session),
+        policies=load_all(),
+    )
     return Context(inbound=item, deps=deps, batch=Batch(session), now=NOW)
 
 
