@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session
 
 from intake.config import Settings
+from intake.errors import BadInput
 from intake.observe import metrics
 from intake.outgoing import webhooks
 from intake.outgoing.compose import (
@@ -218,6 +219,25 @@ class TicketOps:
                 actor=self.actor,
             )
         )
+
+    def escalate(self, ticket: Ticket, why: str) -> None:
+        """Escalate at a manager's request, where the policy says a manager may.
+
+        Rezilion: "A support request set to an escalated status means ... the customer
+        support manager has asked for an expedited program fix"; Revalize lists a
+        manager's request among its escalations (`escalate_on = ["manager_request"]`).
+        """
+        policy = self.policy(ticket)
+        ref = self.ref(ticket)
+        if "manager_request" not in policy.escalation.escalate_on:
+            raise BadInput(f"{ref}: {policy.title} does not escalate at a manager's request")
+        if ticket.status == "escalated":
+            raise BadInput(f"{ref} is already escalated")
+        if not lifecycle.is_open(ticket.status) or ticket.status == "pending_authorisation":
+            raise BadInput(f"{ref} is {ticket.status}: only a ticket being worked on can be escalated")
+        reason = f"escalated at the request of {self.actor}: {why}"
+        self.transition(ticket, "escalated", reason)
+        self.notify_team(ticket, "Escalated by a manager", "resolution", ticket.resolution_due, reason)
 
     def close(self, ticket: Ticket, reason: str, why: str, *, message: bool = True) -> None:
         """Close with a reason, tell the customer, and send the policy's survey if it has one."""

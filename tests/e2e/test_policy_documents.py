@@ -462,3 +462,38 @@ def test_as_you_stated_only_when_the_stated_level_is_used(cli: Cli) -> None:
         assert "(as you stated)" not in ack["body"]
     else:
         assert "(as you stated)" in ack["body"]
+
+
+# --- finding 11: escalation at a manager's request ---------------------------------------
+
+
+def test_rezilion_escalates_at_the_support_managers_request(cli: Cli) -> None:
+    """Table 1: "A support request set to an escalated status means ... the customer support
+    manager has asked for an expedited program fix": `intake escalate` is that request."""
+    _rezilion(cli)
+    cli.mail(
+        "2026-11-16T15:00:00+00:00", sender="a@initech.example", subject="Scanner silent", body="No findings."
+    )
+    cli(
+        "escalate", "support-1", "--by", "maria (support manager)", "--reason", "expedited fix for Initech",
+        "--now", "2026-11-16T16:00:00+00:00",
+    )  # fmt: skip
+    ticket = cli.ticket("support-1")
+    assert ticket["status"] == "escalated"
+    notice = [r for r in cli.outbox() if r["template"] == "escalation"][-1]
+    assert "Escalated by a manager" in notice["subject"]
+    assert "expedited fix for Initech" in notice["body"]
+    # Once is enough; the second request is refused with the reason, nothing changes.
+    err = cli("escalate", "support-1", "--by", "maria", "--reason", "again", code=2)
+    assert "already escalated" in err
+
+
+def test_a_policy_without_manager_escalation_refuses_it(cli: Cli) -> None:
+    """Resource Optimizer IV.B.1.g: "Use commercially reasonable efforts to respond to the Incident in
+    accordance with the Initial Response times": it escalates on that target only; a manager's
+    request for escalation is nowhere in the document, so the command refuses it."""
+    _resource_optimizer(cli)
+    cli.mail("2026-11-16T10:00:00+00:00", subject="Export fails", body="The CSV export stops at 40%.")
+    err = cli("escalate", "support-1", "--by", "maria", "--reason", "VIP", code=2)
+    assert "does not escalate at a manager's request" in err
+    assert cli.ticket("support-1")["status"] != "escalated"
