@@ -23,9 +23,9 @@ from typing import Literal
 _SHORTCODE = re.compile(r":[a-z0-9_+\-']+:")
 _MENTION = re.compile(r"<[@#!][^>]*>")
 _LINK = re.compile(r"<https?://[^>]*>|https?://\S+|\bwww\.\S+")
-_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*|\d+(?:[.,:]\d+)*", re.UNICODE)
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
 _ELISION = re.compile(r"^(?:[ldjcmts]|qu)['’]")  # French l'agent, c'est, j'ai, qu'il
-_STATUS = re.compile(r"^[45]\d\d$")  # an HTTP error status
+_STATUS = re.compile(r"^[45]\d\ds?$")  # an HTTP error status ("500s")
 _REPEAT = re.compile(r"(.)\1{2,}")
 _GRATITUDE = re.compile(r"^(?:than[kx]\w*|thn?x+|thnks?|thks?|tnx|tks|tx|ty+|tysm|tyvm|thx+)$")
 MAX_WORDS = 14
@@ -45,13 +45,19 @@ _PLEASANT_PHRASES = re.compile(
     r"(?:i'?ll|i will|we'?ll|we will|will|gonna|going to|let me|let us|let's|i'?m|we'?re|am|are)"
     r"(?: \w+)? (?:try|test|check|look|give|report|do|keep|verify|monitor|watch|pass)|"
     r"(?:trying|testing|checking|looking at|on) (?:it|that|this|now)|"
-    r"(?:that|this|it) (?:did|does) the trick|no more (?:errors?|issues?|problems?))\b"
+    r"(?:that|this|it) (?:did|does) the trick|no more (?:errors?|issues?|problems?)|"
+    r"(?:(?:yes|yep|ok|okay|sure),? )?(?:please |pls )?(?:go ahead|proceed)(?: and close)?|"
+    r"(?:feel free to|ok to|okay to|fine to|you can|you may|please|pls) close|closing the loop|"
+    r"close (?:it|this|that|the ticket|the case|this one)(?: out)?|"
+    r"see (?:you|ya|u)|fair enough|quedo atent[oa]|quedamos atent[oa]s|fico no aguardo)\b"
 )
 # ... and phrases that make a message a request even without a problem word.
 _REQUEST_PHRASES = re.compile(
     r"\b(?:(?:can|could|would|will|may|pls|please) (?:you|u|we|i|someone|somebody|anyone|one of you)|"
     r"in advance|one more|next problem|quick (?:one|question)|no luck|same (?:thing|here|issue|problem)|"
-    r"not (?:yet|sure)|is it possible|any (?:update|news|eta)|por favor|s'il vous plaît|s'il te plaît)\b"
+    r"not (?:yet|sure)|is it possible|any (?:update|news|eta)|por favor|s'il vous plaît|s'il te plaît|"
+    r"(?:what|when|where|how|why|who|which)(?:'s| is| are| do| does| did| can| should| will| would)|"
+    r"\beta\b)\b"
 )
 
 # Words that make even a short message a request: negations, "still", "again", contrast, trouble, asking.
@@ -67,19 +73,19 @@ _PROBLEM = frozenset(
     incident degraded offline delayed delay disappeared duplicate duplicated leak leaking loop looping
     empty blank corrupt corrupted denied refused rejected invalid expired spinning frozen freezes
     affected exception unavailable unreachable
-    please pls plz need needs want wants should how what why when where which who whom whose anyone
+    please pls plz need needs want wants should what's whats anyone
     anybody someone somebody question request requesting
     nicht nichts kein keine keinen keiner fehler fehlermeldung noch aber kaputt wieder ausfall hängt
-    langsam bitte warum wann welche leider trotzdem störung gestört
-    pas rien erreur toujours encore mais panne bloqué bloquée plante lent problème souci pourquoi comment
-    quand où pouvez pourriez besoin svp stp malheureusement
-    nada sigue sigo pero falla fallo fallan todavía aún caído caída problema lento bloqueado cómo cuándo
-    dónde puedes pueden podrían podrías necesito necesitamos sin
-    niet geen niks niets fout foutmelding nog maar weer storing probleem kapot traag hoe waarom wanneer
+    langsam bitte leider trotzdem störung gestört
+    pas rien erreur toujours encore mais panne bloqué bloquée plante lent problème souci
+    pouvez pourriez besoin svp stp malheureusement
+    nada sigue sigo pero falla fallo fallan todavía aún caído caída problema lento bloqueado
+    puedes pueden podrían podrías necesito necesitamos sin
+    niet geen niks niets fout foutmelding nog maar weer storing probleem kapot traag
     kunnen kun kunt helaas
-    não nao erro ainda mas caiu falha travado travou continua quando onde pode podem preciso precisamos
+    não nao erro ainda mas caiu falha travado travou continua pode podem preciso precisamos
     infelizmente sem
-    non niente errore ancora guasto perché dove potete
+    non niente errore ancora guasto potete
     エラー まだ 错误 还是 不
     """.split()  # noqa: SIM905
 )
@@ -108,7 +114,7 @@ _WEAK = frozenset(
     excellent nice super brilliant wonderful lovely amazing fantastic fab sweet neat grand top splendid
     good better clear confirmed confirm correct exactly indeed agreed deal plan sense helpful kind sounds
     hi hello hey hiya howdy morning evening night afternoon weekend wow woo woohoo yay oh ah ahh aha
-    oops sorry done ready received receipt lgtm sg sgtm
+    oops sorry done ready received receipt lgtm sg sgtm acknowledge happy
     alles klar prima perfekt klasse toll gut passt verstanden genau stimmt wunderbar schön super
     super parfait génial nickel impeccable d'accord daccord accord compris reçu entendu ça marche bonne
     bonjour salut cool top
@@ -132,7 +138,7 @@ _FILLER = frozenset(
     response answer answers support update info information explanation clarifying explaining
     heads will ll 'll 'm 'd 've try trying tried test testing check checking look looking into see
     give go shot do doing did have has had make makes keep get getting pass on end side
-    what's thing things stuff like
+    thing things stuff like m8 year new
     ich du dir euch wir uns es das der die den dem ein eine und für die mit sehr schnell hilfe info
     nochmal mal jetzt heute morgen tag noch schönen
     je tu vous nous on le la les l' un une et pour votre vos ton ta mon ma à de du des c'est est ça
@@ -146,6 +152,29 @@ _FILLER = frozenset(
     så mycket
     """.split()  # noqa: SIM905
 )
+
+# Question words ask something when they open a clause ("how do I ...", "thanks - when is the fix
+# due"), not inside one ("that's exactly what we were after").
+_QUESTION = frozenset(
+    """
+    how what why when where which who whom whose
+    wie was warum wann wo welche welcher welches
+    comment pourquoi quand où quel quelle quels
+    cómo como cuándo cuando dónde donde qué por porque cuál
+    hoe waarom wanneer waar welke wat
+    quando onde qual
+    perché dove quale
+    """.split()  # noqa: SIM905
+)
+_CLAUSE = re.compile(r"[,;:.!\-–—()\n]+")
+# Anchors people mistype: a letter left out, doubled or swapped still counts ("tahnks", "thnak you").
+_TYPO_TARGETS = frozenset(
+    """
+    thanks thank cheers merci danke gracias obrigado obrigada grazie bedankt appreciated appreciate
+    perfect awesome alright brilliant excellent wonderful fantastic resolved
+    """.split()  # noqa: SIM905
+)
+_SUFFIXES = ("ing", "ed", "d", "es", "s")
 
 Kind = Literal["problem", "strong", "weak", "filler", "unknown"]
 
@@ -164,7 +193,23 @@ def _variants(word: str) -> tuple[str, ...]:
     return word, two, _REPEAT.sub(r"\1", word), _ELISION.sub("", word)
 
 
-def _kind(word: str) -> Kind:
+def _near(word: str, target: str) -> bool:
+    """One letter left out, added or two neighbours swapped (no substitutions: "thinks" is no "thanks")."""
+    if word == target or abs(len(word) - len(target)) > 1:
+        return False
+    if len(word) == len(target):
+        diff = [i for i, (a, b) in enumerate(zip(word, target, strict=True)) if a != b]
+        return (
+            len(diff) == 2
+            and diff[1] == diff[0] + 1
+            and word[diff[0]] == target[diff[1]]
+            and (word[diff[1]] == target[diff[0]])
+        )
+    short, long_ = sorted((word, target), key=len)
+    return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
+
+
+def _exact(word: str) -> Kind:
     forms = _variants(word)
     if word.startswith(("n'", "n’")) or _STATUS.match(word) or any(f in _PROBLEM for f in forms):
         return "problem"
@@ -172,9 +217,48 @@ def _kind(word: str) -> Kind:
         return "strong"
     if any(f in _WEAK for f in forms):
         return "weak"
-    if any(f in _FILLER for f in forms):
-        return "filler"
+    if any(f in _FILLER or f in _QUESTION for f in forms):
+        return "filler"  # a question word inside a clause ("that's what we needed"): see _asks
     return "unknown"
+
+
+def _pieces(word: str) -> bool:
+    """A run of pleasantries written as one word: "kthxbye", "tyty", "okthx"."""
+    if len(word) > 12:
+        return False
+    ends = {0}
+    for end in range(1, len(word) + 1):
+        if any(
+            start in ends
+            and (end - start >= 2 or word[start:end] == "k")
+            and _exact(word[start:end]) in ("strong", "weak")
+            for start in range(max(0, end - 10), end)
+        ):
+            ends.add(end)
+    return len(word) in ends
+
+
+def _kind(word: str) -> Kind:
+    """The word's kind; an unknown word is tried as an inflection, a typo and a run of pleasantries."""
+    found = _exact(word)
+    if found != "unknown":
+        return found
+    stems = [word[: -len(x)] for x in _SUFFIXES if word.endswith(x) and len(word) - len(x) >= 3]
+    for stem in stems + [stem + "e" for stem in stems]:
+        if (kind := _exact(stem)) != "unknown":
+            return kind
+    if len(word) >= 4 and any(_near(word, t) for t in _TYPO_TARGETS):
+        return "strong"
+    return "strong" if _pieces(word) else "unknown"
+
+
+def _asks(lowered: str) -> bool:
+    """A clause that opens with a question word."""
+    for clause in _CLAUSE.split(lowered):
+        first = _WORD.findall(clause)[:1]
+        if first and first[0].replace("’", "'") in _QUESTION:
+            return True
+    return False
 
 
 def _verdict(kinds: Counter[Kind], words: list[str]) -> str | None:
@@ -182,7 +266,7 @@ def _verdict(kinds: Counter[Kind], words: list[str]) -> str | None:
         return None
     unknown = kinds["unknown"]
     if kinds["strong"]:
-        allowed = 2
+        allowed = max(2, len(words) // 4)
     elif kinds["weak"]:
         allowed = 1
     else:
@@ -199,10 +283,10 @@ def small_talk(text: str) -> str | None:
         return "empty message"
     if "?" in raw or "？" in raw or "¿" in raw:
         return None
-    lowered = re.sub(r"\s+", " ", raw.lower().replace("’", "'"))
-    if _REQUEST_PHRASES.search(lowered):
+    lowered = _PLEASANT_PHRASES.sub(" thanks ", re.sub(r"\s+", " ", raw.lower().replace("’", "'")))
+    if _REQUEST_PHRASES.search(lowered) or _asks(lowered):
         return None
-    stripped = _strip(_PLEASANT_PHRASES.sub(" thanks ", lowered))
+    stripped = _strip(lowered)
     words = _WORD.findall(stripped)
     if "zzlink" in words:
         return None
