@@ -54,41 +54,43 @@ class SlackApi:
             if times > 0:
                 self.throttled[method] = (times - 1, wait)
                 return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(wait)}
-            if method == "apps.connections.open":
-                if not token.startswith("xapp-") or not self.socket_url:
-                    return 200, {"ok": False, "error": "not_allowed_token_type"}, {}
-                return 200, {"ok": True, "url": self.socket_url}, {}
-            if method == "auth.test":
-                return 200, {"ok": True, "team_id": "TVENDOR", "user_id": "UBOT", "bot_id": "BBOT"}, {}
-            if method == "chat.postMessage":
-                ts = f"1800000000.{next(self._ts):06d}"
-                message = {"ts": ts, "text": args.get("text", ""), "user": "UBOT", "bot_id": "BBOT"}
-                if args.get("thread_ts"):
-                    message["thread_ts"] = args["thread_ts"]
-                if args.get("metadata"):
-                    meta = args["metadata"]
-                    message["metadata"] = json.loads(meta) if isinstance(meta, str) else meta
-                self.messages.setdefault(str(args.get("channel")), []).append(message)
-                return 200, {"ok": True, "channel": args.get("channel"), "ts": ts, "message": message}, {}
-            if method == "conversations.replies":
-                thread = str(args.get("ts"))
-                found = [
-                    m
-                    for m in self.messages.get(str(args.get("channel")), [])
-                    if m.get("thread_ts") == thread or m["ts"] == thread
-                ]
-                return 200, {"ok": True, "messages": found}, {}
-            if method == "conversations.history":
-                found = list(self.messages.get(str(args.get("channel")), []))
-                if args.get("latest") and str(args.get("inclusive")).lower() in ("1", "true"):
-                    found = [m for m in found if m["ts"] == args["latest"]]
-                return 200, {"ok": True, "messages": found}, {}
-            if method == "users.info":
-                user = self.users.get(str(args.get("user")))
-                if user is None:
-                    return 200, {"ok": False, "error": "user_not_found"}, {}
-                return 200, {"ok": True, "user": user}, {}
-            return 200, {"ok": True}, {}
+            return 200, self._body(method, args, token), {}
+
+    def _body(self, method: str, args: dict[str, Any], token: str) -> dict[str, Any]:
+        if method == "apps.connections.open":
+            if not token.startswith("xapp-") or not self.socket_url:
+                return {"ok": False, "error": "not_allowed_token_type"}
+            return {"ok": True, "url": self.socket_url}
+        if method == "auth.test":
+            return {"ok": True, "team_id": "TVENDOR", "user_id": "UBOT", "bot_id": "BBOT"}
+        if method == "chat.postMessage":
+            return self._post(args)
+        if method in ("conversations.replies", "conversations.history"):
+            return {"ok": True, "messages": self._read(method, args)}
+        if method == "users.info":
+            user = self.users.get(str(args.get("user")))
+            return {"ok": False, "error": "user_not_found"} if user is None else {"ok": True, "user": user}
+        return {"ok": True}
+
+    def _post(self, args: dict[str, Any]) -> dict[str, Any]:
+        ts = f"1800000000.{next(self._ts):06d}"
+        message = {"ts": ts, "text": args.get("text", ""), "user": "UBOT", "bot_id": "BBOT"}
+        if args.get("thread_ts"):
+            message["thread_ts"] = args["thread_ts"]
+        if args.get("metadata"):
+            meta = args["metadata"]
+            message["metadata"] = json.loads(meta) if isinstance(meta, str) else meta
+        self.messages.setdefault(str(args.get("channel")), []).append(message)
+        return {"ok": True, "channel": args.get("channel"), "ts": ts, "message": message}
+
+    def _read(self, method: str, args: dict[str, Any]) -> list[dict[str, Any]]:
+        found = list(self.messages.get(str(args.get("channel")), []))
+        if method == "conversations.replies":
+            thread = str(args.get("ts"))
+            return [m for m in found if m.get("thread_ts") == thread or m["ts"] == thread]
+        if args.get("latest") and str(args.get("inclusive")).lower() in ("1", "true"):
+            return [m for m in found if m["ts"] == args["latest"]]
+        return found
 
 
 def _handler(api: SlackApi) -> type[BaseHTTPRequestHandler]:
