@@ -28,6 +28,8 @@ from intake.pipeline.context import Deps
 from intake.runtime import Runtime, load_classifier
 from intake.storable import line, text
 from intake.store.orm import Message, Outbox, SlackEvent, Ticket, TicketEvent
+from intake.tickets.ops import TicketOps
+from intake.tickets.replies import answered_in_thread
 
 log = logging.getLogger(__name__)
 
@@ -216,11 +218,7 @@ class Handler:
             c.slack_user for org in directory(session, cfg).orgs.values() for c in org.contacts.values()
         }
         if meaning.vendor and msg.user not in contact_users:
-            if in_thread:
-                _commit_remember(session, event_id, "vendor-reply", f"{msg.channel}:{msg.thread_ts}", now)
-                return Result("vendor's own people: reply noted, no ticket")
-            _commit_remember(session, event_id, "ignored", "the vendor's own people opened no ticket", now)
-            return Result("ignored: the vendor's own people")
+            return self._vendor_message(session, event_id, msg, in_thread, now)
         thread_ts: str | None = None
         chatter = small_talk(msg.text) if not msg.files else None
         if chatter is not None:
@@ -246,6 +244,33 @@ class Handler:
         return self.ingest_message(
             session, event_id, inbound(msg, email=self.email_of(msg.user), thread_ts=thread_ts)
         )
+
+    def _vendor_message(
+        self, session: Session, event_id: str, msg: SlackMessage, in_thread: bool, now: datetime
+    ) -> Result:
+        """The vendor's own people never open a ticket; one who writes in a ticket's thread in the
+        customer's channel is answering the customer, which counts as `intake reply` counts it."""
+        if not in_thread:
+            _commit_remember(session, event_id, "ignored", "the vendor's own people opened no ticket", now)
+            return Result("ignored: the vendor's own people")
+        ticket = session.scalar(
+            select(Ticket).where(Ticket.slack_channel == msg.channel, Ticket.slack_thread_ts == msg.thread_ts)
+        )
+        answered = ticket is not None and answered_in_thread(
+            TicketOps(session, self.runtime.settings, now, actor=line(f"slack:{msg.user}")),
+            ticket,
+            msg.text,
+            "the customer's Slack thread",
+        )
+        remember(session, event_id, "vendor-reply", f"{msg.channel}:{msg.thread_ts}", now)
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()  # another worker took the same event first
+            return Result(f"duplicate event {event_id}")
+        if answered and ticket is not None:
+            return Result(f"vendor's own people: answered ticket {ticket.id} in its thread, no ticket")
+        return Result("vendor's own people: reply noted, no ticket")
 
     def ingest_message(self, session: Session, event_id: str, item: InboundMessage) -> Result:
         """Run the pipeline on one Slack message and record the event as taken, then mirror it."""

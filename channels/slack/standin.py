@@ -4,7 +4,9 @@ Like bolt-python's tests/mock_web_api_server: a threaded HTTP server answering
 `{"ok": true, ...}` per method. It keeps what was posted, so conversations.replies
 and conversations.history answer with the messages the bot really posted
 (metadata included); `rate_limit(method, n, retry_after)` answers the next n
-calls of a method with 429 and Retry-After.
+calls of a method with 429 and Retry-After. apps.connections.open answers with
+`socket_url` (a local WebSocket standing in for Socket Mode's, tests/servers/slack_socket.py);
+each call records the token it came with.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from urllib.parse import parse_qs, urlparse
 class Call:
     method: str
     args: dict[str, Any]
+    token: str = ""
 
 
 @dataclass
@@ -33,6 +36,7 @@ class SlackApi:
     lock: threading.Lock = field(default_factory=threading.Lock)
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     url: str = ""
+    socket_url: str = ""
 
     def rate_limit(self, method: str, times: int, retry_after: int) -> None:
         self.throttled[method] = (times, retry_after)
@@ -41,44 +45,52 @@ class SlackApi:
         with self.lock:
             return [c for c in self.calls if c.method == method]
 
-    def answer(self, method: str, args: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+    def answer(
+        self, method: str, args: dict[str, Any], token: str = ""
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
         with self.lock:
-            self.calls.append(Call(method, args))
+            self.calls.append(Call(method, args, token))
             times, wait = self.throttled.get(method, (0, 0))
             if times > 0:
                 self.throttled[method] = (times - 1, wait)
                 return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(wait)}
-            if method == "auth.test":
-                return 200, {"ok": True, "team_id": "TVENDOR", "user_id": "UBOT", "bot_id": "BBOT"}, {}
-            if method == "chat.postMessage":
-                ts = f"1800000000.{next(self._ts):06d}"
-                message = {"ts": ts, "text": args.get("text", ""), "user": "UBOT", "bot_id": "BBOT"}
-                if args.get("thread_ts"):
-                    message["thread_ts"] = args["thread_ts"]
-                if args.get("metadata"):
-                    meta = args["metadata"]
-                    message["metadata"] = json.loads(meta) if isinstance(meta, str) else meta
-                self.messages.setdefault(str(args.get("channel")), []).append(message)
-                return 200, {"ok": True, "channel": args.get("channel"), "ts": ts, "message": message}, {}
-            if method == "conversations.replies":
-                thread = str(args.get("ts"))
-                found = [
-                    m
-                    for m in self.messages.get(str(args.get("channel")), [])
-                    if m.get("thread_ts") == thread or m["ts"] == thread
-                ]
-                return 200, {"ok": True, "messages": found}, {}
-            if method == "conversations.history":
-                found = list(self.messages.get(str(args.get("channel")), []))
-                if args.get("latest") and str(args.get("inclusive")).lower() in ("1", "true"):
-                    found = [m for m in found if m["ts"] == args["latest"]]
-                return 200, {"ok": True, "messages": found}, {}
-            if method == "users.info":
-                user = self.users.get(str(args.get("user")))
-                if user is None:
-                    return 200, {"ok": False, "error": "user_not_found"}, {}
-                return 200, {"ok": True, "user": user}, {}
-            return 200, {"ok": True}, {}
+            return 200, self._body(method, args, token), {}
+
+    def _body(self, method: str, args: dict[str, Any], token: str) -> dict[str, Any]:
+        if method == "apps.connections.open":
+            if not token.startswith("xapp-") or not self.socket_url:
+                return {"ok": False, "error": "not_allowed_token_type"}
+            return {"ok": True, "url": self.socket_url}
+        if method == "auth.test":
+            return {"ok": True, "team_id": "TVENDOR", "user_id": "UBOT", "bot_id": "BBOT"}
+        if method == "chat.postMessage":
+            return self._post(args)
+        if method in ("conversations.replies", "conversations.history"):
+            return {"ok": True, "messages": self._read(method, args)}
+        if method == "users.info":
+            user = self.users.get(str(args.get("user")))
+            return {"ok": False, "error": "user_not_found"} if user is None else {"ok": True, "user": user}
+        return {"ok": True}
+
+    def _post(self, args: dict[str, Any]) -> dict[str, Any]:
+        ts = f"1800000000.{next(self._ts):06d}"
+        message = {"ts": ts, "text": args.get("text", ""), "user": "UBOT", "bot_id": "BBOT"}
+        if args.get("thread_ts"):
+            message["thread_ts"] = args["thread_ts"]
+        if args.get("metadata"):
+            meta = args["metadata"]
+            message["metadata"] = json.loads(meta) if isinstance(meta, str) else meta
+        self.messages.setdefault(str(args.get("channel")), []).append(message)
+        return {"ok": True, "channel": args.get("channel"), "ts": ts, "message": message}
+
+    def _read(self, method: str, args: dict[str, Any]) -> list[dict[str, Any]]:
+        found = list(self.messages.get(str(args.get("channel")), []))
+        if method == "conversations.replies":
+            thread = str(args.get("ts"))
+            return [m for m in found if m.get("thread_ts") == thread or m["ts"] == thread]
+        if args.get("latest") and str(args.get("inclusive")).lower() in ("1", "true"):
+            return [m for m in found if m["ts"] == args["latest"]]
+        return found
 
 
 def _handler(api: SlackApi) -> type[BaseHTTPRequestHandler]:
@@ -96,7 +108,9 @@ def _handler(api: SlackApi) -> type[BaseHTTPRequestHandler]:
                 args: dict[str, Any] = json.loads(raw)
             else:
                 args = {k: v[0] for k, v in parse_qs(raw or parsed.query).items()}
-            status, body, headers = api.answer(parsed.path.strip("/"), args)
+            bearer = self.headers.get("Authorization") or ""
+            token = bearer.removeprefix("Bearer ") if bearer.startswith("Bearer ") else ""
+            status, body, headers = api.answer(parsed.path.strip("/"), args, token or args.get("token", ""))
             data = json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json; charset=utf-8")

@@ -26,7 +26,7 @@ from intake.sla.timers import (
     resumed_clock,
 )
 from intake.store import repo
-from intake.store.orm import Ticket
+from intake.store.orm import Ticket, TicketEvent
 from intake.tickets import lifecycle
 from intake.tickets.ops import TicketOps
 from intake.tickets.refs import parse_ref, prefix_of
@@ -97,6 +97,44 @@ def _reopen(ops: TicketOps, ticket: Ticket, ref: str, reopen: bool) -> None:
     ops.add_timers(ticket, timers)
 
 
+# The states an engineer's plain answer moves on to in_progress.
+_ANSWERABLE = ("new", "acknowledged", "reopened", "pending_authorisation", "waiting_on_customer")
+
+
+def _answered(ops: TicketOps, ticket: Ticket, reason: str) -> bool:
+    """An engineer's plain answer (not a request for information, not a resolution): in progress."""
+    if ticket.status in _ANSWERABLE:
+        ops.transition(ticket, "in_progress", reason)
+        return True
+    return False
+
+
+def answered_in_thread(ops: TicketOps, ticket: Ticket, text: str, where: str) -> bool:
+    """An engineer answered the customer where the customer already sees it (their own Slack thread):
+    it counts exactly as `reply()` counts an answer (first response stamped, its timers stopped, in
+    progress), and nothing is sent, since the customer has it. Mirrored to the triage thread; the
+    commit is the caller's. A closed ticket is left as it is (False)."""
+    if ticket.status == "closed":
+        return False
+    policy = ops.policy(ticket)
+    _stamp_first_response(ops, policy, ticket, ops.actor)
+    reason = f"engineer {ops.actor} answered the customer in {where}"
+    if not _answered(ops, ticket, reason):
+        ops.session.add(
+            TicketEvent(
+                ticket_id=ticket.id,
+                at=ops.now,
+                from_status=ticket.status,
+                to_status=ticket.status,
+                reason=reason,
+                actor=ops.actor,
+            )
+        )
+    ticket.updated_at = ops.now
+    ops.triage(ticket, "mirror", f"Answered in the customer's thread by {ops.actor}: {text}")
+    return True
+
+
 def reply(
     session: Session,
     clock: Clock,
@@ -146,14 +184,7 @@ def reply(
         _resolve(ops, policy, ticket)
     else:
         ops.send(ticket, "reply", {"text": text}, automatic=False)
-        if ticket.status in (
-            "new",
-            "acknowledged",
-            "reopened",
-            "pending_authorisation",
-            "waiting_on_customer",
-        ):
-            ops.transition(ticket, "in_progress", "engineer answered")
+        _answered(ops, ticket, "engineer answered")
     session.commit()
     return {
         "ref": ops.ref(ticket),

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from intake.store.orm import Outbox, Ticket, TicketEvent, TriageDecision
+from intake.sla.timers import FIRST_RESPONSE_KINDS
+from intake.store.orm import Outbox, Ticket, TicketEvent, Timer, TriageDecision
 from tests.integration.test_slack_http import CUSTOMER_CH, TRIAGE_CH, Bot, bot, customer
 
 __all__ = ["bot"]
@@ -372,3 +373,81 @@ def test_support_opens_a_modal_whose_submission_opens_a_ticket(bot: Bot) -> None
     assert "thread_ts" not in ack and f"support-{ticket.id}" in ack["text"]  # the ack starts the thread
     [after] = bot.tickets()
     assert after.slack_thread_ts == bot.api.messages[CUSTOMER_CH][0]["ts"]
+
+
+def _answer_story(bot: Bot, ticket_id: int) -> tuple[Any, ...]:
+    """What an answer changes on a ticket: first response, status, owner, the first-response timers."""
+    with bot.runtime.sessions() as session:
+        ticket = session.get(Ticket, ticket_id)
+        assert ticket is not None
+        timers = sorted(
+            (t.kind, t.state)
+            for t in session.scalars(select(Timer).where(Timer.ticket_id == ticket_id))
+            if t.kind in FIRST_RESPONSE_KINDS
+        )
+        return ticket.first_responded_at, ticket.status, ticket.owner, ticket.acknowledged_at, timers
+
+
+def test_an_engineers_answer_in_the_customers_thread_is_the_first_response_like_the_reply_action(
+    bot: Bot,
+) -> None:
+    by_modal = open_ticket(bot, "1800000200.000100")
+    bot.post(bot.event(customer("Scheduled reports arrive empty since Monday", "1800000201.000100")))
+    bot.deliver()
+    by_thread = next(t for t in bot.tickets() if t.id != by_modal.id)
+    pending = [("first_response_breach", "pending"), ("first_response_warn", "pending")]
+    assert _answer_story(bot, by_thread.id)[-1] == pending  # the clock runs before anyone answers
+    customer_posts = len(posts(bot, CUSTOMER_CH))
+
+    bot.runtime.clock.advance(seconds=600)  # type: ignore[attr-defined]
+    modal_ref = f"support-{by_modal.id}|reply"
+    assert submit(bot, "intake_reply", modal_ref, {"text": "Looking at it now"})[0] == 200
+    answer = bot.event(
+        {
+            "type": "message",
+            "user": "UENG",
+            "user_team": "TVENDOR",
+            "text": "Hi Dana, the report job lost its schedule in the upgrade; re-saving it fixes it",
+            "ts": "1800000201.000300",
+            "thread_ts": "1800000201.000100",
+        }
+    )
+    assert bot.post(answer)[0] == 200
+    assert bot.post(answer, headers={"X-Slack-Retry-Num": "1"})[0] == 200  # a retry changes nothing twice
+
+    modal, thread = _answer_story(bot, by_modal.id), _answer_story(bot, by_thread.id)
+    assert thread == modal  # exactly what the explicit action does
+    assert thread[0] == bot.runtime.clock.now() and thread[1] == "in_progress"
+    assert thread[-1] == [("first_response_breach", "cancelled"), ("first_response_warn", "cancelled")]
+    assert len(bot.tickets()) == 2  # the engineer opened nothing
+    with bot.runtime.sessions() as session:
+        stored = session.get(Ticket, by_thread.id)
+        assert stored is not None
+        assert [m.sender for m in stored.messages] == ["UDANA"]  # not a customer message
+        answered = [
+            e.reason
+            for e in session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == by_thread.id))
+            if "answered the customer" in e.reason
+        ]
+    assert answered == ["engineer slack:UENG answered the customer in the customer's Slack thread"]
+    bot.deliver()
+    # Nothing is re-sent to the customer (they saw the answer where it was typed); the modal's answer is.
+    [sent] = posts(bot, CUSTOMER_CH)[customer_posts:]
+    assert "Looking at it now" in sent["text"] and sent["thread_ts"] == "1800000200.000100"
+    mirrored = [p["text"] for p in posts(bot, TRIAGE_CH) if p.get("thread_ts") == stored.triage_ts]
+    assert any("the report job lost its schedule" in t for t in mirrored)
+
+
+def test_an_engineer_in_a_thread_that_is_no_tickets_opens_nothing(bot: Bot) -> None:
+    chatter = bot.event(
+        {
+            "type": "message",
+            "user": "UENG",
+            "user_team": "TVENDOR",
+            "text": "Our maintenance window is Sunday 02:00 UTC, the export is down for ten minutes",
+            "ts": "1800000202.000300",
+            "thread_ts": "1800000202.000100",
+        }
+    )
+    assert bot.post(chatter)[0] == 200
+    assert bot.tickets() == []
