@@ -1,16 +1,32 @@
-"""Commands of the ticket lifecycle: `tick` (the scheduler, once) and `reply` (an engineer's answer)."""
+"""Commands of the ticket lifecycle: `tick` (the scheduler, once), `reply` (an engineer's answer) and
+`escalate` (a manager's request)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from intake.cli.support import JsonOpt, NowOpt, emit, out, plural, runtime
+from intake.errors import BadInput
 from intake.tickets.refs import format_ref, prefix_of
+
+if TYPE_CHECKING:
+    from intake.runtime import Runtime
 
 
 def register(app: typer.Typer) -> None:
+    @app.command()
+    def escalate(
+        ref: Annotated[str, typer.Argument(help="The ticket, e.g. support-42.")],
+        reason: Annotated[str, typer.Option("--reason", help="Why (recorded and sent to the team).")],
+        by: Annotated[str, typer.Option("--by", help="The manager who asks (recorded in the audit trail).")],
+        now: NowOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Escalate a ticket at a manager's request, where its policy provides for it (Rezilion, Revalize)."""
+        _escalate(runtime(now), ref, reason.strip(), by.strip(), as_json)
+
     @app.command()
     def tick(now: NowOpt = None, as_json: JsonOpt = False) -> None:
         """Run due timers once: SLA warnings and escalations, reminders, auto-closes."""
@@ -98,3 +114,23 @@ def register_doctor(app: typer.Typer) -> None:
                 out.print(f"{mark} {c.name}: {c.detail}")
         if not all(c.ok for c in checks):
             raise typer.Exit(1)
+
+
+def _escalate(rt: Runtime, ref: str, reason: str, by: str, as_json: bool) -> None:
+    from intake.tickets.ops import TicketOps
+    from intake.tickets.replies import find_ticket
+    from intake.tickets.views import ticket_json
+
+    if not reason or not by:
+        raise BadInput("--reason and --by must not be empty")
+    with rt.sessions() as session:
+        ticket = find_ticket(session, ref, rt.settings.tickets.ref_prefix)
+        TicketOps(session, rt.settings, rt.clock.now(), actor=by).escalate(ticket, reason)
+        session.commit()
+        doc = ticket_json(ticket, rt.settings.tickets.ref_prefix)
+    if as_json:
+        emit(doc)
+    else:
+        out.print(
+            f"{doc['ref']}: escalated; the team is told ({len(rt.settings.escalation.notify)} recipients)"
+        )

@@ -184,34 +184,6 @@ def register(app: typer.Typer) -> None:
                 f"{doc['ref']}: severity {doc['severity']}, first response due {doc['first_response_due']}"
             )
 
-    @app.command()
-    def escalate(
-        ref: Annotated[str, typer.Argument(help="The ticket, e.g. support-42.")],
-        reason: Annotated[str, typer.Option("--reason", help="Why (recorded and sent to the team).")],
-        by: Annotated[str, typer.Option("--by", help="The manager who asks (recorded in the audit trail).")],
-        now: NowOpt = None,
-        as_json: JsonOpt = False,
-    ) -> None:
-        """Escalate a ticket at a manager's request, where its policy provides for it (Rezilion, Revalize)."""
-        from intake.tickets.ops import TicketOps
-        from intake.tickets.replies import find_ticket
-        from intake.tickets.views import ticket_json
-
-        if not reason.strip() or not by.strip():
-            raise BadInput("--reason and --by must not be empty")
-        rt = runtime(now)
-        with rt.sessions() as session:
-            ticket = find_ticket(session, ref, rt.settings.tickets.ref_prefix)
-            TicketOps(session, rt.settings, rt.clock.now(), actor=by.strip()).escalate(ticket, reason.strip())
-            session.commit()
-            doc = ticket_json(ticket, rt.settings.tickets.ref_prefix)
-        if as_json:
-            emit(doc)
-        else:
-            out.print(
-                f"{doc['ref']}: escalated; the team is told ({len(rt.settings.escalation.notify)} recipients)"
-            )
-
     model_app = typer.Typer(
         no_args_is_help=True, help="Versions of the triage model: list, promote, roll back."
     )

@@ -115,9 +115,10 @@ def sock(socket_env: tuple[Runtime, SlackApi, SocketModeServer]) -> Iterator[Soc
 
 
 def test_connects_with_the_app_token_through_apps_connections_open(sock: Socket) -> None:
+    assert sock.slack.connected.wait(10), "the app never opened the Socket Mode connection"
     [opened] = sock.api.called("apps.connections.open")
     assert opened.token == APP_TOKEN  # the app-level token, not the bot's
-    assert sock.slack.connected.is_set() and sock.slack.connections == 1
+    assert sock.slack.connections == 1
 
 
 def test_an_envelope_is_acknowledged_only_after_its_ticket_is_committed(sock: Socket) -> None:
