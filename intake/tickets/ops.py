@@ -245,7 +245,8 @@ class TicketOps:
         self.transition(ticket, "closed", why)
         ticket.closed_at = self.now
         ticket.close_reason = reason
-        ticket.waiting_since = None
+        # The SLA clock stopped when the ticket was resolved or put on the customer, if before now.
+        ticket.waiting_since = ticket.waiting_since or self.now
         self.cancel_timers(ticket, (*SLA_KINDS, *DROPPED_KINDS, "auto_close_resolved"))
         if message:
             self.send(

@@ -53,6 +53,8 @@ def _stamp_first_response(ops: TicketOps, policy: Policy, ticket: Ticket, actor:
 
 def _resolve(ops: TicketOps, policy: Policy, ticket: Ticket) -> None:
     ops.transition(ticket, "resolved", "engineer resolved the ticket")
+    # The clock stops here: a reopen resumes it without the time the ticket sat resolved.
+    ticket.waiting_since = ticket.waiting_since or ops.now
     ops.cancel_timers(ticket, SLA_KINDS + DROPPED_KINDS)
     later = resolved_timers(policy, ticket.plan, ops.now, ops.zone(ticket))
     if policy.closing.close_on_confident_answer:
@@ -77,7 +79,7 @@ def _reopen(ops: TicketOps, ticket: Ticket, ref: str, reopen: bool) -> None:
     if ticket.status != "closed":
         raise BadInput(f"{ref} is {ticket.status}, not closed: nothing to reopen")
     policy = ops.policy(ticket)
-    stopped = ticket.closed_at or ops.now
+    stopped = ticket.waiting_since or ticket.closed_at or ops.now
     pauses = [(datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in ticket.pauses or []]
     paused, _, resolution_due, timers = resumed_clock(
         policy,
@@ -92,6 +94,7 @@ def _reopen(ops: TicketOps, ticket: Ticket, ref: str, reopen: bool) -> None:
     )
     ops.transition(ticket, "reopened", "engineer reopened the ticket")
     ticket.closed_at, ticket.close_reason, ticket.needs_review = None, None, False
+    ticket.waiting_since = None
     ticket.pauses = [[a.isoformat(), (b or ops.now).isoformat()] for a, b in paused]
     ticket.resolution_due = resolution_due
     ops.add_timers(ticket, timers)

@@ -497,3 +497,42 @@ def test_a_policy_without_manager_escalation_refuses_it(cli: Cli) -> None:
     err = cli("escalate", "support-1", "--by", "maria", "--reason", "VIP", code=2)
     assert "does not escalate at a manager's request" in err
     assert cli.ticket("support-1")["status"] != "escalated"
+
+
+def test_functionize_reopened_resolved_ticket_resumes_its_clock_without_the_resolved_time(cli: Cli) -> None:
+    """Update of Resolution: "Critical – App malfunction or down ... Same day" (a day around the
+    clock, "Functionize provides 24 hour support for critical priority service requests"). Opened
+    Mon 09:00Z, resolved 15:00Z (6 hours used), the customer answers Tue 09:00Z that it is broken
+    again: the 18 hours it sat resolved are paused, so the same-day target is Wed 03:00Z, not now
+    (issue 12, finding 4, for a resolved ticket as for a closed one)."""
+    cli("org", "add", "Fabrikam", "--policy", "functionize", "--domain", "fabrikam.example")
+    cli("contact", "add", "Fabrikam", "lead@fabrikam.example", "--role", "primary")
+    cli.mail(
+        "2026-11-16T09:00:00+00:00",
+        sender="lead@fabrikam.example",
+        subject="[Critical] all test runs fail",
+        body="Priority: Critical\nEvery scheduled run in production fails to start since 08:40.",
+    )
+    assert at(cli.ticket("support-1")["resolution_due"]) == datetime.fromisoformat(
+        "2026-11-17T09:00:00+00:00"
+    )
+    cli(
+        "reply",
+        "support-1",
+        "--text",
+        "Rolled back the runner.",
+        "--resolve",
+        "--now",
+        "2026-11-16T15:00:00+00:00",
+    )
+    assert cli.ticket("support-1")["status"] == "resolved"
+    cli.mail(
+        "2026-11-17T09:00:00+00:00",
+        sender="lead@fabrikam.example",
+        subject="Re: [support-1] all test runs fail",
+        body="It is failing again since the nightly deploy.",
+    )
+    ticket = cli.ticket("support-1")
+    assert ticket["status"] == "reopened"
+    assert at(ticket["resolution_due"]) == datetime.fromisoformat("2026-11-18T03:00:00+00:00")
+    assert "resolution_breach" in _pending(ticket)

@@ -165,12 +165,12 @@ def request_reopen(facts: Facts, policy: Policy, ticket: TicketState) -> Part | 
 
 def reopen_within_window(facts: Facts, policy: Policy, ticket: TicketState) -> Part | None:
     """A reply within the window reopens the ticket with its clock resumed where it stood
-    (finding 4: the time it was closed is paused), and the team is told."""
+    (finding 4: the time since it was resolved or closed is paused), and the team is told."""
     if ticket.status not in _AFTER_CLOSE:
         return None
     now = facts.now
     sender = facts.message.sender
-    stopped_at = ticket.closed_at or now
+    stopped_at = ticket.waiting_since or ticket.closed_at or now
     pauses = [(datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in ticket.pauses]
     zone = facts.org.timezone if facts.org is not None else None
     # A closed ticket was answered: only the resolution target is still owed.
@@ -194,7 +194,7 @@ def reopen_within_window(facts: Facts, policy: Policy, ticket: TicketState) -> P
         ticket.status,
         "reopened",
         "customer replied after close",
-        TicketChanges(closed_at=None, close_reason=None),
+        TicketChanges(closed_at=None, close_reason=None, waiting_since=None),
     )
     reply = send(facts, policy, "reopened", sender, {"name": first_name(facts.message.display_name, sender)})
     notice = notify_team(
