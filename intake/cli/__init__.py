@@ -464,6 +464,8 @@ def policy_summary(policy: Any) -> list[str]:
     for plan_name, plan in policy.plans.items():
         default = ", the default" if plan_name == policy.default_plan else ""
         lines.append(f"Plan {plan_name}: {plan.label}{default}")
+        if not plan.supported:
+            lines.append(f"  no support: {plan.unsupported_text}; requests are answered and closed")
         calendar = policy.calendars[plan.calendar]
         lines.append(f"  hours: {plan.availability or calendar.label or plan.calendar} ({calendar.timezone})")
         if calendar.local_time:

@@ -501,6 +501,10 @@ class Plan(_Model):
     targets: dict[str, Targets]
     contacts: Contacts
     allowance: Allowance | None = None
+    # A plan that comes without support (Rezilion 2.5: "Trials are provided 'As-is' without
+    # support"): its requests are answered with `unsupported_text` and closed.
+    supported: bool = True
+    unsupported_text: str = ""
 
 
 # --- the conformance table ------------------------------------------------------
@@ -612,7 +616,7 @@ class Policy(_Model):
             for key in plan.targets:
                 if key not in keys:
                     raise _at(f"plans.{name}.targets.{key}", "unknown severity level")
-            for key in keys:
+            for key in keys if plan.supported else ():
                 if key not in plan.targets:
                     raise _at(f"plans.{name}.targets", f"no targets for level {key!r}")
         self._check_rules()

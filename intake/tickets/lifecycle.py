@@ -32,6 +32,7 @@ CloseReason = Literal[
     "enhancement_recorded",
     "enhancement_transferred",
     "unsupported_channel",
+    "not_supported",
 ]
 OPEN_WORK = ("acknowledged", "in_progress", "escalated", "reopened")
 

@@ -536,3 +536,28 @@ def test_functionize_reopened_resolved_ticket_resumes_its_clock_without_the_reso
     assert ticket["status"] == "reopened"
     assert at(ticket["resolution_due"]) == datetime.fromisoformat("2026-11-18T03:00:00+00:00")
     assert "resolution_breach" in _pending(ticket)
+
+
+def test_rezilion_trial_comes_without_support(cli: Cli) -> None:
+    """2.5 Trials: "Trials are provided 'As-is' without support, indemnification or warranty of any
+    kind": an organisation on the trial plan opens no case; it is told so, and a reply changes nothing."""
+    _rezilion(cli, "--plan", "trial")
+    cli.mail(
+        "2026-11-16T15:00:00+00:00", sender="a@initech.example", subject="Scanner silent", body="No findings."
+    )
+    ticket = cli.ticket("support-1")
+    assert (ticket["status"], ticket["close_reason"]) == ("closed", "not_supported")
+    assert not _pending(ticket)
+    [answer] = [r for r in cli.outbox() if r["recipient"] == "a@initech.example"]
+    assert answer["template"] == "no_support"
+    assert "without support" in answer["body"] and "has been closed" in answer["body"]
+    cli.mail(
+        "2026-11-17T15:00:00+00:00",
+        sender="a@initech.example",
+        subject="Re: [support-1] Scanner silent",
+        body="Could you look anyway?",
+    )
+    assert cli.ticket("support-1")["status"] == "closed"
+    assert [r["template"] for r in cli.outbox() if r["recipient"] == "a@initech.example"] == [
+        "no_support"
+    ] * 2

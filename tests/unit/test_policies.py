@@ -40,9 +40,9 @@ def test_every_bundled_policy_loads_and_is_complete(name: str) -> None:
     policy = load_policy(name)
     assert policy.name == name
     assert policy.source.endswith(".txt")
-    # Every level has targets in every plan; every canonical severity has a level.
-    for plan_name in policy.plans:
-        for level in policy.levels:
+    # Every level has targets in every supported plan; every canonical severity has a level.
+    for plan_name, plan in policy.plans.items():
+        for level in policy.levels if plan.supported else ():
             policy.targets(plan_name, level.key)
         assert policy.calendar(plan_name).name
     for canonical in CANONICAL_SEVERITIES:
@@ -341,7 +341,8 @@ def test_functionize() -> None:
 
 def test_rezilion() -> None:
     p = load_policy("rezilion")
-    assert list(p.plans) == ["standard", "premium"]
+    assert list(p.plans) == ["standard", "premium", "trial"]
+    assert not p.plans["trial"].supported
     assert p.plan("standard").contacts.role_limit("designated") == 4
     assert p.plan("standard").contacts.total_limit() == 4
     assert [

@@ -23,7 +23,7 @@ from intake.pipeline.decide.common import (
 )
 from intake.pipeline.decide.decision import Part, TriagePost
 from intake.pipeline.decide.facts import Facts, first_name
-from intake.pipeline.decide.opening import redirect
+from intake.pipeline.decide.opening import no_support, redirect
 from intake.pipeline.rows import TicketChanges, TicketState
 from intake.policies.schema import Policy
 from intake.policies.stated import survey_score
@@ -93,6 +93,15 @@ def redirect_again(facts: Facts, policy: Policy, ticket: TicketState) -> Part | 
         return None
     reason = f"{facts.message.channel} is still not a supported channel of {policy.name}"
     return Part(outgoing=(redirect(facts, policy),)) + hit("decide.still-unsupported", reason)
+
+
+def still_unsupported_plan(facts: Facts, policy: Policy, ticket: TicketState) -> Part | None:
+    """A reply to a request closed for a plan without support is answered the same, and stays closed
+    while the plan is the same (Rezilion 2.5: "Trials are provided 'As-is' without support")."""
+    if ticket.close_reason != "not_supported" or policy.plan(ticket.plan).supported:
+        return None
+    reason = f"the {policy.plan(ticket.plan).label} plan still comes without support"
+    return no_support(facts, policy, ticket) + hit("decide.still-unsupported-plan", reason)
 
 
 def refuse_reopen(facts: Facts, policy: Policy, ticket: TicketState) -> Part | None:
@@ -275,6 +284,7 @@ FOLLOWUP_RULES: tuple[FollowupRule, ...] = (
     keep_held,
     resume_after_waiting,
     redirect_again,
+    still_unsupported_plan,
     refuse_reopen,
     survey_reply,
     reopen_expired,

@@ -62,6 +62,32 @@ def hold_stranger_thread(facts: Facts, policy: Policy, opening: Opening) -> Part
     return transition(facts, opening.ticket.status, "pending_authorisation", f"held: {facts.held}")
 
 
+def no_support(facts: Facts, policy: Policy, ticket: TicketState) -> Part:
+    """Answer that the plan comes without support, and close (a reply to it is answered alike)."""
+    plan = policy.plan(ticket.plan)
+    variables = {
+        "name": facts.first_name,
+        "unsupported_text": plan.unsupported_text or "this plan has no support",
+    }
+    return Part(outgoing=(send(facts, policy, "no_support", facts.requester, variables),))
+
+
+def refuse_unsupported_plan(facts: Facts, policy: Policy, opening: Opening) -> Part | None:
+    """A plan without support opens no case: the request is answered and closed.
+
+    Rezilion 2.5: "Trials are provided 'As-is' without support, indemnification or warranty of any kind".
+    """
+    if policy.plan(opening.ticket.plan).supported:
+        return None
+    return no_support(facts, policy, opening.ticket) + transition(
+        facts,
+        opening.ticket.status,
+        "closed",
+        f"the {policy.plan(opening.ticket.plan).label} plan of {policy.name} comes without support",
+        TicketChanges(closed_at=facts.now, close_reason="not_supported"),
+    )
+
+
 REDIRECT_TEXT = {
     "email": "email to our support address",
     "portal": "the Contact Support form on our website",
@@ -216,6 +242,7 @@ OPENING_RULES: tuple[OpeningRule, ...] = (
     post_to_triage_channel,
     announce_possible_critical,
     hold_stranger_thread,
+    refuse_unsupported_plan,
     redirect_unsupported_channel,
     reply_to_not_designated,
     hold_not_designated,
