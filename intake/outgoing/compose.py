@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass, fields
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -169,6 +170,37 @@ def clean_subject(subject: str, ref: str) -> str:
         return text or "(no subject)"
 
 
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """A ready-to-send outbox row (the `outbox` table's columns but its id and ticket)."""
+
+    template: str
+    channel: str
+    recipient: str
+    rcpt_key: str | None
+    rcpt_domain: str | None
+    subject: str
+    body_text: str
+    body_html: str
+    message_id: str
+    in_reply_to: str | None
+    references: list[str]
+    automatic: bool
+    state: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None = None
+
+    def values(self) -> dict[str, object]:
+        """The columns, as a bulk insert or `Outbox(**row.values())` takes them."""
+        return {name: getattr(self, name) for name in _OUTBOX_FIELDS}
+
+
+_OUTBOX_FIELDS = tuple(f.name for f in fields(OutboxRow))
+
+
 def outbox_row(
     settings: Settings,
     policy: Policy,
@@ -184,7 +216,7 @@ def outbox_row(
     channel: str = "email",
     language: str | None = None,
     slack_thread: str | None = None,
-) -> dict[str, Any]:
+) -> OutboxRow:
     """A ready-to-send outbox row; the outbox worker only delivers it.
 
     With `slack_thread` ("C123:1700000000.000100", the channel and the thread's
@@ -200,26 +232,26 @@ def outbox_row(
     values = {"ref": ref, "vendor": policy.vendor, "policy_title": policy.title, **variables}
     subject, text, html = render(settings, policy.name, template, values, language)
     if slack_thread is not None:
-        return {
-            "template": template,
-            "channel": "slack",
-            "recipient": one_line(slack_thread, 300),
-            "rcpt_key": None,
-            "rcpt_domain": None,
-            "subject": subject,
-            "body_text": text,
-            "body_html": "",
-            "message_id": new_message_id(settings, ref),
-            "in_reply_to": None,
-            "references": [],
-            "automatic": automatic,
-            "state": "pending",
-            "attempts": 0,
-            "next_attempt_at": now,
-            "last_error": None,
-            "created_at": now,
-            "sent_at": None,
-        }
+        return OutboxRow(
+            template=template,
+            channel="slack",
+            recipient=one_line(slack_thread, 300),
+            rcpt_key=None,
+            rcpt_domain=None,
+            subject=subject,
+            body_text=text,
+            body_html="",
+            message_id=new_message_id(settings, ref),
+            in_reply_to=None,
+            references=[],
+            automatic=automatic,
+            state="pending",
+            attempts=0,
+            next_attempt_at=now,
+            last_error=None,
+            created_at=now,
+            sent_at=None,
+        )
     address = valid_address(recipient)
     parent = valid_msg_id(in_reply_to) if in_reply_to else None
     chain = msg_ids([*(references or []), *([in_reply_to] if in_reply_to else [])])
@@ -233,26 +265,26 @@ def outbox_row(
     problem = None if address is not None else f"not sent: recipient: {address_problem(recipient)}"
     if problem is not None:
         log.error("%s %s: %s", ref, template, problem)
-    return {
-        "template": template,
-        "channel": channel,
-        "recipient": address if address is not None else one_line(recipient, 300),
-        "rcpt_key": address_key(address) if address is not None else None,
-        "rcpt_domain": domain_key(address) if address is not None else None,
-        "subject": subject,
-        "body_text": text,
-        "body_html": html,
-        "message_id": new_message_id(settings, ref),
-        "in_reply_to": parent,
-        "references": chain.kept,
-        "automatic": automatic,
-        "state": "pending" if problem is None else "failed",
-        "attempts": 0,
-        "next_attempt_at": now,
-        "last_error": problem,
-        "created_at": now,
-        "sent_at": None,
-    }
+    return OutboxRow(
+        template=template,
+        channel=channel,
+        recipient=address if address is not None else one_line(recipient, 300),
+        rcpt_key=address_key(address) if address is not None else None,
+        rcpt_domain=domain_key(address) if address is not None else None,
+        subject=subject,
+        body_text=text,
+        body_html=html,
+        message_id=new_message_id(settings, ref),
+        in_reply_to=parent,
+        references=chain.kept,
+        automatic=automatic,
+        state="pending" if problem is None else "failed",
+        attempts=0,
+        next_attempt_at=now,
+        last_error=problem,
+        created_at=now,
+        sent_at=None,
+    )
 
 
 def format_due(policy: Policy, plan: str | None, due: datetime | None, org_zone: str | None = None) -> str:
@@ -265,33 +297,33 @@ def format_due(policy: Policy, plan: str | None, due: datetime | None, org_zone:
 
 def slack_row(
     settings: Settings, template: str, recipient: str, now: datetime, *, ref: str, text: str = ""
-) -> dict[str, Any]:
+) -> OutboxRow:
     """An outbox row for the Slack worker that no mail template renders (triage posts, mirrors, DMs).
 
     `recipient` is "triage:<ticket id>" (the ticket's triage post, or its thread),
     "dm:<user id>" or "C…:ts"; channels/slack/outbox.py renders the post from the
-    ticket when it delivers it. Same keys as `outbox_row`, so a batch inserts both.
+    ticket when it delivers it. An `OutboxRow` like `outbox_row`, so a batch inserts both.
     """
-    return {
-        "template": template,
-        "channel": "slack",
-        "recipient": one_line(recipient, 300),
-        "rcpt_key": None,
-        "rcpt_domain": None,
-        "subject": "",
-        "body_text": clean_text(text) if text else "",
-        "body_html": "",
-        "message_id": new_message_id(settings, ref),
-        "in_reply_to": None,
-        "references": [],
-        "automatic": True,
-        "state": "pending",
-        "attempts": 0,
-        "next_attempt_at": now,
-        "last_error": None,
-        "created_at": now,
-        "sent_at": None,
-    }
+    return OutboxRow(
+        template=template,
+        channel="slack",
+        recipient=one_line(recipient, 300),
+        rcpt_key=None,
+        rcpt_domain=None,
+        subject="",
+        body_text=clean_text(text) if text else "",
+        body_html="",
+        message_id=new_message_id(settings, ref),
+        in_reply_to=None,
+        references=[],
+        automatic=True,
+        state="pending",
+        attempts=0,
+        next_attempt_at=now,
+        last_error=None,
+        created_at=now,
+        sent_at=None,
+    )
 
 
 def triage_enabled(settings: Settings) -> bool:

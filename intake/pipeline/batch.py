@@ -8,7 +8,7 @@ one batch costs a handful of queries instead of several per message.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Row, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from intake.outgoing import bounces
+from intake.outgoing.compose import OutboxRow
 from intake.pipeline.context import TicketView
 from intake.pipeline.decide.decision import Outgoing, TriagePost
 from intake.pipeline.rows import NO_CHANGES, AttachmentRow, DecisionRow, MessageRow, QuarantineRow, Values
@@ -34,9 +35,6 @@ from intake.store.orm import (
 )
 from intake.store.repo import SentMail
 from intake.tickets.lifecycle import Transition
-
-# A composed outbox row (intake.outgoing.compose.outbox_row), ready to insert.
-OutboxValues = Mapping[str, object]
 
 _TICKET_COLUMNS = (
     Ticket.id,
@@ -103,7 +101,7 @@ class Staged:
     decision: DecisionRow | None = None
     timers: list[TimerSpec] = field(default_factory=list)
     outgoing: list[Outgoing | TriagePost] = field(default_factory=list)
-    outbox: list[OutboxValues] = field(default_factory=list)
+    outbox: list[OutboxRow] = field(default_factory=list)
     events: list[Transition] = field(default_factory=list)
 
 
@@ -116,7 +114,7 @@ def _rows_of(item: Staged, message_id: int, rows: dict[type[Base], list[Values]]
             {**item.decision.values(), "message_id": message_id, "ticket_id": ticket_id}
         )
     rows[Timer].extend({**t.values(), "ticket_id": ticket_id} for t in item.timers)
-    rows[Outbox].extend({**o, "ticket_id": ticket_id} for o in item.outbox)
+    rows[Outbox].extend({**o.values(), "ticket_id": ticket_id} for o in item.outbox)
     rows[TicketEvent].extend({**asdict(e), "ticket_id": ticket_id} for e in item.events)
 
 

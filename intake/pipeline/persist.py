@@ -11,8 +11,8 @@ only after that commit does a channel acknowledge its source.
 
 from __future__ import annotations
 
-from intake.outgoing.compose import clean_subject, outbox_row, slack_row
-from intake.pipeline.batch import Batch, OutboxValues, Staged
+from intake.outgoing.compose import OutboxRow, clean_subject, outbox_row, slack_row
+from intake.pipeline.batch import Batch, Staged
 from intake.pipeline.context import Context, Deps, Disposition, Stop, TicketView, Triage
 from intake.pipeline.decide.decision import Decision, Outgoing, TriagePost
 from intake.pipeline.rows import AttachmentRow, DecisionRow, MessageRow
@@ -128,7 +128,7 @@ def stage_stopped(ctx: Context) -> None:
     )
 
 
-def _compose(out: Outgoing | TriagePost, ticket_id: int, deps: Deps, staged: Staged) -> OutboxValues:
+def _compose(out: Outgoing | TriagePost, ticket_id: int, deps: Deps, staged: Staged) -> OutboxRow:
     settings = deps.settings
     ref = format_ref(settings.tickets.ref_prefix, ticket_id)
     if isinstance(out, TriagePost):

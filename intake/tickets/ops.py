@@ -106,7 +106,7 @@ class TicketOps:
             ref=self.ref(ticket),
             text=text,
         )
-        self.session.add(Outbox(ticket_id=ticket.id, **row))
+        self.session.add(Outbox(ticket_id=ticket.id, **row.values()))
 
     def cancel_timers(self, ticket: Ticket, kinds: tuple[str, ...]) -> None:
         repo.cancel_timers(self.session, ticket.id, kinds)
@@ -159,7 +159,7 @@ class TicketOps:
             automatic=automatic,
             slack_thread=slack_thread_of(ticket) if to == ticket.requester else None,
         )
-        outbox = Outbox(ticket_id=ticket.id, **row)
+        outbox = Outbox(ticket_id=ticket.id, **row.values())
         self.session.add(outbox)
         if not automatic and to == ticket.requester:
             self.triage(

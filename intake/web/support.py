@@ -230,7 +230,7 @@ def _mail_link(web: Web, session: object, req: SupportRequest, link: str) -> Non
         now=web.now(),
         automatic=True,
     )
-    session.add(Outbox(ticket_id=None, **row))
+    session.add(Outbox(ticket_id=None, **row.values()))
 
 
 def ingest_confirmed(web: Web, raw: bytes, email: str, req_id: int) -> int | None:

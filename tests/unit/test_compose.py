@@ -45,10 +45,10 @@ def test_html_twin_escapes_what_customers_wrote() -> None:
         now=NOW,
         variables={"subject": "<script>alert(1)</script>", "name": "Eve", "text": "<b>bold</b> & more"},
     )
-    assert row["subject"] == "[support-3] <script>alert(1)</script>"
-    assert "<script>" not in row["body_html"] and "&lt;b&gt;bold&lt;/b&gt; &amp; more" in row["body_html"]
-    assert "<b>bold</b> & more" in row["body_text"]
-    assert row["message_id"].endswith(".support-3@vendor.example") and row["state"] == "pending"
+    assert row.subject == "[support-3] <script>alert(1)</script>"
+    assert "<script>" not in row.body_html and "&lt;b&gt;bold&lt;/b&gt; &amp; more" in row.body_html
+    assert "<b>bold</b> & more" in row.body_text
+    assert row.message_id.endswith(".support-3@vendor.example") and row.state == "pending"
 
 
 def test_a_missing_variable_is_an_error_not_an_empty_string() -> None:
@@ -70,8 +70,8 @@ def test_a_row_for_no_valid_recipient_is_created_failed_with_the_reason(recipien
         now=NOW,
         variables={"subject": "S", "name": "N", "text": "T"},
     )
-    assert row["state"] == "failed" and row["last_error"].startswith("not sent: recipient: ")
-    assert "\n" not in row["recipient"] and "\r" not in row["recipient"] and row["rcpt_key"] is None
+    assert row.state == "failed" and row.last_error.startswith("not sent: recipient: ")
+    assert "\n" not in row.recipient and "\r" not in row.recipient and row.rcpt_key is None
 
 
 def test_threading_ids_subject_and_greeting_are_validated_when_the_row_is_made() -> None:
@@ -90,9 +90,9 @@ def test_threading_ids_subject_and_greeting_are_validated_when_the_row_is_made()
             "text": "line\r\nline\x00",
         },
     )
-    assert row["state"] == "pending" and row["recipient"] == "Robot+x@robots.example"
-    assert (row["rcpt_key"], row["rcpt_domain"]) == ("robot@robots.example", "robots.example")
-    assert row["in_reply_to"] is None and row["references"] == ["ok@acme.example", "ok2@acme.example"]
-    assert row["subject"] == "[support-3] Help Bcc: eve@evil.example"
-    assert "\x00" not in row["body_text"] and "\r" not in row["body_text"]
-    assert "Eve Bcc:" in row["body_text"]
+    assert row.state == "pending" and row.recipient == "Robot+x@robots.example"
+    assert (row.rcpt_key, row.rcpt_domain) == ("robot@robots.example", "robots.example")
+    assert row.in_reply_to is None and row.references == ["ok@acme.example", "ok2@acme.example"]
+    assert row.subject == "[support-3] Help Bcc: eve@evil.example"
+    assert "\x00" not in row.body_text and "\r" not in row.body_text
+    assert "Eve Bcc:" in row.body_text
