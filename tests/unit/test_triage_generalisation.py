@@ -274,14 +274,29 @@ def _version(model: object, name: str, recall: float | None) -> object:
 
 
 def test_promotion_is_gated_on_grouped_critical_recall_and_can_roll_back(tmp_path: Path) -> None:
-    from classifiers.store import PromotionRefused, list_versions, promote, rollback, save_version
+    from classifiers.store import (
+        MODEL_DIR,
+        PromotionRefused,
+        gate_figure,
+        list_versions,
+        promote,
+        read_meta,
+        rollback,
+        save_version,
+    )
     from classifiers.store import serving_version as serving
 
+    # The first promotion into an empty directory is gated against the shipped model, so the made-up
+    # figures sit above whatever the shipped model reached (they are not tied to one retrain).
+    shipped = gate_figure(read_meta(MODEL_DIR) or {}) or 0.0
+    g = round((shipped + 1.0) / 2, 3)
+    w, b = round(g - 0.03, 3), round((g + 1.0) / 2, 3)
+    assert shipped < g and w < g < b <= 1.0
     base = fit_model(load_seed()[::10], config=TrainConfig(cross_validate=False, n_jobs=1)).model
     good, worse, better, unknown = (
-        _version(base, "v-good", 0.93),
-        _version(base, "v-worse", 0.90),
-        _version(base, "v-better", 0.95),
+        _version(base, "v-good", g),
+        _version(base, "v-worse", w),
+        _version(base, "v-better", b),
         _version(base, "v-unknown", None),
     )
     for model in (good, worse, better, unknown):
@@ -289,7 +304,7 @@ def test_promotion_is_gated_on_grouped_critical_recall_and_can_roll_back(tmp_pat
     promote(tmp_path, "v-good")
     assert serving(tmp_path) == "v-good"
     with pytest.raises(
-        PromotionRefused, match=r"v-worse: grouped-CV critical recall 0.900 is lower than .* 0.930"
+        PromotionRefused, match=rf"v-worse: grouped-CV critical recall {w:.3f} is lower than .* {g:.3f}"
     ):
         promote(tmp_path, "v-worse")
     with pytest.raises(PromotionRefused, match="v-unknown: grouped-CV critical recall unknown"):
