@@ -37,6 +37,14 @@ if TYPE_CHECKING:
     from intake.pipeline.decide.decision import Decision
 
 
+def _greeting_name(ticket: Ticket) -> str:
+    """How a message greets the requester: a first name; a Slack user without one is mentioned
+    (`<@U123>`, which Slack shows as their name), never greeted by a bare user ID."""
+    if not ticket.requester_name.strip() and "@" not in ticket.requester:
+        return f"<@{ticket.requester}>"
+    return next(iter((ticket.requester_name or ticket.requester.partition("@")[0]).split()), "")
+
+
 def slack_thread_of(ticket: Ticket) -> str | None:
     """ "C123:ts" of a Slack ticket's thread (where its customer is answered), None for mail tickets."""
     if ticket.channel == "slack" and ticket.slack_channel and ticket.slack_thread_ts:
@@ -143,7 +151,7 @@ class TicketOps:
         in_reply_to, references = self._last_inbound(ticket) if to == ticket.requester else (None, [])
         values = {
             "subject": clean_subject(ticket.subject, ref),
-            "name": next(iter((ticket.requester_name or ticket.requester.partition("@")[0]).split()), ""),
+            "name": _greeting_name(ticket),
             **variables,
         }
         row = outbox_row(

@@ -237,6 +237,11 @@ def test_demo_runs_the_whole_path(tmp_path: Path) -> None:
     assert "to priya.raman@acme.example" in out and "Auto-Submitted: auto-replied" in out
     assert "In-Reply-To: <CAF3x9-demo-0001@mail.acme.example>" in out
     assert (tmp_path / ".intake" / "demo" / "intake.db").exists()
+    # The Slack part: a shared-channel message becomes a ticket, the engineer's answer reaches the
+    # customer's thread, greeting them by mention (Slack shows the name), never by a bare user ID.
+    assert "customer <@UHANK> writes in CGLOBEX: 200" in out
+    assert "Thanks <@UHANK>, this is *support-3*." in out
+    assert "Hello <@UHANK>," in out and "Hello UHANK" not in out
 
 
 def test_text_output_prints_what_strangers_wrote_as_written(
