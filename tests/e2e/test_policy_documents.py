@@ -561,3 +561,23 @@ def test_rezilion_trial_comes_without_support(cli: Cli) -> None:
     assert [r["template"] for r in cli.outbox() if r["recipient"] == "a@initech.example"] == [
         "no_support"
     ] * 2
+
+
+def test_rezilion_excluded_request_is_closed_out_of_scope_by_an_engineer(cli: Cli) -> None:
+    """2.4: "Rezilion shall not be under any obligation provide Support Softwares to the extent such
+    services are required due to ... (ii) failure of hardware, software or any other item or
+    component not provided by Rezilion": the engineer's judgement, closed with the reason."""
+    _rezilion(cli)
+    cli.mail(
+        "2026-11-16T15:00:00+00:00",
+        sender="a@initech.example",
+        subject="Scanner host down",
+        body="Our own VM host lost its disks; the scanner on it is gone.",
+    )
+    cli(
+        "reply", "support-1", "--text", "The failed host is not Rezilion's; we cannot support it.",
+        "--out-of-scope", "--now", "2026-11-16T16:00:00+00:00",
+    )  # fmt: skip
+    ticket = cli.ticket("support-1")
+    assert (ticket["status"], ticket["close_reason"]) == ("closed", "out_of_scope")
+    assert not _pending(ticket)
