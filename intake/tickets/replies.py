@@ -104,12 +104,39 @@ def _reopen(ops: TicketOps, ticket: Ticket, ref: str, reopen: bool) -> None:
 _ANSWERABLE = ("new", "acknowledged", "reopened", "pending_authorisation", "waiting_on_customer")
 
 
+def _resume_waiting(ops: TicketOps, ticket: Ticket) -> None:
+    """A ticket waiting on the customer runs again: the wait is paused time, the resolution target
+    and its timers are recomputed, the dropped-ticket reminders cancelled (issue 12: every open
+    state has a clock)."""
+    policy = ops.policy(ticket)
+    stopped = ticket.waiting_since or ops.now
+    pauses = [(datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in ticket.pauses or []]
+    paused, _, resolution_due, timers = resumed_clock(
+        policy,
+        ticket.plan,
+        ticket.severity,
+        ticket.created_at,
+        pauses,
+        stopped,
+        ops.now,
+        first_responded=ticket.first_responded_at is not None,
+        zone=ops.zone(ticket),
+    )
+    ops.cancel_timers(ticket, SLA_KINDS + DROPPED_KINDS)
+    ticket.pauses = [[a.isoformat(), (b or ops.now).isoformat()] for a, b in paused]
+    ticket.resolution_due = resolution_due
+    ticket.waiting_since = None
+    ops.add_timers(ticket, timers)
+
+
 def _answered(ops: TicketOps, ticket: Ticket, reason: str) -> bool:
     """An engineer's plain answer (not a request for information, not a resolution): in progress."""
-    if ticket.status in _ANSWERABLE:
-        ops.transition(ticket, "in_progress", reason)
-        return True
-    return False
+    if ticket.status not in _ANSWERABLE:
+        return False
+    if ticket.status == "waiting_on_customer":
+        _resume_waiting(ops, ticket)
+    ops.transition(ticket, "in_progress", reason)
+    return True
 
 
 def answered_in_thread(ops: TicketOps, ticket: Ticket, text: str, where: str) -> bool:
