@@ -95,10 +95,6 @@ def test_export_has_every_ticket_with_its_messages_and_raw_bytes(
     assert first["history"] and first["status"]
 
 
-@pytest.mark.xfail(
-    reason="an earlier test's open PostgreSQL connection is reported here; to find",
-    strict=False,
-)
 def test_retention_removes_old_raw_mail_and_keeps_the_history(
     runtime: Runtime, history: dict[str, bytes]
 ) -> None:
