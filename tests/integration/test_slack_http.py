@@ -449,3 +449,27 @@ def test_serve_answers_slack_on_the_web_port_in_http_mode(bot: Bot) -> None:
 
     assert asyncio.run(main()) == 200
     assert len(bot.tickets()) == 1
+
+
+def test_under_a_policy_without_slack_the_redirect_is_posted_in_the_thread_not_mailed(bot: Bot) -> None:
+    """Resilio Connect takes tickets through its Contact Support forms only ("Direct email support
+    is not available"): a Slack message gets the redirect in its own thread, and is closed; nothing
+    is queued as mail to a Slack user ID."""
+    from intake.store.orm import Organisation
+
+    with bot.runtime.sessions() as session:
+        org = session.scalars(select(Organisation).where(Organisation.name == "Acme")).one()
+        org.policy, org.plan = "resilio-connect", None
+        session.commit()
+    assert bot.post(bot.event(customer("Sync stopped on all agents", "1800000700.000100")))[0] == 200
+    [ticket] = bot.tickets()
+    assert (ticket.status, ticket.close_reason) == ("closed", "unsupported_channel")
+    with bot.runtime.sessions() as session:
+        rows = session.scalars(select(Outbox).where(Outbox.ticket_id == ticket.id)).all()
+        redirect = [r for r in rows if r.template == "portal_redirect"]
+        assert [(r.channel, r.recipient) for r in redirect] == [("slack", f"{CUSTOMER_CH}:1800000700.000100")]
+        assert not [r for r in rows if r.channel == "email"]
+    bot.deliver()
+    [post] = [c for c in bot.api.called("chat.postMessage") if c.args["channel"] == CUSTOMER_CH]
+    assert post.args["thread_ts"] == "1800000700.000100"
+    assert "Contact Support form" in post.args["text"] and "by email" not in post.args["text"]
