@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -232,26 +232,8 @@ def outbox_row(
     values = {"ref": ref, "vendor": policy.vendor, "policy_title": policy.title, **variables}
     subject, text, html = render(settings, policy.name, template, values, language)
     if slack_thread is not None:
-        return OutboxRow(
-            template=template,
-            channel="slack",
-            recipient=one_line(slack_thread, 300),
-            rcpt_key=None,
-            rcpt_domain=None,
-            subject=subject,
-            body_text=text,
-            body_html="",
-            message_id=new_message_id(settings, ref),
-            in_reply_to=None,
-            references=[],
-            automatic=automatic,
-            state="pending",
-            attempts=0,
-            next_attempt_at=now,
-            last_error=None,
-            created_at=now,
-            sent_at=None,
-        )
+        row = slack_row(settings, template, slack_thread, now, ref=ref)
+        return replace(row, subject=subject, body_text=text, automatic=automatic)
     address = valid_address(recipient)
     parent = valid_msg_id(in_reply_to) if in_reply_to else None
     chain = msg_ids([*(references or []), *([in_reply_to] if in_reply_to else [])])

@@ -78,6 +78,19 @@ def _reopen(ops: TicketOps, ticket: Ticket, ref: str, reopen: bool) -> None:
         return
     if ticket.status != "closed":
         raise BadInput(f"{ref} is {ticket.status}, not closed: nothing to reopen")
+    _resume_clock(ops, ticket)
+    ops.transition(ticket, "reopened", "engineer reopened the ticket")
+    ticket.closed_at, ticket.close_reason, ticket.needs_review = None, None, False
+
+
+# The states an engineer's plain answer moves on to in_progress.
+_ANSWERABLE = ("new", "acknowledged", "reopened", "pending_authorisation", "waiting_on_customer")
+
+
+def _resume_clock(ops: TicketOps, ticket: Ticket) -> None:
+    """The ticket's SLA clock runs again where it stood: the time since it stopped (a wait on the
+    customer, a resolution, a close) is paused, the resolution target and its timers recomputed,
+    the dropped-ticket reminders and auto-closes cancelled (issue 12: every open state has a clock)."""
     policy = ops.policy(ticket)
     stopped = ticket.waiting_since or ticket.closed_at or ops.now
     pauses = [(datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in ticket.pauses or []]
@@ -92,37 +105,7 @@ def _reopen(ops: TicketOps, ticket: Ticket, ref: str, reopen: bool) -> None:
         first_responded=ticket.first_responded_at is not None,
         zone=ops.zone(ticket),
     )
-    ops.transition(ticket, "reopened", "engineer reopened the ticket")
-    ticket.closed_at, ticket.close_reason, ticket.needs_review = None, None, False
-    ticket.waiting_since = None
-    ticket.pauses = [[a.isoformat(), (b or ops.now).isoformat()] for a, b in paused]
-    ticket.resolution_due = resolution_due
-    ops.add_timers(ticket, timers)
-
-
-# The states an engineer's plain answer moves on to in_progress.
-_ANSWERABLE = ("new", "acknowledged", "reopened", "pending_authorisation", "waiting_on_customer")
-
-
-def _resume_waiting(ops: TicketOps, ticket: Ticket) -> None:
-    """A ticket waiting on the customer runs again: the wait is paused time, the resolution target
-    and its timers are recomputed, the dropped-ticket reminders cancelled (issue 12: every open
-    state has a clock)."""
-    policy = ops.policy(ticket)
-    stopped = ticket.waiting_since or ops.now
-    pauses = [(datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in ticket.pauses or []]
-    paused, _, resolution_due, timers = resumed_clock(
-        policy,
-        ticket.plan,
-        ticket.severity,
-        ticket.created_at,
-        pauses,
-        stopped,
-        ops.now,
-        first_responded=ticket.first_responded_at is not None,
-        zone=ops.zone(ticket),
-    )
-    ops.cancel_timers(ticket, SLA_KINDS + DROPPED_KINDS)
+    ops.cancel_timers(ticket, (*SLA_KINDS, *DROPPED_KINDS, "auto_close_resolved"))
     ticket.pauses = [[a.isoformat(), (b or ops.now).isoformat()] for a, b in paused]
     ticket.resolution_due = resolution_due
     ticket.waiting_since = None
@@ -134,7 +117,7 @@ def _answered(ops: TicketOps, ticket: Ticket, reason: str) -> bool:
     if ticket.status not in _ANSWERABLE:
         return False
     if ticket.status == "waiting_on_customer":
-        _resume_waiting(ops, ticket)
+        _resume_clock(ops, ticket)
     ops.transition(ticket, "in_progress", reason)
     return True
 

@@ -27,7 +27,7 @@ from typing import TypeVar
 
 from intake.errors import IntakeError
 from intake.pipeline.classify import policy_name
-from intake.pipeline.context import Context, Stop, Triage
+from intake.pipeline.context import Context, Stop, TicketView, Triage
 from intake.pipeline.decide.decision import (
     Decision,
     LevelFacts,
@@ -107,18 +107,7 @@ def open_ticket(facts: Facts, policy: Policy, earlier: Part | None = None) -> De
         triage, category=level.category, environment=level.facts.environment, possible_critical=possible
     )
     row = _new_row(facts, policy, triage, level)
-    state = TicketState(
-        id=None,
-        org_id=row.org_id,
-        requester=row.requester,
-        status=row.status,
-        policy=row.policy,
-        plan=row.plan,
-        severity=row.severity,
-        created_at=row.created_at,
-        category=row.category,
-        subject=row.subject,
-    )
+    state = TicketView.opened(row).state()
     part = _first_final(OPENING_RULES, facts, policy, Opening(state, level, possible))
     before = earlier.hits if earlier else ()
     return Decision(
