@@ -29,7 +29,7 @@ def test_imports_all_or_nothing_with_one_line_per_bad_row(cli: Cli, tmp_path: Pa
     )
     done = cli("org", "import", str(orgs), code=2)
     lines = done.stderr.strip().splitlines()
-    assert lines[0] == f"{orgs}: line 3: policy rezilion has no plan 'gold'; plans: standard, premium"
+    assert lines[0] == f"{orgs}: line 3: policy rezilion has no plan 'gold'; plans: standard, premium, trial"
     assert lines[1].startswith(f"{orgs}: line 4: unknown policy 'no-such'")
     assert "2 bad rows of 3 rows" in lines[-1] and "nothing was imported" in lines[-1]
     assert "Traceback" not in done.stderr

@@ -528,7 +528,8 @@ def test_out_of_scope_closure(cli: Cli) -> None:
     assert "falls outside the scope" in cli.outbox()[-1]["body"]
     # III.B: "if a non-supported Incident is submitted, they may be referred to their Partner of record"
     assert "You may take it to your Partner of record." in cli.outbox()[-1]["body"]
-    cli("org", "add", "Initech", "--policy", "rezilion", "--domain", "initech.example")
-    cli("contact", "add", "Initech", "a@initech.example")
+    # Functionize's document has no such closure (Rezilion's 2.4 exclusions do: test_policy_documents).
+    cli("org", "add", "Initech", "--policy", "functionize", "--domain", "initech.example")
+    cli("contact", "add", "Initech", "a@initech.example", "--role", "primary")
     cli.mail("2026-11-16T11:00:00+00:00", sender="a@initech.example", subject="Custom script fails")
     assert "no out-of-scope closure" in cli("reply", "support-2", "--text", "x", "--out-of-scope", code=2)
