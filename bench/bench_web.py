@@ -7,7 +7,8 @@
 The app runs under a real uvicorn on a free port; each page is fetched over HTTP
 with a logged-in session (the API with a token): once (`first`: cold, and for the
 dashboard the real computation, which is then kept for 30 s) and `--runs` times
-more, for p50/p95. The seeded tickets span a year over 20
+more, for p50/p95. The `uncached` dashboard rows compute the figures on every
+request (the 30 s cache switched off), which is what the 300 ms target is about. The seeded tickets span a year over 20
 organisations and every bundled policy; 2 % of the decisions carry a review;
 tickets of the last two weeks have any status, older ones are 97 % resolved or closed.
 PostgreSQL gets a fresh schema, dropped afterwards; it is skipped with a note when
@@ -82,6 +83,10 @@ def seed(runtime: Runtime, tickets: int) -> None:
             confidence = round(rng.random(), 3)
             category = rng.choice(CATEGORIES)
             responded = created + timedelta(hours=rng.randrange(1, 48)) if rng.random() < 0.8 else None
+            # Most receipts go out as the ticket opens; a held ticket's comes with the engineer's
+            # first answer (minutes to a day later); a few are never acknowledged.
+            late, never = rng.random() < 0.06, rng.random() < 0.03
+            acknowledged = None if never else created + timedelta(minutes=rng.randrange(1, 1800)) if late else created
             batch_t.append(
                 {
                     "id": n,
@@ -102,7 +107,7 @@ def seed(runtime: Runtime, tickets: int) -> None:
                     "environment": "production",
                     "created_at": created,
                     "updated_at": created,
-                    "acknowledged_at": created,
+                    "acknowledged_at": acknowledged,
                     "first_responded_at": responded,
                     "first_response_due": created + timedelta(hours=8),
                     "resolution_due": created + timedelta(days=5),
@@ -185,7 +190,9 @@ def measure(runtime: Runtime, runs: int) -> list[tuple[str, float, float, float]
             "dashboard: one org": "/dashboard?org=Org%203",
         }
         api = {"api decisions": "/api/decisions?needs_review=true", "api metrics": "/api/metrics"}
-        for name, path in [*pages.items(), *api.items()]:
+        uncached = {f"{name} (uncached)": path for name, path in pages.items() if name.startswith("dashboard")}
+        for name, path in [*pages.items(), *api.items(), *uncached.items()]:
+            served.app.state.dashboard.ttl = 0.0 if name.endswith("(uncached)") else 30.0
             headers = {"Authorization": f"Bearer {token}"} if path.startswith("/api/") else {}
             started = time.perf_counter()
             assert client.get(path, headers=headers).status_code == 200, path
@@ -220,9 +227,11 @@ def main() -> None:
     parser.add_argument("--tickets", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-sqlite", action="store_true")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        run(f"sqlite:///{tmp}/bench.db", "SQLite", args.tickets, args.runs)
+    if not args.no_sqlite:
+        with tempfile.TemporaryDirectory() as tmp:
+            run(f"sqlite:///{tmp}/bench.db", "SQLite", args.tickets, args.runs)
     if args.no_postgres:
         return
     base = os.environ.get("INTAKE_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
