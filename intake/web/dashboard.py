@@ -1,9 +1,15 @@
 """The dashboard: per policy and organisation, as server-side SVG plots, tables and CSV.
 
-Figures are counted over the last `DAYS` days in a few aggregate queries (no row
-per ticket leaves the database except the period's timestamps for the per-day
-and per-week series); the plots are plain SVG built here, so nothing is fetched
-from a network and the CSP needs no exception.
+Figures are counted over the last `DAYS` days in aggregate queries, one per plot
+(no row per ticket leaves the database, see `_acknowledgements` for the one
+exception); the plots are plain SVG built here, so nothing is fetched from a
+network and the CSP needs no exception. The table under each plot and its CSV
+are the plot's own rows, so the three always show the same figures.
+
+Acknowledgements are measured against the policy's window for the ticket's plan and
+level (`[acknowledgement] within`: 15 calendar minutes, or the level's first-response
+target, which may run in business hours), from the ticket's creation; first responses
+against the ticket's `first_response_due` (as overrides recomputed it).
 """
 
 from __future__ import annotations
@@ -12,18 +18,21 @@ import csv
 import io
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from html import escape
 from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
-from sqlalchemy import Select, and_, case, func, select
+from sqlalchemy import ColumnElement, Float, Select, and_, case, cast, func, literal, or_, select
 from sqlalchemy.orm import Session
 
+from intake.errors import NotFound
 from intake.policies.loader import load_all
-from intake.store.orm import Organisation, Review, Ticket, TriageDecision
+from intake.policies.schema import Policy
+from intake.store.orm import Organisation, Review, Ticket, TriageDecision, UtcDateTime
 from intake.web.app import Web
 from intake.web.queries import OPEN_STATUSES
 
@@ -31,6 +40,16 @@ Q = TypeVar("Q", bound="Select[*tuple[Any, ...]]")
 DAYS = 28
 NEAR = timedelta(hours=4)
 SEVERITIES = ("critical", "high", "medium", "low")
+# Kinds of acknowledgement window (see `_windows`).
+NO_WINDOW, WALL, BUSINESS = 0, 1, 2
+ACK_COLUMNS = [
+    "policy",
+    "within the window",
+    "after the window",
+    "not acknowledged, window passed",
+    "not acknowledged, window open",
+    "acknowledged, no window (best effort)",
+]
 
 
 @dataclass
@@ -82,64 +101,171 @@ def _day_of(session: Session, column: Any) -> Any:
     return func.date(column)  # SQLite keeps the UTC time as ISO text
 
 
-def _week(value: datetime) -> str:
+def _seconds(session: Session, start: Any, end: Any) -> ColumnElement[float]:
+    """`end - start` in seconds, computed by the database."""
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(func.extract("epoch", end - start), Float)
+    return (func.julianday(end) - func.julianday(start)) * 86400.0
+
+
+def _week(value: date) -> str:
     year, week, _ = value.isocalendar()
     return f"{year}-W{week:02d}"
 
 
-def figures(session: Session, now: datetime, *, policy: str | None = None, org: str | None = None) -> Figures:
-    since = now - timedelta(days=DAYS)
-    t = Ticket
-    in_period = t.created_at >= since
+# --- acknowledgements within the window ----------------------------------------------------------
 
-    ack_ok = func.sum(case((t.acknowledged_at.is_not(None), 1), else_=0))
-    fr_ok = func.sum(
-        case(
-            (
-                and_(
-                    t.first_responded_at.is_not(None),
-                    t.first_response_due.is_not(None),
-                    t.first_responded_at <= t.first_response_due,
-                ),
-                1,
-            ),
-            else_=0,
-        )
+
+@dataclass(frozen=True)
+class Window:
+    """What SQL can know of one acknowledgement window without the policy's calendar.
+
+    `seconds` is the window's length in elapsed time for a WALL window (calendar hours,
+    24x7), and a lower bound of it for a BUSINESS one: business time never runs faster
+    than elapsed time, so an acknowledgement within `seconds` is in time for certain
+    (business days give no such bound but 0). Anything else is placed in Python.
+    """
+
+    kind: int
+    seconds: float
+
+
+def _window(policy: Policy, plan: str | None, level: str) -> Window:
+    target = policy.acknowledgement_target(plan, level)
+    if target is None:
+        return Window(NO_WINDOW, 0.0)
+    amount = target.amount * {"minutes": 60, "hours": 3600, "days": 86400}[target.unit]
+    if target.clock in ("calendar_hours", "24x7"):
+        return Window(WALL, amount)
+    return Window(BUSINESS, 0.0 if target.clock == "business_days" else amount)
+
+
+def _windows(policies: Mapping[str, Policy]) -> tuple[ColumnElement[int], ColumnElement[float]]:
+    """The window's kind and seconds for each ticket's policy, plan and level, as two CASEs."""
+    t = Ticket
+    branches: list[tuple[ColumnElement[bool], Window]] = []
+    for policy in policies.values():
+        cells = {
+            (plan, level): _window(policy, plan, level)
+            for plan in policy.plans
+            for level in policy.level_keys()
+        }
+        if len(set(cells.values())) == 1:
+            branches.append((t.policy == policy.name, next(iter(cells.values()))))
+            continue
+        for (plan, level), window in cells.items():
+            on_plan = t.plan == plan
+            if plan == policy.default_plan:
+                on_plan = or_(on_plan, t.plan.is_(None))
+            branches.append((and_(t.policy == policy.name, t.severity == level, on_plan), window))
+    kind = case(*((cond, w.kind) for cond, w in branches), else_=NO_WINDOW)
+    seconds = case(*((cond, w.seconds) for cond, w in branches), else_=0.0)
+    return kind, seconds
+
+
+def _place(policy: Policy | None, row: Any, now: datetime) -> int:
+    """The ACK_COLUMNS index (from 1) of one ticket SQL could not place, by the policy's calendar."""
+    _, plan, level, created, acknowledged, zone = row
+    try:
+        target = policy.acknowledgement_target(plan, level) if policy else None
+        due = target.due(created, policy.calendar_for(plan, zone)) if target and policy else None
+    except NotFound:
+        due = None
+    if due is None:
+        return 5 if acknowledged is not None else 4
+    if acknowledged is not None:
+        return 1 if acknowledged <= due else 2
+    return 3 if now > due else 4
+
+
+def _acknowledgements(
+    session: Session, now: datetime, since: datetime, policy: str | None, org: str | None
+) -> Plot:
+    """Per policy: acknowledged within the window, after it, not yet (window passed or open), no window.
+
+    One aggregate query places every ticket whose window is in elapsed time, and every
+    ticket acknowledged (or still waiting) within the lower bound of a business-time
+    window; a second query fetches only the rest, acknowledged or waiting longer than
+    that, whose due time needs the policy's calendar (held tickets, acknowledged late).
+    """
+    t = Ticket
+    policies = load_all()
+    kind, bound = _windows(policies)
+    epsilon = 0.001  # SQLite's julianday keeps milliseconds
+    elapsed = _seconds(session, t.created_at, t.acknowledged_at)
+    waited = _seconds(session, t.created_at, literal(now, UtcDateTime()))
+    acked, waiting = t.acknowledged_at.is_not(None), t.acknowledged_at.is_(None)
+    sure_in = and_(acked, kind != NO_WINDOW, elapsed <= bound + epsilon)
+    open_yet = and_(waiting, or_(kind == NO_WINDOW, waited <= bound + epsilon))
+    cells = [
+        sure_in,
+        and_(acked, kind == WALL, elapsed > bound + epsilon),
+        and_(waiting, kind == WALL, waited > bound + epsilon),
+        open_yet,
+        and_(acked, kind == NO_WINDOW),
+    ]
+    sums = [func.sum(case((cell, 1), else_=0)) for cell in cells]
+    in_period = t.created_at >= since
+    rows = session.execute(
+        _scoped(select(t.policy, *sums).where(in_period), policy, org).group_by(t.policy).order_by(t.policy)
+    ).all()
+    table = {str(r[0]): [int(v or 0) for v in r[1:]] for r in rows}
+    unsure = and_(
+        kind == BUSINESS, or_(and_(acked, elapsed > bound + epsilon), and_(waiting, waited > bound + epsilon))
     )
-    fr_late = func.sum(
-        case(
-            (
-                and_(
-                    t.first_responded_at.is_not(None),
-                    t.first_response_due.is_not(None),
-                    t.first_responded_at > t.first_response_due,
-                ),
-                1,
-            ),
-            else_=0,
+    rest = session.execute(
+        _scoped(
+            select(t.policy, t.plan, t.severity, t.created_at, t.acknowledged_at, Organisation.timezone)
+            .outerjoin(Organisation, Organisation.id == t.org_id)
+            .where(in_period, unsure),
+            policy,
+            org,
         )
+    ).all()
+    for row in rest:
+        counts = table.setdefault(str(row[0]), [0] * len(cells))
+        counts[_place(policies.get(str(row[0])), row, now) - 1] += 1
+    return Plot(
+        "acknowledged",
+        f"Acknowledgements within the policy's window (last {DAYS} days)",
+        ACK_COLUMNS,
+        [[name, *table[name]] for name in sorted(table)],
     )
-    per_policy = session.execute(
-        _scoped(select(t.policy, func.count(), ack_ok, fr_ok, fr_late).where(in_period), policy, org)
+
+
+def _first_responses(
+    session: Session, now: datetime, since: datetime, policy: str | None, org: str | None
+) -> Plot:
+    """Per policy: first responses by `first_response_due`, and tickets still unanswered past it."""
+    t = Ticket
+    answered, due = t.first_responded_at.is_not(None), t.first_response_due.is_not(None)
+    cells = [
+        and_(answered, due, t.first_responded_at <= t.first_response_due),
+        and_(answered, due, t.first_responded_at > t.first_response_due),
+        and_(t.first_responded_at.is_(None), due, t.first_response_due < now),
+    ]
+    rows = session.execute(
+        _scoped(
+            select(t.policy, *(func.sum(case((cell, 1), else_=0)) for cell in cells)).where(
+                t.created_at >= since
+            ),
+            policy,
+            org,
+        )
         .group_by(t.policy)
         .order_by(t.policy)
     ).all()
-    acks = Plot(
-        "acknowledged",
-        f"Acknowledged (last {DAYS} days)",
-        ["policy", "acknowledged", "not acknowledged"],
-        [[p, int(a or 0), int(n) - int(a or 0)] for p, n, a, _, _ in per_policy],
-    )
-    firsts = Plot(
+    return Plot(
         "first_response",
         f"First responses within target (last {DAYS} days)",
-        ["policy", "within target", "late"],
-        [[p, int(ok or 0), int(late or 0)] for p, _, _, ok, late in per_policy],
+        ["policy", "within target", "late", "unanswered past target"],
+        [[r[0], *(int(v or 0) for v in r[1:])] for r in rows],
     )
 
-    pending = and_(
-        t.status.in_(OPEN_STATUSES), t.first_responded_at.is_(None), t.first_response_due.is_not(None)
-    )
+
+def _targets(session: Session, now: datetime, policy: str | None, org: str | None) -> Plot:
+    t = Ticket
+    pending = and_(t.first_responded_at.is_(None), t.first_response_due.is_not(None))
     near_past = session.execute(
         _scoped(
             select(
@@ -151,7 +277,7 @@ def figures(session: Session, now: datetime, *, policy: str | None = None, org: 
                         else_=0,
                     )
                 ),
-                func.sum(case((and_(t.status.in_(OPEN_STATUSES), t.resolution_due < now), 1), else_=0)),
+                func.sum(case((t.resolution_due < now, 1), else_=0)),
             ).where(t.status.in_(OPEN_STATUSES)),
             policy,
             org,
@@ -159,13 +285,76 @@ def figures(session: Session, now: datetime, *, policy: str | None = None, org: 
         .group_by(t.policy)
         .order_by(t.policy)
     ).all()
-    targets = Plot(
+    return Plot(
         "targets",
         "Open tickets near or past a target",
         ["policy", "first response past", "first response within 4 h", "resolution past"],
         [[p, int(a or 0), int(b or 0), int(c or 0)] for p, a, b, c in near_past],
     )
 
+
+def _volume(session: Session, since: datetime, policy: str | None, org: str | None) -> Plot:
+    t = Ticket
+    day = _day_of(session, t.created_at)
+    volume_rows = session.execute(
+        _scoped(select(day, t.channel, func.count()).where(t.created_at >= since), policy, org).group_by(
+            day, t.channel
+        )
+    ).all()
+    channels = sorted({c for _, c, _ in volume_rows}) or ["email"]
+    per_day: dict[str, dict[str, int]] = {}
+    for when, channel, n in volume_rows:
+        per_day.setdefault(str(when), dict.fromkeys(channels, 0))[channel] += int(n)
+    return Plot(
+        "volume",
+        f"New tickets per day by channel (last {DAYS} days)",
+        ["day", *channels],
+        [[d, *(per_day[d][c] for c in channels)] for d in sorted(per_day)],
+    )
+
+
+def _agreement(session: Session, since: datetime, policy: str | None, org: str | None) -> Plot:
+    """Accepted against overridden reviews per ISO week: counted per day in SQL, folded into weeks."""
+    r = Review
+    day = _day_of(session, r.at)
+    agreed = case((r.action == "accept", 1), else_=0)
+    query = select(day, func.sum(agreed), func.count()).where(r.at >= since)
+    if policy or org:
+        query = _scoped(query.join(Ticket, Ticket.id == r.ticket_id), policy, org)
+    weeks: dict[str, list[int]] = {}
+    for when, accepted, n in session.execute(query.group_by(day)).all():
+        counts = weeks.setdefault(_week(date.fromisoformat(str(when))), [0, 0])
+        counts[0] += int(accepted or 0)
+        counts[1] += int(n) - int(accepted or 0)
+    return Plot(
+        "agreement",
+        "Managers agree with the bot, per week",
+        ["week", "agreed", "overrode"],
+        [[w, a, o] for w, (a, o) in sorted(weeks.items())],
+    )
+
+
+def _confusion(session: Session, since: datetime, policy: str | None, org: str | None) -> Plot:
+    d = TriageDecision
+    manager = func.coalesce(d.corrected_severity, d.canonical_severity)
+    query = select(d.canonical_severity, manager, func.count()).where(
+        d.reviewed_at >= since, d.canonical_severity.is_not(None)
+    )
+    if policy or org:
+        query = _scoped(query.join(Ticket, Ticket.id == d.ticket_id), policy, org)
+    pairs = session.execute(query.group_by(d.canonical_severity, manager)).all()
+    grid = {(bot, man): int(n) for bot, man, n in pairs}
+    return Plot(
+        "confusion",
+        f"Severity: bot (rows) against manager (columns), reviewed in the last {DAYS} days",
+        ["bot \\ manager", *SEVERITIES],
+        [[bot, *(grid.get((bot, m), 0) for m in SEVERITIES)] for bot in SEVERITIES],
+        kind="matrix",
+    )
+
+
+def _closed(session: Session, since: datetime, policy: str | None, org: str | None) -> Plot:
+    t = Ticket
     closed = session.execute(
         _scoped(
             select(t.close_reason, func.count()).where(t.closed_at >= since, t.close_reason.is_not(None)),
@@ -175,67 +364,27 @@ def figures(session: Session, now: datetime, *, policy: str | None = None, org: 
         .group_by(t.close_reason)
         .order_by(t.close_reason)
     ).all()
-    auto = Plot(
+    return Plot(
         "closed",
         f"Closed by reason (last {DAYS} days)",
         ["reason", "tickets"],
         [[r, int(n)] for r, n in closed],
     )
 
-    day = _day_of(session, t.created_at)
-    volume_rows = session.execute(
-        _scoped(select(day, t.channel, func.count()).where(in_period), policy, org).group_by(day, t.channel)
-    ).all()
-    channels = sorted({c for _, c, _ in volume_rows}) or ["email"]
-    per_day: dict[str, dict[str, int]] = {}
-    for when, channel, n in volume_rows:
-        per_day.setdefault(str(when), dict.fromkeys(channels, 0))[channel] += int(n)
-    volume = Plot(
-        "volume",
-        f"New tickets per day by channel (last {DAYS} days)",
-        ["day", *channels],
-        [[d, *(per_day[d][c] for c in channels)] for d in sorted(per_day)],
-    )
 
-    review_rows = session.execute(
-        _scoped(
-            select(Review.at, Review.action).join(t, t.id == Review.ticket_id).where(Review.at >= since),
-            policy,
-            org,
-        )
-    ).all()
-    weeks: dict[str, list[int]] = {}
-    for at, action in review_rows:
-        counts = weeks.setdefault(_week(at), [0, 0])
-        counts[0 if action == "accept" else 1] += 1
-    agreement = Plot(
-        "agreement",
-        "Managers agree with the bot, per week",
-        ["week", "agreed", "overrode"],
-        [[w, a, o] for w, (a, o) in sorted(weeks.items())],
+def figures(session: Session, now: datetime, *, policy: str | None = None, org: str | None = None) -> Figures:
+    since = now - timedelta(days=DAYS)
+    return Figures(
+        [
+            _acknowledgements(session, now, since, policy, org),
+            _first_responses(session, now, since, policy, org),
+            _targets(session, now, policy, org),
+            _closed(session, since, policy, org),
+            _volume(session, since, policy, org),
+            _agreement(session, since, policy, org),
+            _confusion(session, since, policy, org),
+        ]
     )
-
-    d = TriageDecision
-    pairs = session.execute(
-        _scoped(
-            select(
-                d.canonical_severity, func.coalesce(d.corrected_severity, d.canonical_severity), func.count()
-            )
-            .join(t, t.id == d.ticket_id)
-            .where(d.reviewed_at.is_not(None), d.canonical_severity.is_not(None)),
-            policy,
-            org,
-        ).group_by(d.canonical_severity, func.coalesce(d.corrected_severity, d.canonical_severity))
-    ).all()
-    grid = {(bot, manager): int(n) for bot, manager, n in pairs}
-    confusion = Plot(
-        "confusion",
-        "Severity: bot (rows) against manager (columns)",
-        ["bot \\ manager", *SEVERITIES],
-        [[bot, *(grid.get((bot, m), 0) for m in SEVERITIES)] for bot in SEVERITIES],
-        kind="matrix",
-    )
-    return Figures([acks, firsts, targets, auto, volume, agreement, confusion])
 
 
 COLOURS = ("#23395d", "#d9822b", "#3a7d44", "#a23b72", "#6c757d", "#2e86ab")
