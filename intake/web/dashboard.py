@@ -178,15 +178,28 @@ def _place(policy: Policy | None, row: Any, now: datetime) -> int:
     return 3 if now > due else 4
 
 
-def _acknowledgements(
-    session: Session, now: datetime, since: datetime, policy: str | None, org: str | None
-) -> Plot:
-    """Per policy: acknowledged within the window, after it, not yet (window passed or open), no window.
+def _first_response_cells(now: datetime) -> list[ColumnElement[bool]]:
+    """First responses by `first_response_due`: within, late, and still unanswered past it."""
+    t = Ticket
+    answered, due = t.first_responded_at.is_not(None), t.first_response_due.is_not(None)
+    return [
+        and_(answered, due, t.first_responded_at <= t.first_response_due),
+        and_(answered, due, t.first_responded_at > t.first_response_due),
+        and_(t.first_responded_at.is_(None), due, t.first_response_due < now),
+    ]
 
-    One aggregate query places every ticket whose window is in elapsed time, and every
-    ticket acknowledged (or still waiting) within the lower bound of a business-time
-    window; a second query fetches only the rest, acknowledged or waiting longer than
-    that, whose due time needs the policy's calendar (held tickets, acknowledged late).
+
+def _period(
+    session: Session, now: datetime, since: datetime, policy: str | None, org: str | None
+) -> tuple[Plot, Plot]:
+    """Per policy, over the tickets created in the period: acknowledgements against their window
+    (ACK_COLUMNS) and first responses against their due time.
+
+    One aggregate query counts both, placing every ticket whose acknowledgement window is
+    in elapsed time, and every ticket acknowledged (or still waiting) within the lower
+    bound of a business-time window; a second query fetches only the rest, acknowledged
+    or waiting longer than that, whose due time needs the policy's calendar (in practice
+    held tickets, acknowledged with an engineer's first answer).
     """
     t = Ticket
     policies = load_all()
@@ -195,21 +208,24 @@ def _acknowledgements(
     elapsed = _seconds(session, t.created_at, t.acknowledged_at)
     waited = _seconds(session, t.created_at, literal(now, UtcDateTime()))
     acked, waiting = t.acknowledged_at.is_not(None), t.acknowledged_at.is_(None)
-    sure_in = and_(acked, kind != NO_WINDOW, elapsed <= bound + epsilon)
-    open_yet = and_(waiting, or_(kind == NO_WINDOW, waited <= bound + epsilon))
-    cells = [
-        sure_in,
+    ack_cells = [
+        and_(acked, kind != NO_WINDOW, elapsed <= bound + epsilon),
         and_(acked, kind == WALL, elapsed > bound + epsilon),
         and_(waiting, kind == WALL, waited > bound + epsilon),
-        open_yet,
+        and_(waiting, or_(kind == NO_WINDOW, waited <= bound + epsilon)),
         and_(acked, kind == NO_WINDOW),
     ]
-    sums = [func.sum(case((cell, 1), else_=0)) for cell in cells]
+    cells = [*ack_cells, *_first_response_cells(now)]
     in_period = t.created_at >= since
     rows = session.execute(
-        _scoped(select(t.policy, *sums).where(in_period), policy, org).group_by(t.policy).order_by(t.policy)
+        _scoped(
+            select(t.policy, *(func.sum(case((c, 1), else_=0)) for c in cells)).where(in_period), policy, org
+        )
+        .group_by(t.policy)
+        .order_by(t.policy)
     ).all()
-    table = {str(r[0]): [int(v or 0) for v in r[1:]] for r in rows}
+    n = len(ack_cells)
+    acks = {str(r[0]): [int(v or 0) for v in r[1 : n + 1]] for r in rows}
     unsure = and_(
         kind == BUSINESS, or_(and_(acked, elapsed > bound + epsilon), and_(waiting, waited > bound + epsilon))
     )
@@ -223,43 +239,20 @@ def _acknowledgements(
         )
     ).all()
     for row in rest:
-        counts = table.setdefault(str(row[0]), [0] * len(cells))
-        counts[_place(policies.get(str(row[0])), row, now) - 1] += 1
-    return Plot(
-        "acknowledged",
-        f"Acknowledgements within the policy's window (last {DAYS} days)",
-        ACK_COLUMNS,
-        [[name, *table[name]] for name in sorted(table)],
-    )
-
-
-def _first_responses(
-    session: Session, now: datetime, since: datetime, policy: str | None, org: str | None
-) -> Plot:
-    """Per policy: first responses by `first_response_due`, and tickets still unanswered past it."""
-    t = Ticket
-    answered, due = t.first_responded_at.is_not(None), t.first_response_due.is_not(None)
-    cells = [
-        and_(answered, due, t.first_responded_at <= t.first_response_due),
-        and_(answered, due, t.first_responded_at > t.first_response_due),
-        and_(t.first_responded_at.is_(None), due, t.first_response_due < now),
-    ]
-    rows = session.execute(
-        _scoped(
-            select(t.policy, *(func.sum(case((cell, 1), else_=0)) for cell in cells)).where(
-                t.created_at >= since
-            ),
-            policy,
-            org,
-        )
-        .group_by(t.policy)
-        .order_by(t.policy)
-    ).all()
-    return Plot(
-        "first_response",
-        f"First responses within target (last {DAYS} days)",
-        ["policy", "within target", "late", "unanswered past target"],
-        [[r[0], *(int(v or 0) for v in r[1:])] for r in rows],
+        acks[str(row[0])][_place(policies.get(str(row[0])), row, now) - 1] += 1
+    return (
+        Plot(
+            "acknowledged",
+            f"Acknowledgements within the policy's window (last {DAYS} days)",
+            ACK_COLUMNS,
+            [[name, *acks[name]] for name in sorted(acks)],
+        ),
+        Plot(
+            "first_response",
+            f"First responses within target (last {DAYS} days)",
+            ["policy", "within target", "late", "unanswered past target"],
+            [[r[0], *(int(v or 0) for v in r[n + 1 :])] for r in rows],
+        ),
     )
 
 
@@ -374,10 +367,11 @@ def _closed(session: Session, since: datetime, policy: str | None, org: str | No
 
 def figures(session: Session, now: datetime, *, policy: str | None = None, org: str | None = None) -> Figures:
     since = now - timedelta(days=DAYS)
+    acks, firsts = _period(session, now, since, policy, org)
     return Figures(
         [
-            _acknowledgements(session, now, since, policy, org),
-            _first_responses(session, now, since, policy, org),
+            acks,
+            firsts,
             _targets(session, now, policy, org),
             _closed(session, since, policy, org),
             _volume(session, since, policy, org),
