@@ -140,8 +140,8 @@ def _window(policy: Policy, plan: str | None, level: str) -> Window:
     return Window(BUSINESS, 0.0 if target.clock == "business_days" else amount)
 
 
-def _windows(policies: Mapping[str, Policy]) -> tuple[ColumnElement[int], ColumnElement[float]]:
-    """The window's kind and seconds for each ticket's policy, plan and level, as two CASEs."""
+def _branches(policies: Mapping[str, Policy]) -> list[tuple[ColumnElement[bool], Window]]:
+    """Which window each ticket has, by its policy (and, where they differ, plan and level)."""
     t = Ticket
     branches: list[tuple[ColumnElement[bool], Window]] = []
     for policy in policies.values():
@@ -158,9 +158,32 @@ def _windows(policies: Mapping[str, Policy]) -> tuple[ColumnElement[int], Column
             if plan == policy.default_plan:
                 on_plan = or_(on_plan, t.plan.is_(None))
             branches.append((and_(t.policy == policy.name, t.severity == level, on_plan), window))
-    kind = case(*((cond, w.kind) for cond, w in branches), else_=NO_WINDOW)
-    seconds = case(*((cond, w.seconds) for cond, w in branches), else_=0.0)
-    return kind, seconds
+    return branches
+
+
+UNSURE = 0  # a bucket SQL cannot fill: a business-time window, exceeded in elapsed time
+
+
+def _bucket(session: Session, now: datetime, policies: Mapping[str, Policy]) -> ColumnElement[int]:
+    """Each ticket's ACK_COLUMNS index (from 1), or UNSURE, as one CASE evaluated once per row."""
+    t = Ticket
+    epsilon = 0.001  # SQLite's julianday keeps milliseconds
+    elapsed = _seconds(session, t.created_at, t.acknowledged_at)
+    waited = _seconds(session, t.created_at, literal(now, UtcDateTime()))
+    acked = t.acknowledged_at.is_not(None)
+    no_window = case((acked, 5), else_=4)
+
+    def placed(window: Window) -> ColumnElement[int]:
+        if window.kind == NO_WINDOW:
+            return no_window
+        beyond = 2 if window.kind == WALL else UNSURE
+        waited_beyond = 3 if window.kind == WALL else UNSURE
+        return case(
+            (acked, case((elapsed <= window.seconds + epsilon, 1), else_=beyond)),
+            else_=case((waited <= window.seconds + epsilon, 4), else_=waited_beyond),
+        )
+
+    return case(*((cond, placed(window)) for cond, window in _branches(policies)), else_=no_window)
 
 
 def _place(policy: Policy | None, row: Any, now: datetime) -> int:
@@ -203,37 +226,24 @@ def _period(
     """
     t = Ticket
     policies = load_all()
-    kind, bound = _windows(policies)
-    epsilon = 0.001  # SQLite's julianday keeps milliseconds
-    elapsed = _seconds(session, t.created_at, t.acknowledged_at)
-    waited = _seconds(session, t.created_at, literal(now, UtcDateTime()))
-    acked, waiting = t.acknowledged_at.is_not(None), t.acknowledged_at.is_(None)
-    ack_cells = [
-        and_(acked, kind != NO_WINDOW, elapsed <= bound + epsilon),
-        and_(acked, kind == WALL, elapsed > bound + epsilon),
-        and_(waiting, kind == WALL, waited > bound + epsilon),
-        and_(waiting, or_(kind == NO_WINDOW, waited <= bound + epsilon)),
-        and_(acked, kind == NO_WINDOW),
-    ]
-    cells = [*ack_cells, *_first_response_cells(now)]
+    bucket = _bucket(session, now, policies).label("bucket")
+    firsts = [func.sum(case((c, 1), else_=0)) for c in _first_response_cells(now)]
     in_period = t.created_at >= since
-    rows = session.execute(
-        _scoped(
-            select(t.policy, *(func.sum(case((c, 1), else_=0)) for c in cells)).where(in_period), policy, org
-        )
-        .group_by(t.policy)
-        .order_by(t.policy)
-    ).all()
-    n = len(ack_cells)
-    acks = {str(r[0]): [int(v or 0) for v in r[1 : n + 1]] for r in rows}
-    unsure = and_(
-        kind == BUSINESS, or_(and_(acked, elapsed > bound + epsilon), and_(waiting, waited > bound + epsilon))
-    )
+    grouped = _scoped(select(t.policy, bucket, func.count(), *firsts).where(in_period), policy, org)
+    acks: dict[str, list[int]] = {}
+    responses: dict[str, list[int]] = {}
+    for name, place, n, *counts in session.execute(grouped.group_by(t.policy, bucket)).all():
+        acks.setdefault(str(name), [0] * len(ACK_COLUMNS[1:]))
+        if place != UNSURE:
+            acks[str(name)][int(place) - 1] += int(n)
+        totals = responses.setdefault(str(name), [0] * len(counts))
+        for i, value in enumerate(counts):
+            totals[i] += int(value or 0)
     rest = session.execute(
         _scoped(
             select(t.policy, t.plan, t.severity, t.created_at, t.acknowledged_at, Organisation.timezone)
             .outerjoin(Organisation, Organisation.id == t.org_id)
-            .where(in_period, unsure),
+            .where(in_period, _bucket(session, now, policies) == UNSURE),
             policy,
             org,
         )
@@ -251,7 +261,7 @@ def _period(
             "first_response",
             f"First responses within target (last {DAYS} days)",
             ["policy", "within target", "late", "unanswered past target"],
-            [[r[0], *(int(v or 0) for v in r[n + 1 :])] for r in rows],
+            [[name, *responses[name]] for name in sorted(responses)],
         ),
     )
 
