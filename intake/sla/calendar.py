@@ -175,27 +175,33 @@ class BusinessCalendar:
         return bool(self.weekly[day.weekday()]) and not self.is_holiday(day)
 
     def intervals_on(self, day: date) -> list[tuple[datetime, datetime]]:
-        """The open intervals (UTC instants) belonging to business day `day`; empty if closed."""
-        return list(_day_intervals(self, day))
+        """The open intervals (UTC instants) belonging to business day `day`; empty if closed.
+
+        Remembered per calendar (a pure function of it and the day): the dashboard asks for
+        hundreds of due times in a row, each walking a few days.
+        """
+        known: dict[date, tuple[tuple[datetime, datetime], ...]] = self.__dict__.setdefault("_days", {})
+        found = known.get(day)
+        if found is None:
+            if len(known) > 20_000:
+                known.clear()
+            found = known[day] = self._intervals_on(day)
+        return list(found)
+
+    def _intervals_on(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
+        if not self.is_business_day(day):
+            return ()
+        midnight = datetime.combine(day, time())
+        result = []
+        for window in self.weekly[day.weekday()]:
+            start = _local_to_utc(self.timezone, midnight + timedelta(minutes=window.start))
+            end = _local_to_utc(self.timezone, midnight + timedelta(minutes=window.end))
+            if start < end:
+                result.append((start, end))
+        return tuple(result)
 
     def local_date(self, t: datetime) -> date:
         return t.astimezone(self.timezone).date()
-
-
-@functools.lru_cache(maxsize=8192)
-def _day_intervals(calendar: BusinessCalendar, day: date) -> tuple[tuple[datetime, datetime], ...]:
-    """`intervals_on`, remembered: a pure function of the calendar and the day, which the
-    dashboard asks for hundreds of due times in a row (a few days each)."""
-    if not calendar.is_business_day(day):
-        return ()
-    midnight = datetime.combine(day, time())
-    result = []
-    for window in calendar.weekly[day.weekday()]:
-        start = _local_to_utc(calendar.timezone, midnight + timedelta(minutes=window.start))
-        end = _local_to_utc(calendar.timezone, midnight + timedelta(minutes=window.end))
-        if start < end:
-            result.append((start, end))
-    return tuple(result)
 
 
 def _expand_days(spec: str) -> list[int]:

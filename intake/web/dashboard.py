@@ -15,6 +15,7 @@ against the ticket's `first_response_due` (as overrides recomputed it).
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import threading
 import time
@@ -186,14 +187,29 @@ def _bucket(session: Session, now: datetime, policies: Mapping[str, Policy]) -> 
     return case(*((cond, placed(window)) for cond, window in _branches(policies)), else_=no_window)
 
 
-def _place(policy: Policy | None, row: Any, now: datetime) -> int:
-    """The ACK_COLUMNS index (from 1) of one ticket SQL could not place, by the policy's calendar."""
-    _, plan, level, created, acknowledged, zone = row
+@functools.lru_cache(maxsize=100_000)
+def _ack_due(
+    policy_name: str, plan: str | None, level: str, zone: str | None, created: datetime
+) -> datetime | None:
+    """When a ticket's acknowledgement is due by its policy's calendar (None: no window).
+
+    Remembered: it depends on nothing else, and each dashboard asks again for the same
+    late tickets until they leave the period.
+    """
+    policy = load_all().get(policy_name)
+    if policy is None:
+        return None
     try:
-        target = policy.acknowledgement_target(plan, level) if policy else None
-        due = target.due(created, policy.calendar_for(plan, zone)) if target and policy else None
+        target = policy.acknowledgement_target(plan, level)
+        return target.due(created, policy.calendar_for(plan, zone)) if target else None
     except NotFound:
-        due = None
+        return None
+
+
+def _place(row: Any, now: datetime) -> int:
+    """The ACK_COLUMNS index (from 1) of one ticket SQL could not place, by the policy's calendar."""
+    name, plan, level, created, acknowledged, zone = row
+    due = _ack_due(str(name), plan, str(level), zone, created)
     if due is None:
         return 5 if acknowledged is not None else 4
     if acknowledged is not None:
@@ -249,7 +265,7 @@ def _period(
         )
     ).all()
     for row in rest:
-        acks[str(row[0])][_place(policies.get(str(row[0])), row, now) - 1] += 1
+        acks[str(row[0])][_place(row, now) - 1] += 1
     return (
         Plot(
             "acknowledged",
