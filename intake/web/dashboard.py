@@ -479,6 +479,11 @@ def _matrix_svg(plot: Plot, cell: int = 60) -> str:
 class Recent:
     """The figures of the last `ttl` seconds per (policy, organisation): a dashboard need not be live.
 
+    When they are due again, one request computes them and the others asking for the same
+    figures meanwhile wait for that result, so managers refreshing together cost one
+    computation, not one each (with `ttl` 0, as bench/bench_web.py's uncached rows set it,
+    every request computes its own).
+
     Times come from `time.monotonic`, not the injected clock: this bounds work, not what is shown.
     """
 
@@ -486,16 +491,29 @@ class Recent:
         self.ttl = ttl
         self._kept: dict[tuple[str | None, str | None], tuple[float, Figures]] = {}
         self._lock = threading.Lock()
+        self._computing: dict[tuple[str | None, str | None], threading.Lock] = {}
+
+    def _fresh(self, key: tuple[str | None, str | None]) -> Figures | None:
+        with self._lock:
+            kept = self._kept.get(key)
+        return kept[1] if kept is not None and time.monotonic() - kept[0] < self.ttl else None
 
     def get(self, session: Session, now: datetime, policy: str | None, org: str | None) -> Figures:
         key = (policy, org)
+        if self.ttl <= 0:
+            return figures(session, now, policy=policy, org=org)
+        found = self._fresh(key)
+        if found is not None:
+            return found
         with self._lock:
-            kept = self._kept.get(key)
-        if kept is not None and time.monotonic() - kept[0] < self.ttl:
-            return kept[1]
-        found = figures(session, now, policy=policy, org=org)
-        with self._lock:
-            self._kept[key] = (time.monotonic(), found)
+            one = self._computing.setdefault(key, threading.Lock())
+        with one:
+            # whoever held the lock before may have just computed them
+            found = self._fresh(key)
+            if found is None:
+                found = figures(session, now, policy=policy, org=org)
+                with self._lock:
+                    self._kept[key] = (time.monotonic(), found)
         return found
 
 

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from html import unescape
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -175,3 +176,43 @@ def test_the_table_the_csv_and_the_api_show_the_same_figures(served: Served) -> 
     assert acks == EXPECTED_ACKS
     header = next(csv.reader(io.StringIO(client.get("/dashboard/acknowledged.csv").text)))
     assert header == ACK_COLUMNS
+
+
+def test_managers_asking_together_share_one_computation(
+    stored: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first request computes; one arriving meanwhile waits for that result instead of
+    computing again (the second starts while the first is held inside the computation)."""
+    import threading
+
+    from intake.web import dashboard
+
+    calls: list[int] = []
+    inside, release = threading.Event(), threading.Event()
+    real = dashboard.figures
+
+    def held(session: Any, now: datetime, **scope: Any) -> dashboard.Figures:
+        calls.append(1)
+        inside.set()
+        assert release.wait(30)
+        return real(session, now, **scope)
+
+    monkeypatch.setattr(dashboard, "figures", held)
+    recent = dashboard.Recent(ttl=30.0)
+    got: list[dashboard.Figures] = []
+
+    def ask() -> None:
+        with stored.sessions() as session:
+            got.append(recent.get(session, NOW, None, None))
+
+    first = threading.Thread(target=ask)
+    first.start()
+    assert inside.wait(30)
+    second = threading.Thread(target=ask)
+    second.start()
+    second.join(0.2)  # the second is waiting for the first (it has not returned)
+    assert second.is_alive()
+    release.set()
+    first.join(30)
+    second.join(30)
+    assert len(calls) == 1 and len(got) == 2 and got[0] is got[1]
