@@ -7,9 +7,12 @@
 The app runs under a real uvicorn on a free port; each page is fetched over HTTP
 with a logged-in session (the API with a token): once (`first`: cold, and for the
 dashboard the real computation, which is then kept for 30 s) and `--runs` times
-more, for p50/p95. The seeded tickets span a year over 20
-organisations and every bundled policy; 2 % of the decisions carry a review;
-tickets of the last two weeks have any status, older ones are 97 % resolved or closed.
+more, for p50/p95. The `uncached` dashboard rows compute the figures on every
+request (the 30 s cache switched off), which is what the 300 ms target is about;
+the last two rows have four clients asking at once. The seeded tickets span a year
+over 20 organisations and every bundled policy; 2 % of the decisions carry a
+review; tickets of the last two weeks have any status, older ones are 97 %
+resolved or closed; 6 % are acknowledged minutes to a day late, 3 % never.
 PostgreSQL gets a fresh schema, dropped afterwards; it is skipped with a note when
 no server answers.
 """
@@ -22,10 +25,12 @@ import random
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -82,6 +87,12 @@ def seed(runtime: Runtime, tickets: int) -> None:
             confidence = round(rng.random(), 3)
             category = rng.choice(CATEGORIES)
             responded = created + timedelta(hours=rng.randrange(1, 48)) if rng.random() < 0.8 else None
+            # Most receipts go out as the ticket opens; a held ticket's comes with the engineer's
+            # first answer (minutes to a day later); a few are never acknowledged.
+            late, never = rng.random() < 0.06, rng.random() < 0.03
+            acknowledged = (
+                None if never else created + timedelta(minutes=rng.randrange(1, 1800)) if late else created
+            )
             batch_t.append(
                 {
                     "id": n,
@@ -102,7 +113,7 @@ def seed(runtime: Runtime, tickets: int) -> None:
                     "environment": "production",
                     "created_at": created,
                     "updated_at": created,
-                    "acknowledged_at": created,
+                    "acknowledged_at": acknowledged,
                     "first_responded_at": responded,
                     "first_response_due": created + timedelta(hours=8),
                     "resolution_due": created + timedelta(days=5),
@@ -185,7 +196,11 @@ def measure(runtime: Runtime, runs: int) -> list[tuple[str, float, float, float]
             "dashboard: one org": "/dashboard?org=Org%203",
         }
         api = {"api decisions": "/api/decisions?needs_review=true", "api metrics": "/api/metrics"}
-        for name, path in [*pages.items(), *api.items()]:
+        uncached = {
+            f"{name} (uncached)": path for name, path in pages.items() if name.startswith("dashboard")
+        }
+        for name, path in [*pages.items(), *api.items(), *uncached.items()]:
+            served.app.state.dashboard.ttl = 0.0 if name.endswith("(uncached)") else 30.0
             headers = {"Authorization": f"Bearer {token}"} if path.startswith("/api/") else {}
             started = time.perf_counter()
             assert client.get(path, headers=headers).status_code == 200, path
@@ -198,7 +213,35 @@ def measure(runtime: Runtime, runs: int) -> list[tuple[str, float, float, float]
                 assert response.status_code == 200, path
             times.sort()
             results.append((name, cold, statistics.median(times), times[max(0, int(len(times) * 0.95) - 1)]))
+        served.app.state.dashboard.ttl = 0.0
+        for name, path in [("review queue", "/review"), ("dashboard (uncached)", "/dashboard")]:
+            results.append(_concurrent(served, f"{name}, {CLIENTS} clients at once", path, runs))
     return results
+
+
+CLIENTS = 4
+
+
+def _concurrent(served: Any, name: str, path: str, runs: int) -> tuple[str, float, float, float]:
+    """`CLIENTS` logged-in clients fetching `path` at the same time, `runs` times each."""
+    clients = [served.login() for _ in range(CLIENTS)]
+    times: list[float] = []
+    lock = threading.Lock()
+
+    def fetch(client: Any) -> None:
+        for _ in range(runs):
+            started = time.perf_counter()
+            assert client.get(path).status_code == 200, path
+            with lock:
+                times.append((time.perf_counter() - started) * 1000)
+
+    threads = [threading.Thread(target=fetch, args=(c,)) for c in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    times.sort()
+    return name, float("nan"), statistics.median(times), times[max(0, int(len(times) * 0.95) - 1)]
 
 
 def run(url: str, label: str, tickets: int, runs: int) -> None:
@@ -220,9 +263,11 @@ def main() -> None:
     parser.add_argument("--tickets", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-sqlite", action="store_true")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        run(f"sqlite:///{tmp}/bench.db", "SQLite", args.tickets, args.runs)
+    if not args.no_sqlite:
+        with tempfile.TemporaryDirectory() as tmp:
+            run(f"sqlite:///{tmp}/bench.db", "SQLite", args.tickets, args.runs)
     if args.no_postgres:
         return
     base = os.environ.get("INTAKE_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

@@ -246,27 +246,53 @@ def _history(model_dir: Path) -> list[dict[str, Any]]:
     return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
 
 
+def _source(model_dir: Path, version: str) -> Path | None:
+    """Where ``version``'s files are kept: this registry's versions/, else the shipped model's."""
+    if not version or "/" in version or "\\" in version or version.startswith("."):
+        return None
+    places = [model_dir / VERSIONS_DIR / version, MODEL_DIR / VERSIONS_DIR / version, MODEL_DIR]
+    return next((p for p in places if (read_meta(p) or {}).get("version") == version), None)
+
+
+def current_version(model_dir: Path) -> str | None:
+    """The version being served: the registry's, else the shipped model's (None: no model at all)."""
+    return serving_version(model_dir) or serving_version(MODEL_DIR)
+
+
+def refusal(model_dir: Path, version: str) -> str | None:
+    """Why the gate refuses to serve ``version`` (see promote); None when it may be served."""
+    source = _source(model_dir, version)
+    if source is None:
+        return f"no model version {version!r}"
+    current = read_meta(model_dir) or read_meta(MODEL_DIR)
+    new, old = gate_figure(read_meta(source) or {}), gate_figure(current) if current else None
+    if old is not None and (new is None or new < old):
+        return (
+            f"{version}: grouped-CV critical recall {'unknown' if new is None else f'{new:.3f}'} is lower"
+            f" than the serving model's {old:.3f}"
+        )
+    return None
+
+
 def promote(model_dir: Path, version: str, *, force: bool = False, reason: str = "promote") -> dict[str, Any]:
     """Make ``versions/<version>`` the serving model; returns the history entry written.
 
     Refused (PromotionRefused) when the candidate's grouped-CV critical recall is
     lower than the serving model's, or unknown while the serving one's is known,
     unless ``force``. The serving model is archived first, so it can be rolled back to.
+    This is the one registry: `intake train`, `intake model promote|rollback` and the
+    web page's promote and restore all come here.
     """
-    places = [model_dir / VERSIONS_DIR / version, MODEL_DIR / VERSIONS_DIR / version, MODEL_DIR]
-    source = next((p for p in places if (read_meta(p) or {}).get("version") == version), None)
+    source = _source(model_dir, version)
     if source is None:
         raise FileNotFoundError(f"no model version {version!r} in {model_dir / VERSIONS_DIR} or {MODEL_DIR}")
-    candidate = read_meta(source) or {}
     read_model(source, serving=False)  # refuses files that do not belong together before anything moves
+    refused = refusal(model_dir, version)
+    if refused is not None and not force:
+        raise PromotionRefused(f"{refused}; use --force to promote it anyway")
     current = read_meta(model_dir) or read_meta(MODEL_DIR)
-    new, old = gate_figure(candidate), gate_figure(current) if current else None
-    if not force and old is not None and (new is None or new < old):
-        raise PromotionRefused(
-            f"{version}: grouped-CV critical recall {'unknown' if new is None else f'{new:.3f}'} is lower"
-            f" than the serving model's {old:.3f}; use --force to promote it anyway"
-        )
     archive_serving(model_dir)
+    # the sidecar last (MODEL_FILES ends with it): a reader never sees a sidecar naming files not in place
     for name in MODEL_FILES:
         if (source / name).is_file():
             tmp = model_dir / (name + ".tmp")
@@ -274,9 +300,29 @@ def promote(model_dir: Path, version: str, *, force: bool = False, reason: str =
             tmp.replace(model_dir / name)
         elif (model_dir / name).is_file():
             (model_dir / name).unlink()
-    forced = force and old is not None and (new is None or new < old)
     previous = current.get("version") if current else None
-    return record_promotion(model_dir, version, previous, reason + (" (forced)" if forced else ""), new)
+    new = gate_figure(read_meta(source) or {})
+    return record_promotion(model_dir, version, previous, reason + (" (forced)" if refused else ""), new)
+
+
+def discard(model_dir: Path, version: str) -> bool:
+    """Delete a kept version that never served (a refused candidate); False when it is kept.
+
+    A version that is serving, or that a promotion names (it served, so rollback may need
+    it), stays; so does anything outside this registry's versions/.
+    """
+    target = model_dir / VERSIONS_DIR / version
+    if _source(model_dir, version) != target or current_version(model_dir) == version:
+        return False
+    if any(version in (e.get("version"), e.get("previous")) for e in _history(model_dir)):
+        return False
+    for name in MODEL_FILES:
+        (target / name).unlink(missing_ok=True)
+    try:
+        target.rmdir()
+    except OSError:
+        return False
+    return True
 
 
 def record_promotion(
@@ -300,7 +346,7 @@ def record_promotion(
 def rollback(model_dir: Path) -> dict[str, Any]:
     """Serve again the model that the last promotion replaced (no gate: it served before)."""
     history = _history(model_dir)
-    current = serving_version(model_dir) or serving_version(MODEL_DIR)
+    current = current_version(model_dir)
     for entry in reversed(history):
         if (
             entry.get("version") == current
@@ -313,7 +359,7 @@ def rollback(model_dir: Path) -> dict[str, Any]:
 
 def list_versions(model_dir: Path) -> list[dict[str, Any]]:
     """Every kept version with its CV figures, the serving one marked; newest training first."""
-    serving = serving_version(model_dir) or serving_version(MODEL_DIR)
+    serving = current_version(model_dir)
     found: dict[str, dict[str, Any]] = {}
     dirs = [model_dir, *sorted((model_dir / VERSIONS_DIR).glob("*/"))]
     dirs += [MODEL_DIR, *sorted((MODEL_DIR / VERSIONS_DIR).glob("*/"))]

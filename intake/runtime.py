@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -83,7 +84,7 @@ def load_classifier(settings: Settings) -> Any:
     from pathlib import Path
 
     from classifiers.model import clear_model_cache, load_model
-    from classifiers.store import SIDECAR_FILE
+    from classifiers.store import SIDECAR_FILE, ModelFileError
 
     local = Path(settings.classifier.model_dir)
     sidecar = local / SIDECAR_FILE
@@ -97,3 +98,9 @@ def load_classifier(settings: Settings) -> Any:
     except FileNotFoundError as exc:
         log.warning("no triage model, severities fall back to policy defaults: %s", exc)
         return None
+    except ModelFileError as exc:
+        # caught between two files of a promotion: read again on the next call
+        _SEEN.pop(str(local), None)
+        log.warning("triage model files do not match yet, retrying: %s", exc)
+        time.sleep(0.05)
+        return load_model(local)

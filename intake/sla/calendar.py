@@ -175,9 +175,22 @@ class BusinessCalendar:
         return bool(self.weekly[day.weekday()]) and not self.is_holiday(day)
 
     def intervals_on(self, day: date) -> list[tuple[datetime, datetime]]:
-        """The open intervals (UTC instants) belonging to business day `day`; empty if closed."""
+        """The open intervals (UTC instants) belonging to business day `day`; empty if closed.
+
+        Remembered per calendar (a pure function of it and the day): the dashboard asks for
+        hundreds of due times in a row, each walking a few days.
+        """
+        known: dict[date, tuple[tuple[datetime, datetime], ...]] = self.__dict__.setdefault("_days", {})
+        found = known.get(day)
+        if found is None:
+            if len(known) > 20_000:
+                known.clear()
+            found = known[day] = self._intervals_on(day)
+        return list(found)
+
+    def _intervals_on(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
         if not self.is_business_day(day):
-            return []
+            return ()
         midnight = datetime.combine(day, time())
         result = []
         for window in self.weekly[day.weekday()]:
@@ -185,7 +198,7 @@ class BusinessCalendar:
             end = _local_to_utc(self.timezone, midnight + timedelta(minutes=window.end))
             if start < end:
                 result.append((start, end))
-        return result
+        return tuple(result)
 
     def local_date(self, t: datetime) -> date:
         return t.astimezone(self.timezone).date()

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest revision; tests/integration/test_store.py checks it against Alembic's own view.
-HEAD = "0009"
+HEAD = "0010"
 
 
 def alembic_config(engine: Engine) -> Config:

@@ -118,9 +118,10 @@ class Ticket(Base):
     __tablename__ = "tickets"
     __table_args__ = (
         Index("ix_tickets_status_org", "status", "org_id"),
-        # the dashboard's period counts (intake/web/dashboard.py)
+        # the dashboard's period counts (intake/web/dashboard.py): all, one policy, one organisation
         Index("ix_tickets_created_at", "created_at"),
         Index("ix_tickets_closed_at", "closed_at"),
+        Index("ix_tickets_org_created", "org_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)

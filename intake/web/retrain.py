@@ -1,11 +1,11 @@
 """Retraining from the web page: a background retrain, the candidate beside the serving model, promote.
 
-A small model registry lives beside `classifier.model_dir` (the serving model):
-`candidates/<job>` holds a retrain's output until it is promoted or discarded;
-`versions/<version>` keeps every model that was serving before a promotion, so
-a previous version can be restored. The `triage` engineer's registry
-(`intake model list|promote|rollback` in classifiers/) replaces this on merge:
-the page needs only `versions`, `promote` and `rollback` below.
+There is one model registry, `classifiers.store`'s, under `classifier.model_dir`: the
+serving model's files at its top, every kept version under `versions/<version>/`,
+the promotions in `versions/history.json`. A retrain keeps its candidate there as a
+version (so `intake model list` shows it, not serving); promoting it, restoring an
+earlier version, or `intake model promote|rollback` all swap the same files, so the
+page and the CLI see each other's changes.
 
 Serving picks a promoted model up without a restart: `intake.runtime.load_classifier`
 reloads when the serving directory's sidecar changed.
@@ -14,7 +14,6 @@ reloads when the serving directory's sidecar changed.
 from __future__ import annotations
 
 import logging
-import shutil
 import threading
 from pathlib import Path
 from typing import Any
@@ -30,75 +29,39 @@ from intake.store.orm import RetrainJob
 from intake.web.app import Web
 
 log = logging.getLogger(__name__)
-FILES = ("triage.skops", "triage.npz", "triage.json")
 
 
-def serving_dir(settings: Settings) -> Path:
+def model_dir(settings: Settings) -> Path:
     return Path(settings.classifier.model_dir)
 
 
-def registry_dir(settings: Settings) -> Path:
-    return serving_dir(settings).parent / "models"
-
-
-def _version_of(directory: Path) -> str | None:
-    import json
-
-    sidecar = directory / "triage.json"
-    if not sidecar.is_file():
-        return None
-    return str(json.loads(sidecar.read_text()).get("version") or "") or None
-
-
-def versions(settings: Settings) -> list[dict[str, Any]]:
-    """Earlier serving models that can be restored, newest first."""
-    root = registry_dir(settings) / "versions"
-    found = sorted((p for p in root.glob("*") if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
-    return [{"version": p.name, "path": str(p)} for p in found]
-
-
-def _copy(source: Path, target: Path) -> None:
-    target.mkdir(parents=True, exist_ok=True)
-    for name in FILES:
-        if (source / name).is_file():
-            shutil.copy2(source / name, target / f".{name}.new")
-    # the sidecar last, so a reader never sees a sidecar whose model file is not in place
-    for name in sorted(FILES, key=lambda n: n == "triage.json"):
-        if (target / f".{name}.new").is_file():
-            (target / f".{name}.new").replace(target / name)
-
-
-def _archive_serving(settings: Settings) -> None:
-    current = serving_dir(settings)
-    version = _version_of(current)
-    if version:
-        _copy(current, registry_dir(settings) / "versions" / version)
-
-
-def promote(settings: Settings, candidate: Path) -> str:
-    """Make `candidate` the serving model (the current one is kept under versions/); its version."""
+def promote(settings: Settings, version: str, who: str, *, force: bool = False) -> str:
+    """Serve a kept version (a retrain's candidate), behind the registry's gate unless `force`."""
     from classifiers.model import clear_model_cache
+    from classifiers.store import PromotionRefused
+    from classifiers.store import promote as registry_promote
 
-    version = _version_of(candidate)
-    if version is None:
-        raise BadInput(f"{candidate} holds no model")
-    _archive_serving(settings)
-    _copy(candidate, serving_dir(settings))
-    _copy(candidate, registry_dir(settings) / "versions" / version)
+    try:
+        entry = registry_promote(model_dir(settings), version, force=force, reason=f"promoted by {who} (web)")
+    except FileNotFoundError as exc:
+        raise NotFound(str(exc)) from exc
+    except PromotionRefused as exc:
+        raise BadInput(str(exc).replace("use --force", "use 'Promote anyway'")) from exc
     clear_model_cache()
-    return version
+    return str(entry["version"])
 
 
-def rollback(settings: Settings, version: str) -> str:
+def restore(settings: Settings, version: str, who: str) -> str:
+    """Serve an earlier kept version again (it served before, or a manager chose it: no gate)."""
     from classifiers.model import clear_model_cache
+    from classifiers.store import promote as registry_promote
 
-    source = registry_dir(settings) / "versions" / version
-    if "/" in version or ".." in version or not source.is_dir():
-        raise NotFound(f"no model version {version!r}")
-    _archive_serving(settings)
-    _copy(source, serving_dir(settings))
+    try:
+        entry = registry_promote(model_dir(settings), version, force=True, reason=f"restored by {who} (web)")
+    except FileNotFoundError as exc:
+        raise NotFound(str(exc)) from exc
     clear_model_cache()
-    return version
+    return str(entry["version"])
 
 
 def _evaluation_records(runtime: Runtime) -> tuple[str, list[Any]]:
@@ -129,7 +92,7 @@ def run_job(runtime: Runtime, job_id: int) -> None:
     """Train with the reviews, save the candidate, score it and the serving model on the same records."""
     from classifiers.api import train
     from classifiers.evaluate import score
-    from classifiers.store import save_model
+    from classifiers.store import save_version
     from intake.runtime import load_classifier
     from intake.tickets.reviews import review_records
 
@@ -147,8 +110,7 @@ def run_job(runtime: Runtime, job_id: int) -> None:
             reviews = review_records(session)
         note(f"training with {len(reviews)} reviewed decisions")
         result = train(None, reviews, progress=lambda step: note(f"training: {step}"))
-        target = registry_dir(runtime.settings) / "candidates" / str(job_id)
-        save_model(result.model, target)
+        target = save_version(result.model, model_dir(runtime.settings))
         note("evaluating the candidate and the serving model")
         what, records = _evaluation_records(runtime)
         serving = load_classifier(runtime.settings)
@@ -170,6 +132,35 @@ def run_job(runtime: Runtime, job_id: int) -> None:
         note("failed", state="failed", error=f"{type(exc).__name__}: {exc}", finished_at=runtime.clock.now())
 
 
+def _page_state(settings: Settings) -> dict[str, Any]:
+    """What the models page shows from the registry: the serving version and every kept one."""
+    from classifiers.store import current_version, list_versions, refusal
+
+    directory = model_dir(settings)
+    kept = list_versions(directory)
+    return {
+        "serving": current_version(directory) or "no model",
+        "versions": kept,
+        "refusals": {v["version"]: refusal(directory, v["version"]) for v in kept if not v["serving"]},
+    }
+
+
+def _decide(settings: Settings, job: RetrainJob, action: str, who: str) -> None:
+    """Promote (behind the gate, or `force`d past it) or discard a retrain's candidate."""
+    from classifiers.store import discard
+
+    version = job.candidate_version or ""
+    if action == "discard":
+        discard(model_dir(settings), version)
+        job.state = "discarded"
+    elif action in ("promote", "force"):
+        promote(settings, version, who, force=action == "force")
+        job.state = "promoted"
+    else:
+        raise BadInput("action: promote, force or discard")
+    job.decided_by = who
+
+
 def register(app: FastAPI, web: Web) -> None:
     runtime = web.runtime
 
@@ -178,14 +169,7 @@ def register(app: FastAPI, web: Web) -> None:
         who = web.user(request, manager=True)
         with web.db() as session:
             jobs = list(session.scalars(select(RetrainJob).order_by(RetrainJob.id.desc()).limit(10)))
-        return web.render(
-            request,
-            "models.html",
-            who,
-            jobs=jobs,
-            versions=versions(runtime.settings),
-            serving=_version_of(serving_dir(runtime.settings)) or "the shipped model",
-        )
+        return web.render(request, "models.html", who, jobs=jobs, **_page_state(runtime.settings))
 
     @app.get("/models/jobs/{job_id}.json", include_in_schema=False)
     def job_state(request: Request, job_id: int) -> dict[str, Any]:
@@ -220,21 +204,15 @@ def register(app: FastAPI, web: Web) -> None:
         form = await web.form(request, who)
         with web.db() as session:
             job = session.get(RetrainJob, job_id)
-            if job is None or job.state != "ready" or not job.candidate_dir:
+            if job is None or job.state != "ready" or not job.candidate_version:
                 raise BadInput("that retrain has no candidate waiting")
-            if form.get("action") == "promote":
-                promote(runtime.settings, Path(job.candidate_dir))
-                job.state = "promoted"
-            else:
-                shutil.rmtree(job.candidate_dir, ignore_errors=True)
-                job.state = "discarded"
-            job.decided_by = who.email
+            _decide(runtime.settings, job, str(form.get("action", "")), who.email)
             session.commit()
         return RedirectResponse("/models", status_code=303)
 
     @app.post("/models/rollback", include_in_schema=False)
-    async def restore(request: Request) -> Response:
+    async def restore_version(request: Request) -> Response:
         who = web.user(request, manager=True)
         form = await web.form(request, who)
-        rollback(runtime.settings, str(form.get("version", "")))
+        restore(runtime.settings, str(form.get("version", "")), who.email)
         return RedirectResponse("/models", status_code=303)

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from fastapi import FastAPI
 
 from channels.parse import parse_one
 from intake.config import Settings
@@ -37,6 +38,7 @@ class Served:
     runtime: Runtime
     base: str
     clients: list[httpx.Client]
+    app: FastAPI
 
     def client(self) -> httpx.Client:
         client = httpx.Client(base_url=self.base, follow_redirects=False, timeout=30)
@@ -102,9 +104,8 @@ def seed(runtime: Runtime, mails: list[bytes]) -> list[int | None]:
 @contextmanager
 def serve_web(runtime: Runtime) -> Iterator[Served]:
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning")
-    )
+    app = create_app(runtime)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -112,7 +113,7 @@ def serve_web(runtime: Runtime) -> Iterator[Served]:
         if time.monotonic() > deadline:
             raise AssertionError("the web app did not start")
         time.sleep(0.05)
-    served = Served(runtime, f"http://127.0.0.1:{port}", [])
+    served = Served(runtime, f"http://127.0.0.1:{port}", [], app)
     try:
         yield served
     finally:
