@@ -194,6 +194,12 @@ class ClassifierSettings(_Section):
     model_dir: str = Field(
         default=".intake/model", description="where `intake train` saves; used instead of the shipped model"
     )
+    retrain_folds: int = Field(
+        default=5,
+        ge=2,
+        le=10,
+        description="grouped cross-validation folds of a retrain started on the web page",
+    )
 
 
 class GuardSettings(_Section):

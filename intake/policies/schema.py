@@ -494,6 +494,9 @@ class TriageRules(_Model):
     announce_possible_critical: bool = True  # tell the escalation address(es)
 
 
+_NO_TARGETS = Targets(first_response=None, resolution=None)
+
+
 class Plan(_Model):
     label: str
     calendar: str
@@ -737,8 +740,15 @@ class Policy(_Model):
         return self.default_plan if name is None else name
 
     def targets(self, plan: str | None, level_key: str) -> Targets:
-        """First-response and resolution targets for a level in a plan (None = best effort)."""
-        return self.plan(plan).targets[self.level(level_key).key]
+        """First-response and resolution targets for a level in a plan (None = best effort).
+
+        A plan without support (Rezilion's trial) promises nothing: no targets at any level.
+        """
+        chosen = self.plan(plan)
+        key = self.level(level_key).key
+        if not chosen.supported and key not in chosen.targets:
+            return _NO_TARGETS
+        return chosen.targets[key]
 
     def calendar(self, plan: str | None = None, timezone: str | None = None) -> BusinessCalendar:
         """The plan's business calendar; `timezone` reads its windows in another zone."""

@@ -93,6 +93,7 @@ def run_job(runtime: Runtime, job_id: int) -> None:
     from classifiers.api import train
     from classifiers.evaluate import score
     from classifiers.store import save_version
+    from classifiers.train import TrainConfig
     from intake.runtime import load_classifier
     from intake.tickets.reviews import review_records
 
@@ -109,7 +110,8 @@ def run_job(runtime: Runtime, job_id: int) -> None:
         with runtime.sessions() as session:
             reviews = review_records(session)
         note(f"training with {len(reviews)} reviewed decisions")
-        result = train(None, reviews, progress=lambda step: note(f"training: {step}"))
+        config = TrainConfig(folds=runtime.settings.classifier.retrain_folds)
+        result = train(None, reviews, config=config, progress=lambda step: note(f"training: {step}"))
         target = save_version(result.model, model_dir(runtime.settings))
         note("evaluating the candidate and the serving model")
         what, records = _evaluation_records(runtime)

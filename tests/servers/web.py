@@ -65,6 +65,7 @@ def with_web_settings(runtime: Runtime, tmp_model_dir: str) -> Runtime:
     data = runtime.settings.model_dump(mode="python")
     data["web"]["secret_key"] = "test secret key, not for production"
     data["classifier"]["model_dir"] = tmp_model_dir
+    data["classifier"]["retrain_folds"] = 2  # a page retrain in tests: 3 fits instead of 6
     data["guard"]["trusted_authserv_ids"] = ["mx.vendor.example"]
     settings = Settings.model_validate(
         {**data, "web": {**data["web"], "secret_key": "test secret key, not for production"}}

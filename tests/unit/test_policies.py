@@ -343,6 +343,8 @@ def test_rezilion() -> None:
     p = load_policy("rezilion")
     assert list(p.plans) == ["standard", "premium", "trial"]
     assert not p.plans["trial"].supported
+    # "Trials are provided 'As-is' without support": no target at any level.
+    assert all(p.targets("trial", level.key).first_response is None for level in p.levels)
     assert p.plan("standard").contacts.role_limit("designated") == 4
     assert p.plan("standard").contacts.total_limit() == 4
     assert [
