@@ -97,6 +97,30 @@ def _reopen(ops: TicketOps, ticket: Ticket, ref: str, reopen: bool) -> None:
     ops.add_timers(ticket, timers)
 
 
+def _resume_from_wait(ops: TicketOps, policy: Policy, ticket: Ticket) -> None:
+    """An engineer's plain answer to a ticket waiting on the customer ends the wait: the time
+    waited is a pause, the dropped-ticket rule stops and the SLA clock runs again where it stood
+    (as a customer's reply resumes it in the pipeline)."""
+    since = ticket.waiting_since or ops.now
+    pauses = [(datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in ticket.pauses or []]
+    paused, _, resolution_due, timers = resumed_clock(
+        policy,
+        ticket.plan,
+        ticket.severity,
+        ticket.created_at,
+        pauses,
+        since,
+        ops.now,
+        first_responded=ticket.first_responded_at is not None,
+        zone=ops.zone(ticket),
+    )
+    ops.cancel_timers(ticket, SLA_KINDS + DROPPED_KINDS)
+    ticket.waiting_since = None
+    ticket.pauses = [[a.isoformat(), (b or ops.now).isoformat()] for a, b in paused]
+    ticket.resolution_due = resolution_due
+    ops.add_timers(ticket, timers)
+
+
 def reply(
     session: Session,
     clock: Clock,
@@ -146,6 +170,8 @@ def reply(
         _resolve(ops, policy, ticket)
     else:
         ops.send(ticket, "reply", {"text": text}, automatic=False)
+        if ticket.status == "waiting_on_customer":
+            _resume_from_wait(ops, policy, ticket)
         if ticket.status in (
             "new",
             "acknowledged",
