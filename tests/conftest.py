@@ -73,9 +73,9 @@ def clock() -> FixedClock:
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A migrated, empty database: an SQLite file, or a fresh schema on the PostgreSQL server."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'intake.db'}"
-        upgrade(make_engine(url))
-        yield url
+        from tests.servers.stack import sqlite_url
+
+        yield sqlite_url(tmp_path)
         return
     base = request.getfixturevalue("postgres_url")
     schema = f"t_{uuid.uuid4().hex[:12]}"

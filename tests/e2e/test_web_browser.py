@@ -50,6 +50,32 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
+def quick_retrain(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page's retrain fits the whole seed corpus with cross-validation (over a minute, twice per
+    run of this file); what this test proves is the page's path (retrain, compare, promote, serve),
+    for which any real model will do: a quarter of the seed, no cross-validation. The training itself
+    is tested in tests/unit/test_classifier.py and tests/e2e/test_triage_cli.py."""
+    import classifiers.api
+    import classifiers.seed_corpus
+    import classifiers.train
+    from classifiers.train import TrainConfig, TrainResult
+
+    whole = classifiers.seed_corpus.load_seed
+    real_train = classifiers.train.train
+
+    def quarter(directory: Path = classifiers.seed_corpus.SEED_DIR) -> list[Any]:
+        return whole(directory)[::4]
+
+    def quick(data_file: Path | None = None, reviews: Any = (), **options: Any) -> TrainResult:
+        options["config"] = TrainConfig(cross_validate=False, n_jobs=1)
+        return real_train(data_file, reviews, **options)
+
+    monkeypatch.setattr(classifiers.seed_corpus, "load_seed", quarter)
+    monkeypatch.setattr(classifiers.train, "load_seed", quarter)
+    monkeypatch.setattr(classifiers.api, "train", quick)
+
+
+@pytest.fixture
 def served(runtime: Runtime, tmp_path: Path, make_mail: MailBuilder) -> Iterator[Served]:
     rt = with_web_settings(runtime, str(tmp_path / "model"))
     seed(rt, sample_mails(make_mail))
@@ -75,6 +101,7 @@ def _login(page: Any) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("quick_retrain")
 def test_review_override_retrain_promote_and_dashboard(browser: Any, served: Served, tmp_path: Path) -> None:
     page, problems = _page(browser, served)
     _login(page)
