@@ -10,13 +10,13 @@ import pytest
 
 from tests.conftest import MailBuilder
 from tests.e2e.test_cli import Cli
+from tests.servers.stack import migrated_sqlite
 
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
-    runner = Cli(tmp_path)
-    runner("init")
-    return runner
+    migrated_sqlite(tmp_path / "intake.db")  # what `intake init` leaves (tests/e2e/test_cli.py)
+    return Cli(tmp_path)
 
 
 def test_imports_all_or_nothing_with_one_line_per_bad_row(cli: Cli, tmp_path: Path) -> None:

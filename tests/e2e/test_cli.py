@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import MailBuilder
+from tests.servers.stack import migrated_sqlite
 
 
 class Cli:
@@ -44,9 +45,10 @@ class Cli:
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
-    runner = Cli(tmp_path)
-    runner("init")
-    return runner
+    """A user's working folder with a store `intake init` made (the command itself runs as a
+    process in test_cli_engineer.py; here its result is copied, a second a test sooner)."""
+    migrated_sqlite(tmp_path / "intake.db")
+    return Cli(tmp_path)
 
 
 def test_help_on_every_command(capsys: pytest.CaptureFixture[str]) -> None:
