@@ -64,6 +64,24 @@ def postgres_url() -> Iterator[str]:
     yield PG_URL
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _quick_password_hashes() -> Iterator[None]:
+    """argon2id at its smallest cost for the passwords tests set in this process.
+
+    The production parameters take half a second per hash and per login, and the web tests
+    add two users and log in for nearly every test; what they prove (who may log in, with
+    which role) does not depend on the cost. Processes the tests start hash as in production.
+    """
+    from argon2 import PasswordHasher
+
+    from intake.web import auth
+
+    production = auth._hasher
+    auth._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    yield
+    auth._hasher = production
+
+
 @pytest.fixture
 def clock() -> FixedClock:
     return FixedClock(datetime(2026, 11, 16, 9, 0, tzinfo=UTC))
