@@ -16,9 +16,8 @@ from pathlib import Path
 
 import pytest
 from hypothesis import settings as hypothesis_settings
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
 
 from intake.clock import FixedClock
 from intake.config import Settings
@@ -88,63 +87,22 @@ def clock() -> FixedClock:
     return FixedClock(datetime(2026, 11, 16, 9, 0, tzinfo=UTC))
 
 
-@pytest.fixture(scope="session")
-def pg_template(postgres_url: str) -> Iterator[str | None]:
-    """A database migrated once per test process, which each test's PostgreSQL store copies
-    (CREATE DATABASE ... TEMPLATE: a few hundredths of a second, where Alembic takes tenths);
-    None where the server's user may not create databases: each test then migrates a schema."""
-    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    name = f"intake_template_{os.getpid()}"  # one per process: pytest-xdist workers run side by side
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except DBAPIError:
-        admin.dispose()
-        yield None
-        return
-    engine = make_engine(make_url(postgres_url).set(database=name).render_as_string(hide_password=False))
-    upgrade(engine)
-    engine.dispose()  # a template may have no sessions while it is copied
-    yield name
-    _drop_database(admin, name)
-    admin.dispose()
-
-
-def _drop_database(admin: Engine, name: str) -> None:
-    """Drop a test database even if a killed process's session is still open on it."""
-    with admin.connect() as conn:
-        try:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))  # PostgreSQL 13+
-        except DBAPIError:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A migrated, empty store: an SQLite file, or a fresh database (or schema) on the PostgreSQL server."""
+    """A migrated, empty database: an SQLite file, or a fresh schema on the PostgreSQL server."""
     if request.param == "sqlite":
         from tests.servers.stack import sqlite_url
 
         yield sqlite_url(tmp_path)
         return
     base = request.getfixturevalue("postgres_url")
-    template = request.getfixturevalue("pg_template")
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    if template is not None:
-        admin = create_engine(base, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-        yield make_url(base).set(database=name).render_as_string(hide_password=False)
-        _drop_database(admin, name)
-        admin.dispose()
-        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(base)
     with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{name}"'))
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     url = (
         make_url(base)
-        .update_query_dict({"options": f"-csearch_path={name}"})
+        .update_query_dict({"options": f"-csearch_path={schema}"})
         .render_as_string(hide_password=False)
     )
     engine = make_engine(url)
@@ -152,7 +110,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     engine.dispose()
     yield url
     with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     admin.dispose()
 
 
