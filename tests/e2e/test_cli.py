@@ -1,11 +1,20 @@
-"""The command-line contract, driven as a user would: real processes, a real SQLite file."""
+"""The command-line contract, driven as a user would: a real SQLite file, in a folder of the user's.
+
+What only a process shows (exit codes with one line on stderr and no traceback, standard input,
+the demo) runs `python -m intake` as a real process; the other stories call the console script's
+entry point in this process with the same environment, folder and streams (`cli_here`), which
+saves a second of interpreter start per command.
+"""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
@@ -15,8 +24,9 @@ from tests.servers.stack import migrated_sqlite
 
 
 class Cli:
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, in_process: bool = False) -> None:
         self.workdir = workdir
+        self.in_process = in_process
         self.env = {
             **os.environ,
             "INTAKE_DATABASE_URL": f"sqlite:///{workdir / 'intake.db'}",
@@ -27,7 +37,12 @@ class Cli:
     def __call__(
         self, *args: str, stdin: bytes | None = None, code: int = 0
     ) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
+        done = self._here(list(args)) if self.in_process and stdin is None else self._process(args, stdin)
+        assert done.returncode == code, (args, done.returncode, done.stdout, done.stderr)
+        return done
+
+    def _process(self, args: tuple[str, ...], stdin: bytes | None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
             [sys.executable, "-m", "intake", *args],
             cwd=self.workdir,
             env=self.env,
@@ -36,8 +51,32 @@ class Cli:
             text=True,
             check=False,
         )
-        assert done.returncode == code, (args, done.returncode, done.stdout, done.stderr)
-        return done
+
+    def _here(self, args: list[str]) -> subprocess.CompletedProcess[str]:
+        from intake.cli import main
+
+        stdout, stderr = io.StringIO(), io.StringIO()
+        code = 0
+        with self._environment(), redirect_stdout(stdout), redirect_stderr(stderr):
+            try:
+                main(args)
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else int(bool(exc.code))
+        return subprocess.CompletedProcess(["intake", *args], code, stdout.getvalue(), stderr.getvalue())
+
+    @contextmanager
+    def _environment(self) -> Iterator[None]:
+        """This process, for one command, as the process would be: its environment and folder."""
+        saved, folder = dict(os.environ), Path.cwd()
+        os.environ.clear()
+        os.environ.update(self.env)
+        os.chdir(self.workdir)
+        try:
+            yield
+        finally:
+            os.chdir(folder)
+            os.environ.clear()
+            os.environ.update(saved)
 
     def json(self, *args: str) -> object:
         return json.loads(self(*args, "--json").stdout)
@@ -45,10 +84,17 @@ class Cli:
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
-    """A user's working folder with a store `intake init` made (the command itself runs as a
-    process in test_cli_engineer.py; here its result is copied, a second a test sooner)."""
+    """A user's folder with the store `intake init` makes, for commands run as processes (`init`
+    itself runs as one in test_cli_engineer.py; here its result is copied, a second sooner)."""
     migrated_sqlite(tmp_path / "intake.db")
     return Cli(tmp_path)
+
+
+@pytest.fixture
+def cli_here(tmp_path: Path) -> Cli:
+    """The same, with the commands run in this process (standard input still goes to a process)."""
+    migrated_sqlite(tmp_path / "intake.db")
+    return Cli(tmp_path, in_process=True)
 
 
 def test_help_on_every_command(capsys: pytest.CaptureFixture[str]) -> None:
@@ -98,7 +144,7 @@ def test_help_on_every_command(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_ingest_dir_in_date_order_with_a_summary_that_adds_up(
-    cli: Cli, tmp_path: Path, make_mail: MailBuilder
+    cli_here: Cli, tmp_path: Path, make_mail: MailBuilder
 ) -> None:
     from datetime import UTC, datetime
 
@@ -118,7 +164,7 @@ def test_ingest_dir_in_date_order_with_a_summary_that_adds_up(
     (inbox / "c.eml").write_bytes(make_mail(headers={"Auto-Submitted": "auto-replied"}, subject="Away"))
     (inbox / "d.eml").write_bytes(b"\x00\x01garbage")
     (inbox / "e.eml").write_bytes((inbox / "b.eml").read_bytes())
-    summary = cli.json("ingest", str(inbox), "--now", "2026-11-16T10:00:00Z")
+    summary = cli_here.json("ingest", str(inbox), "--now", "2026-11-16T10:00:00Z")
     assert summary == {
         "files": 5,
         "tickets": 1,
@@ -128,7 +174,7 @@ def test_ingest_dir_in_date_order_with_a_summary_that_adds_up(
         "quarantined": 1,
         "already_stored": 0,
     }
-    again = cli.json("ingest", str(inbox))
+    again = cli_here.json("ingest", str(inbox))
     assert again == {
         "files": 5,
         "tickets": 0,
@@ -140,7 +186,7 @@ def test_ingest_dir_in_date_order_with_a_summary_that_adds_up(
     }
     assert sorted(p.name for p in inbox.iterdir()) == ["a.eml", "b.eml", "c.eml", "d.eml", "e.eml"]
 
-    tickets = cli.json("tickets", "list")
+    tickets = cli_here.json("tickets", "list")
     assert isinstance(tickets, list) and len(tickets) == 1
     ticket = tickets[0]
     for key in (
@@ -163,9 +209,9 @@ def test_ingest_dir_in_date_order_with_a_summary_that_adds_up(
     ):
         assert key in ticket
     assert ticket["created_at"] == "2026-11-16T10:00:00+00:00"
-    shown = cli.json("tickets", "show", ticket["ref"])
+    shown = cli_here.json("tickets", "show", ticket["ref"])
     assert isinstance(shown, dict) and len(shown["messages"]) == 2
-    quarantined = cli.json("quarantine", "list")
+    quarantined = cli_here.json("quarantine", "list")
     assert isinstance(quarantined, list) and len(quarantined) == 1 and quarantined[0]["reason"]
 
 
@@ -174,8 +220,8 @@ def test_ingest_from_stdin(cli: Cli, make_mail: MailBuilder) -> None:
     assert json.loads(done.stdout)["tickets"] == 1
 
 
-def test_org_and_contact_then_designated(cli: Cli, tmp_path: Path, make_mail: MailBuilder) -> None:
-    org = cli.json("org", "add", "Acme", "--policy", "resource-optimizer", "--domain", "acme.example")
+def test_org_and_contact_then_designated(cli_here: Cli, tmp_path: Path, make_mail: MailBuilder) -> None:
+    org = cli_here.json("org", "add", "Acme", "--policy", "resource-optimizer", "--domain", "acme.example")
     assert org == {
         "id": 1,
         "name": "Acme",
@@ -184,11 +230,11 @@ def test_org_and_contact_then_designated(cli: Cli, tmp_path: Path, make_mail: Ma
         "domains": ["acme.example"],
         "timezone": None,
     }
-    cli("contact", "add", "Acme", "dana@acme.example", "--name", "Dana", "--role", "designated")
+    cli_here("contact", "add", "Acme", "dana@acme.example", "--name", "Dana", "--role", "designated")
     mail = tmp_path / "m.eml"
     mail.write_bytes(make_mail())
-    cli("ingest", str(mail))
-    [ticket] = cli.json("tickets", "list", "--org", "Acme")  # type: ignore[misc]
+    cli_here("ingest", str(mail))
+    [ticket] = cli_here.json("tickets", "list", "--org", "Acme")  # type: ignore[misc]
     assert (ticket["org"], ticket["contact_status"]) == ("Acme", "designated")
 
 
@@ -222,10 +268,10 @@ def test_uninitialised_database_says_what_to_do(tmp_path: Path) -> None:
     assert "intake init" in done.stderr
 
 
-def test_policies_list_and_show(cli: Cli) -> None:
-    names = [p["name"] for p in cli.json("policies", "list")]  # type: ignore[union-attr]
+def test_policies_list_and_show(cli_here: Cli) -> None:
+    names = [p["name"] for p in cli_here.json("policies", "list")]  # type: ignore[union-attr]
     assert names == ["functionize", "resilio-connect", "resource-optimizer", "revalize", "rezilion"]
-    shown = cli.json("policies", "show", "resilio-connect")
+    shown = cli_here.json("policies", "show", "resilio-connect")
     assert isinstance(shown, dict) and shown
 
 
@@ -242,14 +288,14 @@ def test_demo_runs_the_whole_path(tmp_path: Path) -> None:
 
 
 def test_text_output_prints_what_strangers_wrote_as_written(
-    cli: Cli, tmp_path: Path, make_mail: MailBuilder
+    cli_here: Cli, tmp_path: Path, make_mail: MailBuilder
 ) -> None:
     mail = tmp_path / "m.eml"
     mail.write_bytes(make_mail(subject="[support-7] broken [/bold] [red]x[/red]"))
-    cli("ingest", str(mail))
-    listing = cli("tickets", "list").stdout
+    cli_here("ingest", str(mail))
+    listing = cli_here("tickets", "list").stdout
     assert "[support-7] broken [/bold] [red]x[/red]" in listing.replace("\n", "")
-    assert "[support-7] broken [/bold]" in cli("tickets", "show", "support-1").stdout
+    assert "[support-7] broken [/bold]" in cli_here("tickets", "show", "support-1").stdout
     # an engineer answering a held request takes it on
-    cli("reply", "support-1", "--text", "Which version?", "--request-info")
-    assert cli.json("tickets", "show", "support-1")["status"] == "waiting_on_customer"  # type: ignore[index]
+    cli_here("reply", "support-1", "--text", "Which version?", "--request-info")
+    assert cli_here.json("tickets", "show", "support-1")["status"] == "waiting_on_customer"  # type: ignore[index]
