@@ -30,6 +30,8 @@ from intake.cli import main
 from intake.store.migrate import upgrade
 from intake.store.session import make_engine
 from tests.conftest import MailBuilder
+from tests.e2e.test_cli import Cli as CliHere
+from tests.servers.stack import migrated_sqlite
 
 
 @dataclass
@@ -591,19 +593,12 @@ def test_tables_fit_80_columns_and_nothing_is_cut_on_a_wide_terminal(
     inbox.mkdir()
     for n in range(3):
         (inbox / f"{n}.eml").write_bytes(make_mail(subject=f"{subject} #{n}"))
-    _process(tmp_path, 80, "init")
-    _process(
-        tmp_path,
-        80,
-        "org",
-        "add",
-        "Acme Analytics Worldwide",
-        "--policy",
-        "revalize",
-        "--domain",
-        "acme.example",
-    )
-    ingested = _process(tmp_path, 80, "ingest", str(inbox), "--now", "2026-11-16T10:00:00Z").stdout
+    # the store is set up in this process (what a terminal shows is what the processes below print)
+    setup = CliHere(tmp_path, in_process=True)
+    setup.env["TZ"] = "UTC"
+    migrated_sqlite(tmp_path / "intake.db")
+    setup("org", "add", "Acme Analytics Worldwide", "--policy", "revalize", "--domain", "acme.example")
+    ingested = setup("ingest", str(inbox), "--now", "2026-11-16T10:00:00Z").stdout
     assert "3 files: 3 new tickets, no follow-ups, 0 dropped, no duplicates, 0 quarantined" in ingested
     assert "new tickets: support-1, support-2, support-3" in ingested
 
