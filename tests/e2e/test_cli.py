@@ -1,25 +1,26 @@
 """The command-line contract, driven as a user would: a real SQLite file, in a folder of the user's.
 
-What only a process shows (exit codes with one line on stderr and no traceback, standard input,
-the demo) runs `python -m intake` as a real process; the other stories call the console script's
-entry point in this process with the same environment, folder and streams (`cli_here`), which
-saves a second of interpreter start per command.
+What only a process shows (exit codes with one line on stderr and no traceback, standard
+input, the demo, text laid out for the terminal's width) runs `python -m intake` as a real
+process; the other stories call the console script's entry point in this process with the
+same environment, folder and streams (`cli_here`), which saves a second of interpreter
+start per command.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import MailBuilder
+from tests.e2e.cli import invoke
 from tests.servers.stack import migrated_sqlite
 
 
@@ -53,16 +54,9 @@ class Cli:
         )
 
     def _here(self, args: list[str]) -> subprocess.CompletedProcess[str]:
-        from intake.cli import main
-
-        stdout, stderr = io.StringIO(), io.StringIO()
-        code = 0
-        with self._environment(), redirect_stdout(stdout), redirect_stderr(stderr):
-            try:
-                main(args)
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else int(bool(exc.code))
-        return subprocess.CompletedProcess(["intake", *args], code, stdout.getvalue(), stderr.getvalue())
+        with self._environment():
+            done = invoke(args)
+        return subprocess.CompletedProcess(["intake", *args], done.code, done.out, done.err)
 
     @contextmanager
     def _environment(self) -> Iterator[None]:
@@ -288,14 +282,14 @@ def test_demo_runs_the_whole_path(tmp_path: Path) -> None:
 
 
 def test_text_output_prints_what_strangers_wrote_as_written(
-    cli_here: Cli, tmp_path: Path, make_mail: MailBuilder
+    cli: Cli, tmp_path: Path, make_mail: MailBuilder
 ) -> None:
     mail = tmp_path / "m.eml"
     mail.write_bytes(make_mail(subject="[support-7] broken [/bold] [red]x[/red]"))
-    cli_here("ingest", str(mail))
-    listing = cli_here("tickets", "list").stdout
+    cli("ingest", str(mail))
+    listing = cli("tickets", "list").stdout
     assert "[support-7] broken [/bold] [red]x[/red]" in listing.replace("\n", "")
-    assert "[support-7] broken [/bold]" in cli_here("tickets", "show", "support-1").stdout
+    assert "[support-7] broken [/bold]" in cli("tickets", "show", "support-1").stdout
     # an engineer answering a held request takes it on
-    cli_here("reply", "support-1", "--text", "Which version?", "--request-info")
-    assert cli_here.json("tickets", "show", "support-1")["status"] == "waiting_on_customer"  # type: ignore[index]
+    cli("reply", "support-1", "--text", "Which version?", "--request-info")
+    assert cli.json("tickets", "show", "support-1")["status"] == "waiting_on_customer"  # type: ignore[index]

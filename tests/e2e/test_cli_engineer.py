@@ -7,7 +7,6 @@ subprocess.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import socket
@@ -16,8 +15,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import redirect_stderr, redirect_stdout
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,19 +23,12 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, text
 
-from intake.cli import main
 from intake.store.migrate import upgrade
 from intake.store.session import make_engine
 from tests.conftest import MailBuilder
+from tests.e2e.cli import Done, invoke
 from tests.e2e.test_cli import Cli as CliHere
 from tests.servers.stack import migrated_sqlite
-
-
-@dataclass
-class Done:
-    code: int
-    out: str
-    err: str
 
 
 class Cli:
@@ -50,15 +40,8 @@ class Cli:
         self.count = 0
 
     def __call__(self, *args: str, code: int = 0) -> Done:
-        stdout, stderr = io.StringIO(), io.StringIO()
-        exit_code = 0
-        with redirect_stdout(stdout), redirect_stderr(stderr):
-            try:
-                main(list(args))
-            except SystemExit as exc:
-                exit_code = exc.code if isinstance(exc.code, int) else int(bool(exc.code))
-        done = Done(exit_code, stdout.getvalue(), stderr.getvalue())
-        assert exit_code == code, (args, done)
+        done = invoke(list(args))
+        assert done.code == code, (args, done)
         return done
 
     def json(self, *args: str) -> Any:
