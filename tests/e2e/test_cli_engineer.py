@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from intake.store.session import make_engine
 from tests.conftest import MailBuilder
 from tests.e2e.cli import Done, invoke
 from tests.e2e.test_cli import Cli as CliHere
+from tests.servers.net import free_port
 from tests.servers.stack import migrated_sqlite
 
 
@@ -56,9 +56,7 @@ class Cli:
 
 
 def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    return free_port()  # tests/servers/net.py: outside the ephemeral range, per worker
 
 
 class _Sink:
