@@ -7,7 +7,6 @@ under CI=true, where a server must be present.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -22,8 +21,8 @@ from sqlalchemy.engine import make_url
 from intake.clock import FixedClock
 from intake.config import Settings
 from intake.runtime import Runtime
-from intake.store.migrate import upgrade
 from intake.store.session import make_engine, make_sessionmaker
+from tests.servers.pg_pool import SchemaPool
 
 # CI runs the property tests with a fixed seed, so a submission's result does not depend on the
 # examples one run happens to draw; local runs keep exploring new ones.
@@ -64,36 +63,49 @@ def postgres_url() -> Iterator[str]:
     yield PG_URL
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _quick_password_hashes() -> Iterator[None]:
+    """argon2id at its smallest cost for the passwords tests set in this process.
+
+    The production parameters take half a second per hash and per login, and the web tests
+    add two users and log in for nearly every test; what they prove (who may log in, with
+    which role) does not depend on the cost. Processes the tests start hash as in production.
+    """
+    from argon2 import PasswordHasher
+
+    from intake.web import auth
+
+    production = auth._hasher
+    auth._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    yield
+    auth._hasher = production
+
+
 @pytest.fixture
 def clock() -> FixedClock:
     return FixedClock(datetime(2026, 11, 16, 9, 0, tzinfo=UTC))
 
 
+@pytest.fixture(scope="session")
+def pg_schemas(postgres_url: str) -> Iterator[SchemaPool]:
+    """This test process's migrated PostgreSQL schemas, reused test after test (tests/servers/pg_pool.py)."""
+    pool = SchemaPool(postgres_url, create_engine(postgres_url))
+    yield pool
+    pool.close()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A migrated, empty database: an SQLite file, or a fresh schema on the PostgreSQL server."""
+    """A migrated, empty database: an SQLite file, or a schema on the PostgreSQL server."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'intake.db'}"
-        upgrade(make_engine(url))
-        yield url
+        from tests.servers.stack import sqlite_url
+
+        yield sqlite_url(tmp_path)
         return
-    base = request.getfixturevalue("postgres_url")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = (
-        make_url(base)
-        .update_query_dict({"options": f"-csearch_path={schema}"})
-        .render_as_string(hide_password=False)
-    )
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
+    pool: SchemaPool = request.getfixturevalue("pg_schemas")
+    url = pool.take()
     yield url
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    pool.give_back(url)
 
 
 @pytest.fixture

@@ -132,7 +132,8 @@ class SlackApiServer:
         self.api = SlackApi()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self.api))
         self.api.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # shutdown() waits for serve_forever's next poll: 0.05 s instead of the default 0.5 s per stop
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
 
     def __enter__(self) -> SlackApi:
         self.thread.start()

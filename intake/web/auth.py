@@ -40,7 +40,9 @@ SECRET_FILE = Path(".intake/web_secret_key")
 
 _hasher = PasswordHasher()
 # A hash to verify against when the user does not exist, so timing does not tell who has an account.
-_DUMMY = _hasher.hash("not a password of anyone")
+# Written out rather than hashed at import (half a second in every `intake` process that imports
+# this module); tests/unit/test_web_auth.py checks that its parameters are still the hasher's.
+_DUMMY = "$argon2id$v=19$m=65536,t=3,p=4$i+XsweM1fwlbaJn2UW3+VA$vmo7D3TnAye+UBzMk045PSphp8vg9c7qGc5YU/i3HEM"
 
 
 def sha256(value: str) -> str:

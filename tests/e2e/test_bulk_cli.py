@@ -10,13 +10,19 @@ import pytest
 
 from tests.conftest import MailBuilder
 from tests.e2e.test_cli import Cli
+from tests.servers.stack import migrated_sqlite
 
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
-    runner = Cli(tmp_path)
-    runner("init")
-    return runner
+    migrated_sqlite(tmp_path / "intake.db")  # what `intake init` leaves (tests/e2e/test_cli.py)
+    return Cli(tmp_path)
+
+
+@pytest.fixture
+def cli_here(tmp_path: Path) -> Cli:
+    migrated_sqlite(tmp_path / "intake.db")
+    return Cli(tmp_path, in_process=True)
 
 
 def test_imports_all_or_nothing_with_one_line_per_bad_row(cli: Cli, tmp_path: Path) -> None:
@@ -50,7 +56,10 @@ def test_imports_all_or_nothing_with_one_line_per_bad_row(cli: Cli, tmp_path: Pa
     assert missing.stderr.strip().endswith("no such file: " + str(tmp_path / "nope.csv"))
 
 
-def test_export_and_retention_from_the_command_line(cli: Cli, tmp_path: Path, make_mail: MailBuilder) -> None:
+def test_export_and_retention_from_the_command_line(
+    cli_here: Cli, tmp_path: Path, make_mail: MailBuilder
+) -> None:
+    cli = cli_here  # commands in this process: what they store and export is the point here
     cli("org", "add", "Acme", "--policy", "resource-optimizer", "--domain", "acme.example")
     cli("contact", "add", "Acme", "dana@acme.example")
     box = mailbox.mbox(tmp_path / "old.mbox")

@@ -1,4 +1,11 @@
-"""The command-line contract, driven as a user would: real processes, a real SQLite file."""
+"""The command-line contract, driven as a user would: a real SQLite file, in a folder of the user's.
+
+What only a process shows (exit codes with one line on stderr and no traceback, standard
+input, the demo, text laid out for the terminal's width) runs `python -m intake` as a real
+process; the other stories call the console script's entry point in this process with the
+same environment, folder and streams (`cli_here`), which saves a second of interpreter
+start per command.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +13,21 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import MailBuilder
+from tests.e2e.cli import invoke
+from tests.servers.stack import migrated_sqlite
 
 
 class Cli:
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, in_process: bool = False) -> None:
         self.workdir = workdir
+        self.in_process = in_process
         self.env = {
             **os.environ,
             "INTAKE_DATABASE_URL": f"sqlite:///{workdir / 'intake.db'}",
@@ -26,7 +38,12 @@ class Cli:
     def __call__(
         self, *args: str, stdin: bytes | None = None, code: int = 0
     ) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
+        done = self._here(list(args)) if self.in_process and stdin is None else self._process(args, stdin)
+        assert done.returncode == code, (args, done.returncode, done.stdout, done.stderr)
+        return done
+
+    def _process(self, args: tuple[str, ...], stdin: bytes | None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
             [sys.executable, "-m", "intake", *args],
             cwd=self.workdir,
             env=self.env,
@@ -35,8 +52,25 @@ class Cli:
             text=True,
             check=False,
         )
-        assert done.returncode == code, (args, done.returncode, done.stdout, done.stderr)
-        return done
+
+    def _here(self, args: list[str]) -> subprocess.CompletedProcess[str]:
+        with self._environment():
+            done = invoke(args)
+        return subprocess.CompletedProcess(["intake", *args], done.code, done.out, done.err)
+
+    @contextmanager
+    def _environment(self) -> Iterator[None]:
+        """This process, for one command, as the process would be: its environment and folder."""
+        saved, folder = dict(os.environ), Path.cwd()
+        os.environ.clear()
+        os.environ.update(self.env)
+        os.chdir(self.workdir)
+        try:
+            yield
+        finally:
+            os.chdir(folder)
+            os.environ.clear()
+            os.environ.update(saved)
 
     def json(self, *args: str) -> object:
         return json.loads(self(*args, "--json").stdout)
@@ -44,9 +78,17 @@ class Cli:
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
-    runner = Cli(tmp_path)
-    runner("init")
-    return runner
+    """A user's folder with the store `intake init` makes, for commands run as processes (`init`
+    itself runs as one in test_cli_engineer.py; here its result is copied, a second sooner)."""
+    migrated_sqlite(tmp_path / "intake.db")
+    return Cli(tmp_path)
+
+
+@pytest.fixture
+def cli_here(tmp_path: Path) -> Cli:
+    """The same, with the commands run in this process (standard input still goes to a process)."""
+    migrated_sqlite(tmp_path / "intake.db")
+    return Cli(tmp_path, in_process=True)
 
 
 def test_help_on_every_command(capsys: pytest.CaptureFixture[str]) -> None:
@@ -96,7 +138,7 @@ def test_help_on_every_command(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_ingest_dir_in_date_order_with_a_summary_that_adds_up(
-    cli: Cli, tmp_path: Path, make_mail: MailBuilder
+    cli_here: Cli, tmp_path: Path, make_mail: MailBuilder
 ) -> None:
     from datetime import UTC, datetime
 
@@ -116,7 +158,7 @@ def test_ingest_dir_in_date_order_with_a_summary_that_adds_up(
     (inbox / "c.eml").write_bytes(make_mail(headers={"Auto-Submitted": "auto-replied"}, subject="Away"))
     (inbox / "d.eml").write_bytes(b"\x00\x01garbage")
     (inbox / "e.eml").write_bytes((inbox / "b.eml").read_bytes())
-    summary = cli.json("ingest", str(inbox), "--now", "2026-11-16T10:00:00Z")
+    summary = cli_here.json("ingest", str(inbox), "--now", "2026-11-16T10:00:00Z")
     assert summary == {
         "files": 5,
         "tickets": 1,
@@ -126,7 +168,7 @@ def test_ingest_dir_in_date_order_with_a_summary_that_adds_up(
         "quarantined": 1,
         "already_stored": 0,
     }
-    again = cli.json("ingest", str(inbox))
+    again = cli_here.json("ingest", str(inbox))
     assert again == {
         "files": 5,
         "tickets": 0,
@@ -138,7 +180,7 @@ def test_ingest_dir_in_date_order_with_a_summary_that_adds_up(
     }
     assert sorted(p.name for p in inbox.iterdir()) == ["a.eml", "b.eml", "c.eml", "d.eml", "e.eml"]
 
-    tickets = cli.json("tickets", "list")
+    tickets = cli_here.json("tickets", "list")
     assert isinstance(tickets, list) and len(tickets) == 1
     ticket = tickets[0]
     for key in (
@@ -161,9 +203,9 @@ def test_ingest_dir_in_date_order_with_a_summary_that_adds_up(
     ):
         assert key in ticket
     assert ticket["created_at"] == "2026-11-16T10:00:00+00:00"
-    shown = cli.json("tickets", "show", ticket["ref"])
+    shown = cli_here.json("tickets", "show", ticket["ref"])
     assert isinstance(shown, dict) and len(shown["messages"]) == 2
-    quarantined = cli.json("quarantine", "list")
+    quarantined = cli_here.json("quarantine", "list")
     assert isinstance(quarantined, list) and len(quarantined) == 1 and quarantined[0]["reason"]
 
 
@@ -172,8 +214,8 @@ def test_ingest_from_stdin(cli: Cli, make_mail: MailBuilder) -> None:
     assert json.loads(done.stdout)["tickets"] == 1
 
 
-def test_org_and_contact_then_designated(cli: Cli, tmp_path: Path, make_mail: MailBuilder) -> None:
-    org = cli.json("org", "add", "Acme", "--policy", "resource-optimizer", "--domain", "acme.example")
+def test_org_and_contact_then_designated(cli_here: Cli, tmp_path: Path, make_mail: MailBuilder) -> None:
+    org = cli_here.json("org", "add", "Acme", "--policy", "resource-optimizer", "--domain", "acme.example")
     assert org == {
         "id": 1,
         "name": "Acme",
@@ -182,11 +224,11 @@ def test_org_and_contact_then_designated(cli: Cli, tmp_path: Path, make_mail: Ma
         "domains": ["acme.example"],
         "timezone": None,
     }
-    cli("contact", "add", "Acme", "dana@acme.example", "--name", "Dana", "--role", "designated")
+    cli_here("contact", "add", "Acme", "dana@acme.example", "--name", "Dana", "--role", "designated")
     mail = tmp_path / "m.eml"
     mail.write_bytes(make_mail())
-    cli("ingest", str(mail))
-    [ticket] = cli.json("tickets", "list", "--org", "Acme")  # type: ignore[misc]
+    cli_here("ingest", str(mail))
+    [ticket] = cli_here.json("tickets", "list", "--org", "Acme")  # type: ignore[misc]
     assert (ticket["org"], ticket["contact_status"]) == ("Acme", "designated")
 
 
@@ -220,10 +262,10 @@ def test_uninitialised_database_says_what_to_do(tmp_path: Path) -> None:
     assert "intake init" in done.stderr
 
 
-def test_policies_list_and_show(cli: Cli) -> None:
-    names = [p["name"] for p in cli.json("policies", "list")]  # type: ignore[union-attr]
+def test_policies_list_and_show(cli_here: Cli) -> None:
+    names = [p["name"] for p in cli_here.json("policies", "list")]  # type: ignore[union-attr]
     assert names == ["functionize", "resilio-connect", "resource-optimizer", "revalize", "rezilion"]
-    shown = cli.json("policies", "show", "resilio-connect")
+    shown = cli_here.json("policies", "show", "resilio-connect")
     assert isinstance(shown, dict) and shown
 
 

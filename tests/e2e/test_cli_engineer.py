@@ -7,17 +7,13 @@ subprocess.
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import redirect_stderr, redirect_stdout
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,17 +22,13 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, text
 
-from intake.cli import main
 from intake.store.migrate import upgrade
 from intake.store.session import make_engine
 from tests.conftest import MailBuilder
-
-
-@dataclass
-class Done:
-    code: int
-    out: str
-    err: str
+from tests.e2e.cli import Done, invoke
+from tests.e2e.test_cli import Cli as CliHere
+from tests.servers.net import free_port
+from tests.servers.stack import migrated_sqlite
 
 
 class Cli:
@@ -48,15 +40,8 @@ class Cli:
         self.count = 0
 
     def __call__(self, *args: str, code: int = 0) -> Done:
-        stdout, stderr = io.StringIO(), io.StringIO()
-        exit_code = 0
-        with redirect_stdout(stdout), redirect_stderr(stderr):
-            try:
-                main(list(args))
-            except SystemExit as exc:
-                exit_code = exc.code if isinstance(exc.code, int) else int(bool(exc.code))
-        done = Done(exit_code, stdout.getvalue(), stderr.getvalue())
-        assert exit_code == code, (args, done)
+        done = invoke(list(args))
+        assert done.code == code, (args, done)
         return done
 
     def json(self, *args: str) -> Any:
@@ -71,9 +56,7 @@ class Cli:
 
 
 def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    return free_port()  # tests/servers/net.py: outside the ephemeral range, per worker
 
 
 class _Sink:
@@ -226,7 +209,7 @@ def _refused_url() -> str:
 @pytest.mark.parametrize(
     ("url", "code", "fragment"),
     [
-        (_refused_url(), 1, "refused the connection: is the server running"),
+        ("REFUSED", 1, "refused the connection: is the server running"),  # a free port, found when run
         ("postgresql://postgres@no-such-host.invalid/intake", 1, "cannot resolve the database host"),
         ("mysql://root@127.0.0.1/intake", 2, "scheme mysql:// is not supported"),
         ("mysql+pymysql://root@127.0.0.1/intake", 2, "is not supported: use sqlite:///PATH or postgresql"),
@@ -239,7 +222,8 @@ def _refused_url() -> str:
 )
 @pytest.mark.parametrize("command", [["tickets", "list"], ["init"]])
 def test_database_errors_are_one_line(url: str, code: int, fragment: str, command: list[str]) -> None:
-    done = _run({"INTAKE_DATABASE_URL": url}, *command)
+    # the port is found when the test runs: test ids must not differ between pytest-xdist workers
+    done = _run({"INTAKE_DATABASE_URL": _refused_url() if url == "REFUSED" else url}, *command)
     assert done.returncode == code, done
     assert "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
@@ -590,19 +574,12 @@ def test_tables_fit_80_columns_and_nothing_is_cut_on_a_wide_terminal(
     inbox.mkdir()
     for n in range(3):
         (inbox / f"{n}.eml").write_bytes(make_mail(subject=f"{subject} #{n}"))
-    _process(tmp_path, 80, "init")
-    _process(
-        tmp_path,
-        80,
-        "org",
-        "add",
-        "Acme Analytics Worldwide",
-        "--policy",
-        "revalize",
-        "--domain",
-        "acme.example",
-    )
-    ingested = _process(tmp_path, 80, "ingest", str(inbox), "--now", "2026-11-16T10:00:00Z").stdout
+    # the store is set up in this process (what a terminal shows is what the processes below print)
+    setup = CliHere(tmp_path, in_process=True)
+    setup.env["TZ"] = "UTC"
+    migrated_sqlite(tmp_path / "intake.db")
+    setup("org", "add", "Acme Analytics Worldwide", "--policy", "revalize", "--domain", "acme.example")
+    ingested = setup("ingest", str(inbox), "--now", "2026-11-16T10:00:00Z").stdout
     assert "3 files: 3 new tickets, no follow-ups, 0 dropped, no duplicates, 0 quarantined" in ingested
     assert "new tickets: support-1, support-2, support-3" in ingested
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,12 +11,11 @@ from aiosmtpd.controller import Controller
 
 from tests.conftest import MailBuilder
 from tests.e2e.test_policies_e2e import Cli
+from tests.servers.net import free_port
 
 
 def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    return free_port()  # tests/servers/net.py: outside the ephemeral range, per worker
 
 
 class _Sink:

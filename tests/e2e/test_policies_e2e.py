@@ -9,20 +9,18 @@ worked examples in tests/unit/test_calendar.py.
 
 from __future__ import annotations
 
-import io
 import json
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import redirect_stderr, redirect_stdout
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from intake.cli import main
 from intake.policies.loader import load_all
 from tests.conftest import MailBuilder
+from tests.e2e.cli import invoke
 
 
 class Cli:
@@ -34,24 +32,14 @@ class Cli:
         self.count = 0
 
     def __call__(self, *args: str, code: int = 0) -> str:
-        stdout, stderr = io.StringIO(), io.StringIO()
-        exit_code = 0
-        with redirect_stdout(stdout), redirect_stderr(stderr):
-            try:
-                main(list(args))
-            except SystemExit as exc:
-                exit_code = int(exc.code or 0)
-        assert exit_code == code, (args, exit_code, stdout.getvalue(), stderr.getvalue())
-        return stdout.getvalue() + stderr.getvalue()
+        done = invoke(list(args))
+        assert done.code == code, (args, done)
+        return done.out + done.err
 
     def json(self, *args: str) -> Any:
-        stdout = io.StringIO()
-        with redirect_stdout(stdout):
-            try:
-                main([*args, "--json"])
-            except SystemExit as exc:
-                assert not exc.code, (args, exc.code)
-        return json.loads(stdout.getvalue())
+        done = invoke([*args, "--json"])
+        assert done.code == 0, (args, done)
+        return json.loads(done.out)
 
     def mail(self, now: str, **kwargs: Any) -> dict[str, int]:
         """Ingest one mail at `now`; returns the ingest summary."""

@@ -123,6 +123,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     start_minutes=600,
     steps=[("reply", 0), ("resolve", 0), ("customer", 0)],
 )
+@example(  # an engineer's plain answer to a ticket waiting on the customer left its clock stopped
+    policy="rezilion", body=BODIES[0], start_minutes=0, steps=[("request_info", 0), ("reply", 0)]
+)
 @example(policy="functionize", body=BODIES[3], start_minutes=600, steps=[("resolve", 0), ("customer", 0)])
 @example(  # an engineer's plain answer to a ticket waiting on the customer ran no clock
     policy="rezilion", body=BODIES[0], start_minutes=0, steps=[("request_info", 0), ("reply", 0)]

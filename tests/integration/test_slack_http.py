@@ -32,6 +32,7 @@ from intake.customers.orgs import add_contact, add_org
 from intake.runtime import Runtime
 from intake.store.orm import Outbox, Ticket, TicketEvent
 from intake.store.session import make_engine, make_sessionmaker
+from tests.servers.net import free_port
 from tests.servers.slack_api import SlackApi, SlackApiServer
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -40,9 +41,7 @@ TRIAGE_CH = "CTRIAGE"
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_port()  # tests/servers/net.py: outside the ephemeral range, per worker
 
 
 @dataclass

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +20,31 @@ from intake.store.orm import Outbox, Ticket
 from intake.store.session import make_engine, make_sessionmaker
 
 
-def sqlite_url(folder: Path) -> str:
-    url = f"sqlite:///{folder / 'intake.db'}"
-    engine = make_engine(url)
+@cache
+def _migrated_sqlite() -> bytes:
+    """One SQLite file migrated to HEAD per test process; every store copies its bytes.
+
+    Alembic takes a quarter of a second per store; a copy of the migrated file is the
+    same schema (tests/integration/test_store.py runs the migrations themselves).
+    """
+    folder = Path(tempfile.mkdtemp(prefix="intake-template-"))
+    atexit.register(shutil.rmtree, folder, True)
+    path = folder / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
     upgrade(engine)
-    engine.dispose()
-    return url
+    engine.dispose()  # the last connection's close folds the WAL into the file
+    return path.read_bytes()
+
+
+def migrated_sqlite(path: Path) -> str:
+    """The URL of a fresh SQLite store at `path`, migrated to HEAD."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(_migrated_sqlite())
+    return f"sqlite:///{path}"
+
+
+def sqlite_url(folder: Path) -> str:
+    return migrated_sqlite(folder / "intake.db")
 
 
 def make_runtime(url: str, clock: Clock, **sections: Any) -> Runtime:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -21,16 +20,11 @@ from intake.pipeline import ingest
 from intake.runtime import Runtime
 from intake.web.app import create_app
 from intake.web.auth import add_user
+from tests.servers.net import free_port
 from tests.servers.stack import add_customers
 
 MANAGER = ("manager@vendor.example", "manager password 1")
 ENGINEER = ("engineer@vendor.example", "engineer password 1")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
