@@ -213,7 +213,10 @@ class TicketOps:
         chosen = policy.level(level)
         before = ticket.severity
         flagged = ticket.possible_critical
-        self.apply_override(ticket, recompute(policy, ticket_state(ticket), self.now, severity=chosen.key))
+        self.apply_override(
+            ticket,
+            recompute(policy, ticket_state(ticket), self.now, severity=chosen.key, zone=self.zone(ticket)),
+        )
         ticket.needs_review = False
         what = "confirmed" if chosen.key == before else f"changed from {policy.level(before).label}"
         self.session.add(

@@ -147,7 +147,15 @@ def override(
     )
     if retriage:
         ops.apply_override(
-            ticket, recompute(policy, ticket_state(ticket), ops.now, severity=level, category=category)
+            ticket,
+            recompute(
+                policy,
+                ticket_state(ticket),
+                ops.now,
+                severity=level,
+                category=category,
+                zone=ops.zone(ticket),
+            ),
         )
     if contact_status is not None:
         ticket.contact_status = contact_status

@@ -581,3 +581,16 @@ def test_rezilion_excluded_request_is_closed_out_of_scope_by_an_engineer(cli: Cl
     ticket = cli.ticket("support-1")
     assert (ticket["status"], ticket["close_reason"]) == ("closed", "out_of_scope")
     assert not _pending(ticket)
+
+
+def test_rezilion_first_response_at_intake_counts_the_organisations_local_hours(cli: Cli) -> None:
+    """Section 1: "Monday through Friday 9:00AM - 5:00PM local time"; Section 4: "Critical 2 Business
+    Hours". A Berlin customer's critical at Mon 08:00Z (09:00 CET, open) is due 11:00 CET = 10:00Z;
+    read in Chicago (02:00 CST, closed) it would be 17:00Z. The receipt says the Berlin time."""
+    _rezilion(cli, "--tz", "Europe/Berlin")
+    cli.mail("2026-11-16T08:00:00+00:00", sender="a@initech.example", subject="Critical: down", body=OUTAGE)
+    ticket = cli.ticket("support-1")
+    assert ticket["severity"] == "critical"
+    assert at(ticket["first_response_due"]) == datetime.fromisoformat("2026-11-16T10:00:00+00:00")
+    [ack] = [row for row in cli.outbox() if row["template"] == "ack"]
+    assert "Mon 16 Nov 2026 11:00 CET" in ack["body"], ack["body"]

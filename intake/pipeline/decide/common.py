@@ -96,16 +96,18 @@ def sla_clock(
     first_response: bool,
     pauses: Sequence[Pause] = (),
     first_level: str | None = None,
+    zone: str | None = None,
 ) -> tuple[TicketChanges, tuple[Timer, ...]]:
     """Due times of the clock started at `start` (`pauses` left out) and the timers that watch them.
 
     The first response may run at another level's target than the ticket's own
-    (`first_level`: a possible critical runs at the critical one).
+    (`first_level`: a possible critical runs at the critical one). `zone` is the customer
+    organisation's time zone, which counts where the policy's hours are local (Rezilion).
     """
     level = first_level or ticket.severity
-    first_due, resolution_due = due_times(policy, ticket.plan, ticket.severity, start, pauses)
+    first_due, resolution_due = due_times(policy, ticket.plan, ticket.severity, start, pauses, zone)
     if level != ticket.severity:
-        first_due = due_times(policy, ticket.plan, level, start, pauses)[0]
+        first_due = due_times(policy, ticket.plan, level, start, pauses, zone)[0]
     firsts = (
         sla_timers(
             policy,
@@ -116,6 +118,7 @@ def sla_clock(
             first_response=first_due,
             resolution=None,
             which=("first_response",),
+            zone=zone,
         )
         if first_response
         else []
@@ -129,6 +132,7 @@ def sla_clock(
         first_response=first_due,
         resolution=resolution_due,
         which=("resolution",),
+        zone=zone,
     )
     return TicketChanges(first_response_due=first_due, resolution_due=resolution_due), (*firsts, *rest)
 
@@ -149,7 +153,9 @@ def acknowledge(
     plan = ticket.plan
     ack = policy.acknowledgement
     counts = ack.automated and ack.counts_as_first_response
-    dues, timers = sla_clock(policy, ticket, now, now, first_response=not counts, first_level=first_level)
+    dues, timers = sla_clock(
+        policy, ticket, now, now, first_response=not counts, first_level=first_level, zone=facts.zone
+    )
     first_due = dues.first_response_due if isinstance(dues.first_response_due, datetime) else None
     part = Part(changes=dues, timers=timers)
     if first_level is not None and first_level != ticket.severity:
@@ -172,7 +178,7 @@ def acknowledge(
             "name": name,
             "severity_label": policy.level(ticket.severity).label,
             "severity_stated": stated,
-            "first_response_due": format_due(policy, plan, first_due),
+            "first_response_due": format_due(policy, plan, first_due, facts.zone),
             "target_text": targets.first_response.describe() if targets.first_response else "best effort",
             "calendar_text": policy.plan(plan).availability or policy.calendar(plan).name,
             "next_step": "a first response from an engineer",

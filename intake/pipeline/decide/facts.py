@@ -43,6 +43,11 @@ class Facts:
     triage_channel: bool = False
 
     @property
+    def zone(self) -> str | None:
+        """The customer organisation's time zone (it counts where the policy's hours are local)."""
+        return self.org.timezone if self.org is not None else None
+
+    @property
     def requester(self) -> str:
         """Who a ticket this message opens is for: the sender, or the form's requester."""
         return self.form_requester or self.message.sender

@@ -78,7 +78,9 @@ def resume_after_waiting(facts: Facts, policy: Policy, ticket: TicketState) -> P
     pauses = [[a, b] for a, b in ticket.pauses] + [[since.isoformat(), now.isoformat()]]
     created = ticket.created_at or now
     parsed = [(datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in pauses]
-    dues, timers = sla_clock(policy, ticket, created, now, first_response=False, pauses=parsed)
+    dues, timers = sla_clock(
+        policy, ticket, created, now, first_response=False, pauses=parsed, zone=facts.zone
+    )
     changes = TicketChanges(waiting_since=None, pauses=pauses, resolution_due=dues.resolution_due)
     resumed = transition(facts, ticket.status, "in_progress", "customer replied; SLA clock resumed", changes)
     return Part(cancel_timers=SLA_KINDS + DROPPED_KINDS) + resumed + Part(timers=timers)
@@ -181,7 +183,7 @@ def reopen_within_window(facts: Facts, policy: Policy, ticket: TicketState) -> P
     sender = facts.message.sender
     stopped_at = ticket.waiting_since or ticket.closed_at or now
     pauses = [(datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in ticket.pauses]
-    zone = facts.org.timezone if facts.org is not None else None
+    zone = facts.zone
     # A closed ticket was answered: only the resolution target is still owed.
     paused, _first_due, resolution_due, timers = resumed_clock(
         policy,

@@ -41,6 +41,7 @@ def recompute(
     *,
     severity: str | None = None,
     category: str | None = None,
+    zone: str | None = None,
 ) -> Decision:
     """The ticket under its new severity or category: its level, due times and SLA timers.
 
@@ -66,7 +67,9 @@ def recompute(
     start = ticket.created_at or now
     pauses = [(datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in ticket.pauses]
     responded = ticket.first_responded_at is not None
-    dues, timers = sla_clock(policy, state, start, now, first_response=not responded, pauses=pauses)
+    dues, timers = sla_clock(
+        policy, state, start, now, first_response=not responded, pauses=pauses, zone=zone
+    )
     if responded:
         dues = replace(dues, first_response_due=ticket.first_response_due)
     due = dues.first_response_due
