@@ -9,7 +9,7 @@ one batch costs a handful of queries instead of several per message.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -115,7 +115,17 @@ def _rows_of(item: Staged, message_id: int, rows: dict[type[Base], list[Values]]
         )
     rows[Timer].extend({**t.values(), "ticket_id": ticket_id} for t in item.timers)
     rows[Outbox].extend({**o.values(), "ticket_id": ticket_id} for o in item.outbox)
-    rows[TicketEvent].extend({**asdict(e), "ticket_id": ticket_id} for e in item.events)
+    rows[TicketEvent].extend(
+        {
+            "at": e.at,
+            "from_status": e.from_status,
+            "to_status": e.to_status,
+            "reason": e.reason,
+            "actor": e.actor,
+            "ticket_id": ticket_id,
+        }
+        for e in item.events  # not dataclasses.asdict: it deep-copies every field, 2% of an ingest
+    )
 
 
 @dataclass
