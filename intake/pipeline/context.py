@@ -135,8 +135,8 @@ class TicketView:
         for name in _FOLLOWED:
             if name in values:
                 setattr(self, name, values[name])
-        if "pauses" in values:
-            self.pauses = list(changes.pauses) if isinstance(changes.pauses, list) else self.pauses
+        if isinstance(changes.pauses, list):
+            self.pauses = list(changes.pauses)
 
     def pending_review(self) -> bool:
         """Did a decision of this batch mark the ticket for review?"""

@@ -12,9 +12,6 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 
 from intake.models import InboundMessage
-from intake.sla.timers import TimerSpec
-
-TimerRow = TimerSpec
 
 # A pause of the SLA clock as the store keeps it (JSON): [start, end] in ISO 8601.
 StoredPause = list[str]

@@ -25,6 +25,7 @@ from intake.outgoing.compose import (
     slack_row,
     triage_enabled,
 )
+from intake.pipeline.decide.facts import first_name
 from intake.policies.loader import load_all
 from intake.policies.schema import Policy
 from intake.sla.timers import DROPPED_KINDS, SLA_KINDS, TimerSpec
@@ -42,7 +43,7 @@ def _greeting_name(ticket: Ticket) -> str:
     (`<@U123>`, which Slack shows as their name), never greeted by a bare user ID."""
     if not ticket.requester_name.strip() and "@" not in ticket.requester:
         return f"<@{ticket.requester}>"
-    return next(iter((ticket.requester_name or ticket.requester.partition("@")[0]).split()), "")
+    return first_name(ticket.requester_name, ticket.requester)
 
 
 def slack_thread_of(ticket: Ticket) -> str | None:

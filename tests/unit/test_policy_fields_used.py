@@ -58,11 +58,6 @@ READ_BY_HELPER = {
 }
 
 
-# Read by the decide rules once the decide package lands (issue 12 part B); strict, so the
-# mark must go when they are read.
-PENDING_DECIDE: set[tuple[str, str]] = set()
-
-
 def _models() -> list[type[BaseModel]]:
     return [
         value
@@ -83,14 +78,7 @@ def _code_outside_schema() -> str:
 
 CODE = _code_outside_schema()
 FIELDS = [
-    pytest.param(
-        model.__name__,
-        name,
-        id=f"{model.__name__}.{name}",
-        marks=[pytest.mark.xfail(strict=True, reason="read by decide (part B)")]
-        if (model.__name__, name) in PENDING_DECIDE
-        else [],
-    )
+    pytest.param(model.__name__, name, id=f"{model.__name__}.{name}")
     for model in _models()
     for name in model.model_fields
 ]

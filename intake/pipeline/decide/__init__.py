@@ -33,7 +33,7 @@ from intake.pipeline.decide.decision import (
     LevelFacts,
     Outgoing,
     Part,
-    Timer,
+    TimerSpec,
     Transition,
     TriagePost,
 )
@@ -188,7 +188,7 @@ __all__ = [
     "LevelFacts",
     "Outgoing",
     "Part",
-    "Timer",
+    "TimerSpec",
     "Transition",
     "TriagePost",
     "decide",

@@ -7,12 +7,12 @@ from datetime import datetime
 
 from intake.outgoing.compose import escalation_variables, format_due
 from intake.pipeline.context import Hit
-from intake.pipeline.decide.decision import Outgoing, Part, Timer, TriagePost, Variables
+from intake.pipeline.decide.decision import Outgoing, Part, TriagePost, Variables
 from intake.pipeline.decide.facts import Facts
 from intake.pipeline.rows import NO_CHANGES, TicketChanges, TicketState
 from intake.policies.schema import Policy
 from intake.sla.calendar import Pause
-from intake.sla.timers import due_times, sla_timers
+from intake.sla.timers import TimerSpec, due_times, sla_timers
 from intake.tickets import lifecycle
 
 
@@ -97,7 +97,7 @@ def sla_clock(
     pauses: Sequence[Pause] = (),
     first_level: str | None = None,
     zone: str | None = None,
-) -> tuple[TicketChanges, tuple[Timer, ...]]:
+) -> tuple[TicketChanges, tuple[TimerSpec, ...]]:
     """Due times of the clock started at `start` (`pauses` left out) and the timers that watch them.
 
     The first response may run at another level's target than the ticket's own

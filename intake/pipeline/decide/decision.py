@@ -51,9 +51,7 @@ class TriagePost:
     text: str = ""
 
 
-Timer = TimerSpec
-
-__all__ = ["Decision", "LevelFacts", "Outgoing", "Part", "Timer", "Transition", "TriagePost", "Variables"]
+__all__ = ["Decision", "LevelFacts", "Outgoing", "Part", "TimerSpec", "Transition", "TriagePost", "Variables"]
 
 
 @dataclass(frozen=True)
@@ -65,7 +63,7 @@ class Part:
     changes: TicketChanges = NO_CHANGES
     transitions: tuple[Transition, ...] = ()
     outgoing: tuple[Outgoing | TriagePost, ...] = ()
-    timers: tuple[Timer, ...] = ()
+    timers: tuple[TimerSpec, ...] = ()
     cancel_timers: tuple[str, ...] = ()
     csat_score: int | None = None
     final: bool = True
@@ -125,7 +123,7 @@ class Decision:
     touched: TicketChanges = NO_CHANGES
     transitions: tuple[Transition, ...] = ()
     outgoing: tuple[Outgoing | TriagePost, ...] = ()
-    timers: tuple[Timer, ...] = ()
+    timers: tuple[TimerSpec, ...] = ()
     cancel_timers: tuple[str, ...] = ()
     triage: Triage | None = None
     level: LevelFacts | None = None
