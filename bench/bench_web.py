@@ -28,6 +28,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -258,17 +259,13 @@ def run(url: str, label: str, tickets: int, runs: int) -> None:
     engine.dispose()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tickets", type=int, default=100_000)
-    parser.add_argument("--runs", type=int, default=30)
-    parser.add_argument("--no-postgres", action="store_true")
-    parser.add_argument("--no-sqlite", action="store_true")
-    args = parser.parse_args()
-    if not args.no_sqlite:
+def stores(*, sqlite: bool, postgres: bool) -> Iterator[tuple[str, str]]:
+    """(URL, label) of a throw-away SQLite file, then of a throw-away schema on the PostgreSQL
+    server (`INTAKE_BENCH_PG_URL`), dropped afterwards; skipped with the reason when none answers."""
+    if sqlite:
         with tempfile.TemporaryDirectory() as tmp:
-            run(f"sqlite:///{tmp}/bench.db", "SQLite", args.tickets, args.runs)
-    if args.no_postgres:
+            yield f"sqlite:///{tmp}/bench.db", "SQLite"
+    if not postgres:
         return
     base = os.environ.get("INTAKE_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
     try:
@@ -280,12 +277,25 @@ def main() -> None:
         print(f"\nPostgreSQL: skipped ({type(exc).__name__}: no server at {make_url(base).host})")
         return
     try:
-        url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(False)
-        run(url, "PostgreSQL", args.tickets, args.runs)
+        yield (
+            make_url(base).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(False),
+            "PostgreSQL",
+        )
     finally:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tickets", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-sqlite", action="store_true")
+    args = parser.parse_args()
+    for url, label in stores(sqlite=not args.no_sqlite, postgres=not args.no_postgres):
+        run(url, label, args.tickets, args.runs)
 
 
 if __name__ == "__main__":

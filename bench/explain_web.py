@@ -12,11 +12,8 @@ PostgreSQL: EXPLAIN (ANALYZE, BUFFERS)). It asserts nothing: it is for reading.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,10 +21,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, event, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import event  # noqa: E402
 
-from bench.bench_web import NOW, seed  # noqa: E402
+from bench.bench_web import NOW, seed, stores  # noqa: E402
 from intake.clock import FixedClock  # noqa: E402
 from intake.config import Settings  # noqa: E402
 from intake.policies.loader import load_all  # noqa: E402
@@ -103,27 +99,8 @@ def main() -> None:
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--no-sqlite", action="store_true")
     args = parser.parse_args()
-    if not args.no_sqlite:
-        with tempfile.TemporaryDirectory() as tmp:
-            run(f"sqlite:///{tmp}/bench.db", "SQLite", args.tickets)
-    if args.no_postgres:
-        return
-    base = os.environ.get("INTAKE_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-    try:
-        admin = create_engine(base, connect_args={"connect_timeout": 3})
-        schema = f"bench_{uuid.uuid4().hex[:10]}"
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:
-        print(f"\nPostgreSQL: skipped ({type(exc).__name__}: no server at {make_url(base).host})")
-        return
-    try:
-        url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(False)
-        run(url, "PostgreSQL", args.tickets)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    for url, label in stores(sqlite=not args.no_sqlite, postgres=not args.no_postgres):
+        run(url, label, args.tickets)
 
 
 if __name__ == "__main__":
