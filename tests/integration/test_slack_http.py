@@ -33,7 +33,7 @@ from intake.runtime import Runtime
 from intake.store.orm import Outbox, Ticket, TicketEvent
 from intake.store.session import make_engine, make_sessionmaker
 from tests.servers.net import free_port
-from tests.servers.slack_api import SlackApi, SlackApiServer
+from tests.servers.slack_api import SlackApi, SlackApiServer, event_callback
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 CUSTOMER_CH = "CACME"
@@ -84,14 +84,7 @@ class Bot:
 
     def event(self, event: dict[str, Any], event_id: str | None = None) -> dict[str, Any]:
         self.seq += 1
-        return {
-            "type": "event_callback",
-            "team_id": "TVENDOR",
-            "api_app_id": "A1",
-            "event_id": event_id or f"Ev{self.seq:08d}",
-            "event_time": 1800000000,
-            "event": {"channel": CUSTOMER_CH, "channel_type": "channel", **event},
-        }
+        return event_callback(event, CUSTOMER_CH, event_id or f"Ev{self.seq:08d}")
 
     def tickets(self) -> list[Ticket]:
         with self.runtime.sessions() as session:

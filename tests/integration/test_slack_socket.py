@@ -24,7 +24,7 @@ from intake.customers.orgs import add_contact, add_org
 from intake.runtime import Runtime
 from intake.store.orm import Outbox, SlackEvent, Ticket
 from intake.store.session import make_engine, make_sessionmaker
-from tests.servers.slack_api import SlackApi, SlackApiServer
+from tests.servers.slack_api import SlackApi, SlackApiServer, event_callback
 from tests.servers.slack_socket import SocketModeServer
 
 CUSTOMER_CH = "CACME"
@@ -40,14 +40,7 @@ class Socket:
 
     def event(self, event: dict[str, Any], event_id: str | None = None) -> dict[str, Any]:
         self.seq += 1
-        return {
-            "type": "event_callback",
-            "team_id": "TVENDOR",
-            "api_app_id": "A1",
-            "event_id": event_id or f"EvSock{self.seq:06d}",
-            "event_time": 1800000000,
-            "event": {"channel": CUSTOMER_CH, "channel_type": "channel", **event},
-        }
+        return event_callback(event, CUSTOMER_CH, event_id or f"EvSock{self.seq:06d}")
 
     def tickets(self) -> list[Ticket]:
         with self.runtime.sessions() as session:
